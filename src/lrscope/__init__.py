@@ -1,0 +1,30 @@
+"""lrscope: which learning rate, and which schedule?
+
+* :func:`lrscope.range_test` runs the LR range test on any model, optimizer and batches, and
+  leaves them exactly as they were.
+* :mod:`lrscope.schedules` holds closed-form schedules (``lrscope.schedules.parse(spec)``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lrscope import schedules
+from lrscope.errors import InputError, InputTypeError
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from lrscope.rangetest import RangeTestResult, range_test
+
+
+def __getattr__(name: str) -> Any:
+    # The range test pulls in its loop and suggestion rules only when used.
+    if name in ("range_test", "RangeTestResult"):
+        from lrscope import rangetest
+
+        return getattr(rangetest, name)
+    raise AttributeError(f"module 'lrscope' has no attribute {name!r}")
+
+
+__all__ = ["InputError", "InputTypeError", "RangeTestResult", "range_test", "schedules"]

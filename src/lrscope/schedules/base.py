@@ -1,0 +1,145 @@
+"""The contract every schedule keeps.
+
+A schedule is an immutable value mapping an optimizer step (0, 1, 2, ...) to a learning rate,
+in closed form: ``s(step)`` does not depend on having been called for earlier steps and never
+touches an optimizer (the adapters in :mod:`lrscope.schedules.torch_adapter` do that).
+Schedules that cycle momentum (onecycle, cyclic) also answer ``s.momentum(step)``; the others
+return ``None``.
+
+A finite schedule has a ``total_steps`` field; left as ``None`` it is filled with the run's
+length by :meth:`Schedule.with_total_steps` before use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lrscope.errors import InputError, InputTypeError
+
+# family name -> Schedule subclass, filled by @register.
+REGISTRY: dict[str, type[Schedule]] = {}
+
+
+def register(cls: type[Schedule]) -> type[Schedule]:
+    """Class decorator: make ``cls`` parseable under its ``family`` name."""
+    REGISTRY[cls.family] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Base class: subclasses are frozen dataclasses that implement :meth:`lr`."""
+
+    family: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- the contract -------------------------------------------------------------------------
+    def lr(self, step: int) -> float:
+        """Learning rate at optimizer step ``step`` (>= 0)."""
+        raise NotImplementedError
+
+    def momentum(self, step: int) -> float | None:
+        """Momentum (or Adam's beta1) at ``step`` for schedules that cycle it, else None."""
+        return None
+
+    def validate(self) -> None:
+        """Raise InputError naming the argument when a field is out of range."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def __call__(self, step: int) -> float:
+        return self.lr(step)
+
+    @property
+    def cycles_momentum(self) -> bool:
+        return self.momentum(0) is not None
+
+    @property
+    def is_finite(self) -> bool:
+        """True when the schedule is defined over a fixed number of steps."""
+        return any(f.name == "total_steps" for f in dataclasses.fields(self))
+
+    def needs_total_steps(self) -> bool:
+        return self.is_finite and getattr(self, "total_steps", None) is None
+
+    def with_total_steps(self, total_steps: int) -> Schedule:
+        """A copy with ``total_steps`` filled in when it was left unset; else ``self``."""
+        if self.needs_total_steps():
+            return dataclasses.replace(self, total_steps=total_steps)  # type: ignore[call-arg]
+        return self
+
+    def require_total_steps(self) -> int:
+        total = getattr(self, "total_steps", None)
+        if total is None:
+            raise InputError(
+                f"{self.family}: total_steps is missing; give total_steps=N in the spec "
+                "or the run's length (e.g. --steps N)"
+            )
+        return int(total)
+
+    def spec(self) -> str:
+        """The spec string that parses back to this schedule."""
+        args = ", ".join(
+            f"{f.name}={_format_value(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default or f.default is dataclasses.MISSING
+        )
+        return f"{self.family}({args})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, **dataclasses.asdict(self)}
+
+    def __str__(self) -> str:
+        return self.spec()
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return str(value)
+
+
+# -- validation helpers: each raises one line naming family, argument, value and the fix -----
+def check_positive(family: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
+    check_number(family, name, value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not math.isfinite(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{family}: {name}={value!r} is out of range; it must be finite and {bound}")
+
+
+def check_number(family: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputTypeError(f"{family}: {name}={value!r} must be a number")
+
+
+def check_int(family: str, name: str, value: Any, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{family}: {name}={value!r} must be an integer")
+    if value < minimum:
+        raise InputError(f"{family}: {name}={value!r} is out of range; it must be >= {minimum}")
+
+
+def check_optional_steps(family: str, name: str, value: Any) -> None:
+    if value is not None:
+        check_int(family, name, value, minimum=1)
+
+
+def check_choice(family: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = ", ".join(choices)
+        raise InputError(f"{family}: {name}={value!r} is not one of {options}")
+
+
+def check_fraction(family: str, name: str, value: Any, *, low: float = 0.0, high: float = 1.0) -> None:
+    check_number(family, name, value)
+    if not low <= value <= high:
+        raise InputError(f"{family}: {name}={value!r} is out of range; it must lie in [{low}, {high}]")
