@@ -64,7 +64,7 @@ class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
     >>> from lrscope.schedules.ramp import Ramp
     >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     >>> sched = ScheduleLR(opt, Ramp(start_lr=0.01, end_lr=1.0, total_steps=2))
-    >>> opt.param_groups[0]["lr"]
+    >>> round(opt.param_groups[0]["lr"], 6)
     0.01
     >>> opt.step(); sched.step(); round(opt.param_groups[0]["lr"], 6)
     0.1

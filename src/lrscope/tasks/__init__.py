@@ -1,0 +1,1 @@
+"""Tasks: model + data + loss. See lrscope.tasks.base.Task."""
