@@ -14,6 +14,7 @@ Contract:
   ranks by the time ``optimizer.step()`` runs.
 * ``mean(x)`` returns the mean of a float over ranks; every rank gets the same value. It is a
   collective: all ranks must call it, in the same order.
+* ``mean_tensor(t)`` is ``mean`` elementwise over a 1-D tensor, one collective for all.
 * ``teardown(model, optimizer)`` releases what ``setup`` made (wrappers, hooks); the caller's
   model is usable afterwards. ``close()`` releases the process group, if the engine made one.
 * Only the rank where ``is_main`` is true writes files.
@@ -60,6 +61,17 @@ class Engine(ABC):
 
     def mean(self, value: float) -> float:
         return float(value)
+
+    def mean_tensor(self, values: torch.Tensor) -> torch.Tensor:
+        """Elementwise mean over ranks of a 1-D tensor (a collective, like ``mean``).
+
+        The default calls ``mean`` per element, which is correct for any engine; distributed
+        engines override it with one all-reduce.
+        """
+        if self.world_size == 1:
+            return values
+        return torch.tensor([self.mean(float(v)) for v in values], dtype=values.dtype,
+                            device=values.device)
 
     def teardown(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Undo ``setup``; the default has nothing to undo."""

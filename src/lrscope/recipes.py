@@ -1,0 +1,141 @@
+"""From a range-test result to a suite of schedules: the rules, written down in code.
+
+Each recipe is a pure function ``(anchor LRs, total_steps) -> Suite``; the rules it applied are
+kept as text beside the schedules so the report can say exactly how each schedule was chosen.
+
+``smith`` follows Leslie Smith's reading of the range test (Smith 2017, 2018):
+
+* ``max_lr`` is where the smoothed loss is lowest: the largest LR that still trains. When the
+  run diverged before reaching a clear minimum it falls back to a tenth of the divergence LR.
+* ``base_lr`` for cyclic schedules is ``max_lr / 4`` (Smith: a third to a quarter of max_lr).
+* onecycle uses torch's defaults (div_factor 25, final_div_factor 1e4, pct_start 0.3).
+* step and exponential decays start at ``max_lr``, as the seed study's did; step halves the LR
+  five times over the run, exponential ends 100x (and 1000x) lower.
+* cosine (5% warmup) and warmup-stable-decay (5% warmup, last 20% cooled down) start from max_lr.
+* constant at the range test's headline suggestion is the no-schedule reference.
+
+``seed`` is the seed study's suite verbatim, whatever the range test says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from lrscope.errors import InputError, did_you_mean
+from lrscope.schedules import Schedule, parse
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """The LRs a recipe is built from (read off a range test)."""
+
+    suggestion: float
+    lr_at_min_loss: float | None = None
+    diverged_lr: float | None = None
+
+    @property
+    def max_lr(self) -> float:
+        if self.lr_at_min_loss is not None and math.isfinite(self.lr_at_min_loss):
+            return float(self.lr_at_min_loss)
+        if self.diverged_lr is not None:
+            return self.diverged_lr / 10
+        return 10 * self.suggestion
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Schedules to compare, each with a stable label, and the rules that produced them."""
+
+    schedules: tuple[tuple[str, Schedule], ...]
+    recipe: str
+    rules: str
+
+    def labels(self) -> list[str]:
+        return [label for label, _ in self.schedules]
+
+
+def _round(lr: float) -> float:
+    """Three significant digits: the range test is not more precise, and labels stay readable."""
+    return float(f"{lr:.3g}")
+
+
+def smith(anchors: Anchors, total_steps: int) -> Suite:
+    """Smith's rules (module docstring) for a run of ``total_steps`` optimizer steps.
+
+    >>> suite = smith(Anchors(suggestion=0.05, lr_at_min_loss=0.8), total_steps=1000)
+    >>> suite.labels()[:3]
+    ['constant(lr=0.05)', 'step(lr=0.8, step_size=200, gamma=0.5)', 'exponential(lr=0.8, gamma=0.9954)']
+    """
+    top, base = _round(anchors.max_lr), _round(anchors.max_lr / 4)
+    step_size = max(1, total_steps // 5)
+    warmup = max(1, total_steps // 20)
+    gammas = [float(f"{(1 / drop) ** (1 / total_steps):.4g}") for drop in (100, 1000)]
+    cycle = max(1, total_steps // 8)
+    specs = [
+        f"constant(lr={_round(anchors.suggestion)})",
+        f"step(lr={top}, step_size={step_size}, gamma=0.5)",
+        *(f"exponential(lr={top}, gamma={g})" for g in gammas),
+        f"onecycle(max_lr={top})",
+        f"cyclic(base_lr={base}, max_lr={top}, step_size_up={cycle}, step_size_down={2 * cycle})",
+        f"cosine(lr={top}, warmup_steps={warmup})",
+        f"wsd(lr={top}, warmup_steps={warmup}, decay_steps={max(1, total_steps // 5)})",
+    ]
+    rules = (
+        f"max_lr = {top} (LR at the lowest smoothed loss"
+        + ("" if anchors.lr_at_min_loss is not None else "; fallback: divergence LR / 10")
+        + f"); base_lr = max_lr/4 = {base}; constant at the headline suggestion "
+        f"{_round(anchors.suggestion)}; step halves every {step_size} steps; exponential ends "
+        f"100x and 1000x lower; onecycle with torch's defaults; cyclic up {cycle} / down "
+        f"{2 * cycle} steps; cosine and WSD warm up over {warmup} steps."
+    )
+    return _suite("smith", specs, total_steps, rules)
+
+
+SEED_SPECS = (
+    "step(lr=1, step_size=100, gamma=0.5)",
+    "exponential(lr=1, gamma=0.99)",
+    "exponential(lr=1, gamma=0.996)",
+    "exponential(lr=1, gamma=0.999)",
+    "onecycle(max_lr=1.0)",
+    "onecycle(max_lr=1.1)",
+    "cyclic(base_lr=0.01, max_lr=1, step_size_up=50, step_size_down=100)",
+)
+
+
+def seed(anchors: Anchors | None, total_steps: int) -> Suite:
+    """The seed study's schedules, as it ran them (all stepped once per batch).
+
+    >>> len(seed(None, 2345).schedules)
+    7
+    """
+    rules = "The seed study's schedules, unchanged: StepLR(100, 0.5), ExponentialLR 0.99/0.996/0.999 " \
+            "from lr 1, OneCycleLR max_lr 1 and 1.1, CyclicLR base 0.01 max 1 up 50 down 100."
+    return _suite("seed", list(SEED_SPECS), total_steps, rules)
+
+
+def explicit(specs: list[str], total_steps: int) -> Suite:
+    """Schedules listed by the user, in their order."""
+    return _suite("explicit", specs, total_steps, "Schedules listed explicitly by the user.")
+
+
+def _suite(name: str, specs: list[str], total_steps: int, rules: str) -> Suite:
+    schedules = tuple((spec, parse(spec, total_steps=total_steps)) for spec in specs)
+    labels = [label for label, _ in schedules]
+    if len(set(labels)) != len(labels):
+        dup = next(label for label in labels if labels.count(label) > 1)
+        raise InputError(f"schedules: {dup!r} is listed twice; list each schedule once")
+    return Suite(schedules, name, rules)
+
+
+RECIPES: Mapping[str, Callable[..., Suite]] = {"smith": smith, "seed": seed}
+
+
+def build_suite(recipe: str, anchors: Anchors | None, total_steps: int) -> Suite:
+    if recipe not in RECIPES:
+        raise InputError(f"recipe: unknown recipe {recipe!r}{did_you_mean(recipe, RECIPES)}; "
+                         f"choose one of {', '.join(RECIPES)}")
+    if recipe == "smith" and anchors is None:
+        raise InputError("recipe: 'smith' needs a range test; enable it or list schedules")
+    return RECIPES[recipe](anchors, total_steps)
