@@ -5,8 +5,11 @@ kept as text beside the schedules so the report can say exactly how each schedul
 
 ``smith`` follows Leslie Smith's reading of the range test (Smith 2017, 2018):
 
-* ``max_lr`` is where the smoothed loss is lowest: the largest LR that still trains. When the
-  run diverged before reaching a clear minimum it falls back to a tenth of the divergence LR.
+* ``max_lr`` is a third of the LR where the smoothed loss is lowest. The lowest point marks the
+  largest LR that still trains, but the smoothed curve lags the ramp (its EMA averages the last
+  ~50 steps, over which the LR grew), so its minimum sits past the best LR; a factor 3 back
+  matches where Smith places max_lr ("where the loss still falls"). Without a finite minimum it
+  falls back to a tenth of the divergence LR.
 * ``base_lr`` for cyclic schedules is ``max_lr / 4`` (Smith: a third to a quarter of max_lr).
 * onecycle uses torch's defaults (div_factor 25, final_div_factor 1e4, pct_start 0.3).
 * step and exponential decays start at ``max_lr``, as the seed study's did; step halves the LR
@@ -38,7 +41,7 @@ class Anchors:
     @property
     def max_lr(self) -> float:
         if self.lr_at_min_loss is not None and math.isfinite(self.lr_at_min_loss):
-            return float(self.lr_at_min_loss)
+            return float(self.lr_at_min_loss) / 3
         if self.diverged_lr is not None:
             return self.diverged_lr / 10
         return 10 * self.suggestion
@@ -64,14 +67,16 @@ def _round(lr: float) -> float:
 def smith(anchors: Anchors, total_steps: int) -> Suite:
     """Smith's rules (module docstring) for a run of ``total_steps`` optimizer steps.
 
-    >>> suite = smith(Anchors(suggestion=0.05, lr_at_min_loss=0.8), total_steps=1000)
-    >>> suite.labels()[:3]
-    ['constant(lr=0.05)', 'step(lr=0.8, step_size=200, gamma=0.5)', 'exponential(lr=0.8, gamma=0.9954)']
+    >>> suite = smith(Anchors(suggestion=0.05, lr_at_min_loss=2.4), total_steps=1000)
+    >>> suite.labels()[:2]
+    ['constant(lr=0.05)', 'step(lr=0.8, step_size=200, gamma=0.5)']
     """
-    top, base = _round(anchors.max_lr), _round(anchors.max_lr / 4)
+    top = _round(anchors.max_lr)
+    base = _round(top / 4)
     step_size = max(1, total_steps // 5)
     warmup = max(1, total_steps // 20)
-    gammas = [float(f"{(1 / drop) ** (1 / total_steps):.4g}") for drop in (100, 1000)]
+    # six digits: gamma**total_steps must still land near the intended drop after 5000 steps
+    gammas = [float(f"{(1 / drop) ** (1 / total_steps):.6g}") for drop in (100, 1000)]
     cycle = max(1, total_steps // 8)
     specs = [
         f"constant(lr={_round(anchors.suggestion)})",
@@ -83,7 +88,7 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
         f"wsd(lr={top}, warmup_steps={warmup}, decay_steps={max(1, total_steps // 5)})",
     ]
     rules = (
-        f"max_lr = {top} (LR at the lowest smoothed loss"
+        f"max_lr = {top} (a third of the LR at the lowest smoothed loss"
         + ("" if anchors.lr_at_min_loss is not None else "; fallback: divergence LR / 10")
         + f"); base_lr = max_lr/4 = {base}; constant at the headline suggestion "
         f"{_round(anchors.suggestion)}; step halves every {step_size} steps; exponential ends "
@@ -110,8 +115,9 @@ def seed(anchors: Anchors | None, total_steps: int) -> Suite:
     >>> len(seed(None, 2345).schedules)
     7
     """
-    rules = "The seed study's schedules, unchanged: StepLR(100, 0.5), ExponentialLR 0.99/0.996/0.999 " \
-            "from lr 1, OneCycleLR max_lr 1 and 1.1, CyclicLR base 0.01 max 1 up 50 down 100."
+    rules = ("The seed study's schedules, unchanged: StepLR(100, 0.5), ExponentialLR "
+             "0.99/0.996/0.999 from lr 1, OneCycleLR max_lr 1 and 1.1, "
+             "CyclicLR base 0.01 max 1 up 50 down 100.")
     return _suite("seed", list(SEED_SPECS), total_steps, rules)
 
 

@@ -10,6 +10,7 @@ The schedule is stepped once per optimizer step, as in the seed study.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,11 +86,14 @@ def run_trial(
     make_optimizer: OptimizerFactory | None = None,
     engine: Engine | None = None,
     on_eval: Callable[[Evaluation], None] | None = None,
+    diverge_factor: float = 100.0,
 ) -> TrialResult:
     """Train ``task`` for ``steps`` optimizer steps under ``schedule`` and evaluate on the way.
 
-    A loss that turns non-finite ends the trial as ``"diverged"`` at that step; the steps before
-    it are kept. Evaluations run every ``eval_every`` steps and after the last step.
+    A loss that turns non-finite, or blows up past ``diverge_factor`` times the first step's loss
+    (when that is positive), ends the trial as ``"diverged"`` at that step; the steps before it
+    are kept. (A net pushed far past its stable LR often stays finite at 1e9 and then sits at
+    chance: that is a diverged run too, and training on would only waste the budget.) Evaluations run every ``eval_every`` steps and after the last step.
     """
     engine = engine or LocalEngine()
     schedule = schedule.with_total_steps(steps)
@@ -118,7 +122,7 @@ def run_trial(
             losses[step] = loss.detach()
             last = step + 1 == steps
             if (step + 1) % eval_every == 0 or last:
-                diverged_at = _first_non_finite(losses, checked, step + 1, engine)
+                diverged_at = _first_diverged(losses, checked, step + 1, engine, diverge_factor)
                 checked = step + 1
                 if diverged_at is not None:
                     break
@@ -140,11 +144,17 @@ def run_trial(
     )
 
 
-def _first_non_finite(losses: torch.Tensor, lo: int, hi: int, engine: Engine) -> int | None:
-    """Average losses[lo:hi] over ranks in place; return the first non-finite step, if any.
+def _first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
+                    factor: float) -> int | None:
+    """Average losses[lo:hi] over ranks in place; return the first diverged step, if any.
 
     Every rank sees the same averaged chunk, so every rank stops at the same step.
     """
     losses[lo:hi] = engine.mean_tensor(losses[lo:hi])
-    bad = (~torch.isfinite(losses[lo:hi])).nonzero()
-    return int(bad[0]) + lo if len(bad) else None
+    chunk = losses[lo:hi]
+    bad = ~torch.isfinite(chunk)
+    first = float(losses[0])
+    if math.isfinite(first) and first > 0:
+        bad |= chunk > factor * first
+    where = bad.nonzero()
+    return int(where[0]) + lo if len(where) else None

@@ -1,10 +1,10 @@
 """The contract every schedule keeps.
 
 A schedule is an immutable value mapping an optimizer step (0, 1, 2, ...) to a learning rate,
-in closed form: ``s(step)`` does not depend on having been called for earlier steps and never
-touches an optimizer (the adapters in :mod:`lrscope.schedules.torch_adapter` do that).
-Schedules that cycle momentum (onecycle, cyclic) also answer ``s.momentum(step)``; the others
-return ``None``.
+in closed form: ``s(step)`` (the same as ``s.lr_at(step)``) does not depend on having been
+called for earlier steps and never touches an optimizer (the adapters in
+:mod:`lrscope.schedules.torch_adapter` do that). Schedules that cycle momentum (onecycle,
+cyclic) also answer ``s.momentum(step)``; the others return ``None``.
 
 A finite schedule has a ``total_steps`` field; left as ``None`` it is filled with the run's
 length by :meth:`Schedule.with_total_steps` before use.
@@ -13,17 +13,20 @@ length by :meth:`Schedule.with_total_steps` before use.
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from lrscope.errors import InputError, InputTypeError
 
 # family name -> Schedule subclass, filled by @register.
 REGISTRY: dict[str, type[Schedule]] = {}
 
+_S = TypeVar("_S", bound="type[Schedule]")
 
-def register(cls: type[Schedule]) -> type[Schedule]:
+
+def register(cls: _S) -> _S:
     """Class decorator: make ``cls`` parseable under its ``family`` name."""
     REGISTRY[cls.family] = cls
     return cls
@@ -31,7 +34,7 @@ def register(cls: type[Schedule]) -> type[Schedule]:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Base class: subclasses are frozen dataclasses that implement :meth:`lr`."""
+    """Base class: subclasses are frozen dataclasses that implement :meth:`lr_at`."""
 
     family: ClassVar[str] = ""
 
@@ -39,8 +42,11 @@ class Schedule:
         self.validate()
 
     # -- the contract -------------------------------------------------------------------------
-    def lr(self, step: int) -> float:
-        """Learning rate at optimizer step ``step`` (>= 0)."""
+    def lr_at(self, step: int) -> float:
+        """Learning rate at optimizer step ``step`` (>= 0).
+
+        (Not ``lr``: that is the base-LR argument of most families, as in their specs.)
+        """
         raise NotImplementedError
 
     def momentum(self, step: int) -> float | None:
@@ -52,11 +58,12 @@ class Schedule:
 
     # -- shared behaviour ---------------------------------------------------------------------
     def __call__(self, step: int) -> float:
-        return self.lr(step)
+        return self.lr_at(step)
 
     @property
     def cycles_momentum(self) -> bool:
-        return self.momentum(0) is not None
+        """True for schedules that set momentum too (onecycle, cyclic with cycle_momentum)."""
+        return bool(getattr(self, "cycle_momentum", False))
 
     @property
     def is_finite(self) -> bool:
@@ -76,10 +83,14 @@ class Schedule:
         total = getattr(self, "total_steps", None)
         if total is None:
             raise InputError(
-                f"{self.family}: total_steps is missing; give total_steps=N in the spec "
+                f"missing total steps for {self.family}: give total_steps=N in the spec "
                 "or the run's length (e.g. --steps N)"
             )
         return int(total)
+
+    def lrs(self, num_steps: int) -> list[float]:
+        """Learning rates at steps ``0 .. num_steps - 1``."""
+        return [self.lr_at(step) for step in range(num_steps)]
 
     def spec(self) -> str:
         """The spec string that parses back to this schedule."""
@@ -104,6 +115,9 @@ def _format_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        # Bare names (mode=exp) read best; anything else (cooldown='1-sqrt') must be quoted.
+        return value if value.isidentifier() and not keyword.iskeyword(value) else repr(value)
     return str(value)
 
 
@@ -113,7 +127,9 @@ def check_positive(family: str, name: str, value: Any, *, allow_zero: bool = Fal
     ok = value >= 0 if allow_zero else value > 0
     if not ok or not math.isfinite(value):
         bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{family}: {name}={value!r} is out of range; it must be finite and {bound}")
+        raise InputError(
+            f"{family}: {name}={value!r} is out of range; it must be finite and {bound}"
+        )
 
 
 def check_number(family: str, name: str, value: Any) -> None:
@@ -139,7 +155,16 @@ def check_choice(family: str, name: str, value: Any, choices: tuple[str, ...]) -
         raise InputError(f"{family}: {name}={value!r} is not one of {options}")
 
 
-def check_fraction(family: str, name: str, value: Any, *, low: float = 0.0, high: float = 1.0) -> None:
+def check_fraction(
+    family: str, name: str, value: Any, *, low: float = 0.0, high: float = 1.0
+) -> None:
     check_number(family, name, value)
     if not low <= value <= high:
-        raise InputError(f"{family}: {name}={value!r} is out of range; it must lie in [{low}, {high}]")
+        raise InputError(
+            f"{family}: {name}={value!r} is out of range; it must lie in [{low}, {high}]"
+        )
+
+
+def check_bool(family: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InputTypeError(f"{family}: {name}={value!r} must be True or False")

@@ -45,7 +45,7 @@ class Ramp(Schedule):
                 f"ramp: end_lr={self.end_lr!r} must be greater than start_lr={self.start_lr!r}"
             )
 
-    def lr(self, step: int) -> float:
+    def lr_at(self, step: int) -> float:
         total = self.require_total_steps()
         if step >= total:
             return float(self.end_lr)

@@ -74,7 +74,7 @@ class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
         self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1
     ) -> None:
         if schedule.needs_total_steps():
-            raise ValueError(f"{schedule.family}: total_steps is missing; call with_total_steps(n)")
+            schedule.require_total_steps()  # raises: "missing total steps for <family>: ..."
         self.schedule = schedule
         # Ratios of the groups' LRs as given, before the scheduler overwrites them.
         key = "initial_lr" if last_epoch != -1 else "lr"

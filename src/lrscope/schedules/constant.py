@@ -1,0 +1,33 @@
+"""A constant LR, optionally after a linear warmup: the no-schedule reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lrscope.schedules.base import Schedule, check_positive, register
+from lrscope.schedules.warmup import check_warmup, warmup_lr
+
+
+@register
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """``lr`` at every step, after ``warmup_steps`` of linear warmup (none by default).
+
+    >>> Constant(lr=0.1)(1000)
+    0.1
+    >>> [Constant(lr=1.0, warmup_steps=3)(step) for step in range(5)]
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    family = "constant"
+    lr: float
+    warmup_steps: int = 0
+
+    def validate(self) -> None:
+        check_positive(self.family, "lr", self.lr)
+        check_warmup(self.family, self.warmup_steps, None)
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return warmup_lr(self.lr, step, self.warmup_steps)
+        return float(self.lr)

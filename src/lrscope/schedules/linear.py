@@ -1,0 +1,65 @@
+"""Linear change of the LR: torch's ``LinearLR`` (a linear warmup or a linear decay)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lrscope.errors import InputError
+from lrscope.schedules.base import (
+    Schedule,
+    check_fraction,
+    check_optional_steps,
+    check_positive,
+    register,
+)
+from lrscope.schedules.warmup import check_warmup, warmup_lr
+
+
+@register
+@dataclass(frozen=True)
+class Linear(Schedule):
+    """``lr`` times a factor moving linearly from ``start_factor`` to ``end_factor``.
+
+    Without warmup this is torch's ``LinearLR(start_factor, end_factor,
+    total_iters=total_steps)``, defaults included (1/3 up to 1); a linear decay to zero is
+    ``start_factor=1, end_factor=0``. With ``warmup_steps`` the LR first warms up linearly to
+    ``lr * start_factor`` and the line spans the remaining steps. After ``total_steps`` the LR
+    stays at ``lr * end_factor``.
+
+    >>> s = Linear(lr=1.0, total_steps=4, start_factor=1.0, end_factor=0.0)
+    >>> [s(step) for step in range(6)]
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    family = "linear"
+    lr: float
+    total_steps: int | None = None
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    warmup_steps: int = 0
+
+    def validate(self) -> None:
+        check_positive(self.family, "lr", self.lr)
+        check_optional_steps(self.family, "total_steps", self.total_steps)
+        check_fraction(self.family, "start_factor", self.start_factor)
+        if self.start_factor == 0:
+            raise InputError(
+                "linear: start_factor=0 is out of range; it must lie in (0, 1] "
+                "(use warmup_steps for a warmup from near zero)"
+            )
+        check_fraction(self.family, "end_factor", self.end_factor)
+        check_warmup(self.family, self.warmup_steps, self.total_steps)
+
+    def _line(self, step: int) -> float:
+        length = self.require_total_steps() - self.warmup_steps
+        t = step - self.warmup_steps
+        # torch's closed form, term for term, so the two agree to the last bit.
+        return float(
+            self.lr
+            * (self.start_factor + (self.end_factor - self.start_factor) * min(length, t) / length)
+        )
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return warmup_lr(self._line(self.warmup_steps), step, self.warmup_steps)
+        return self._line(step)

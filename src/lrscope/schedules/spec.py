@@ -1,0 +1,118 @@
+"""The schedule spec language: ``family(arg=value, ...)``, e.g. ``onecycle(max_lr=1.1)``.
+
+A spec is read with Python's own parser (:mod:`ast`, eval mode) but never evaluated: only
+keyword arguments with literal values are accepted: numbers (``1e-3``, ``-1``), ``True`` /
+``False`` / ``None``, strings (quoted, or bare names like ``mode=exp``) and lists of those
+(``milestones=[100, 200]``). Every error is one line naming the family or argument at fault,
+with the closest valid name when there is one.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import Any
+
+from lrscope.errors import InputError, InputTypeError, did_you_mean
+from lrscope.schedules.base import REGISTRY, Schedule
+
+_LITERALS = (int, float, str, bool, type(None))
+_FORM = "write a schedule as family(arg=value, ...), e.g. onecycle(max_lr=1.1)"
+
+
+def parse(spec: str, total_steps: int | None = None) -> Schedule:
+    """The schedule a spec describes; ``total_steps`` fills in a finite one left without it.
+
+    >>> parse("exponential(lr=1, gamma=0.5)")(2)
+    0.25
+    >>> parse("onecycle(max_lr=1.1)", total_steps=2345).spec()
+    'onecycle(max_lr=1.1, total_steps=2345)'
+    >>> parse("onecylce(max_lr=1.1)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lrscope.errors.InputError: unknown schedule family 'onecylce' (did you mean 'onecycle'?); ...
+    """
+    if not isinstance(spec, str):
+        raise InputTypeError(f"schedule spec {spec!r} must be a string; {_FORM}")
+    family, kwargs = _read_call(spec)
+    schedule = build(family, kwargs)
+    return schedule.with_total_steps(total_steps) if total_steps is not None else schedule
+
+
+def build(family: str, kwargs: dict[str, Any]) -> Schedule:
+    """The schedule of ``family`` with ``kwargs``, checking names before values."""
+    if family not in REGISTRY:
+        raise InputError(
+            f"unknown schedule family {family!r}{did_you_mean(family, REGISTRY)}; "
+            f"known families: {', '.join(sorted(REGISTRY))}"
+        )
+    cls = REGISTRY[family]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in kwargs:
+        if name not in fields:
+            raise InputError(
+                f"{family}: unknown argument {name!r}{did_you_mean(name, fields)}; "
+                f"{family} takes {', '.join(fields)}"
+            )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        example = ", ".join(f"{name}=..." for name in missing)
+        raise InputError(
+            f"{family}: missing required argument {', '.join(missing)}; e.g. {family}({example})"
+        )
+    return cls(**kwargs)
+
+
+def _read_call(spec: str) -> tuple[str, dict[str, Any]]:
+    text = spec.strip()
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError as err:
+        raise InputError(f"malformed schedule spec {spec!r} ({err.msg}); {_FORM}") from None
+    if isinstance(tree, ast.Name):  # a family with all-default arguments, e.g. "constant"
+        return tree.id, {}
+    if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
+        raise InputError(f"malformed schedule spec {spec!r}; {_FORM}")
+    family = tree.func.id
+    if tree.args:
+        raise InputError(
+            f"{family}: arguments must be named, e.g. {family}(lr=0.1), "
+            f"not {ast.unparse(tree.args[0])!r} alone"
+        )
+    kwargs: dict[str, Any] = {}
+    for keyword in tree.keywords:
+        if keyword.arg is None:
+            raise InputError(f"{family}: '**' is not allowed in a spec; {_FORM}")
+        if keyword.arg in kwargs:
+            raise InputError(f"{family}: argument {keyword.arg!r} is given twice")
+        kwargs[keyword.arg] = _literal(family, keyword.arg, keyword.value)
+    return family, kwargs
+
+
+def _literal(family: str, name: str, node: ast.expr) -> Any:
+    """The value of a literal node: number, bool, None, string, bare name or list of those."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, _LITERALS):
+        return node.value
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, (int, float))
+        and not isinstance(node.operand.value, bool)
+    ):
+        value = node.operand.value
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Name):  # bare names read as strings: mode=exp, anneal_strategy=cos
+        return node.id
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return tuple(_literal(family, name, element) for element in node.elts)
+    raise InputError(
+        f"{family}: {name}={ast.unparse(node)} is not a literal; give a number, True/False, "
+        "a name or a quoted string (e.g. cooldown='1-sqrt'), or a list like [100, 200]"
+    )
