@@ -7,16 +7,30 @@ nothing about schedules or engines. Data lives in memory as tensors and is batch
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from lrscope.errors import InputError
 from lrscope.tasks.batches import TensorBatches
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_limit(label: str, value: int | None) -> None:
+    """Raise InputError unless ``value`` is None or a whole number >= 1.
+
+    >>> check_limit("limit_train", 0)
+    Traceback (most recent call last):
+    ...
+    lrscope.errors.InputError: limit_train=0: must be a whole number >= 1
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InputError(f"{label}={value!r}: must be a whole number >= 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,10 +52,32 @@ class Task:
     batch_size: int = 128
     num_classes: int | None = None
     description: str = ""
+    model_name: str = ""
 
     def __post_init__(self) -> None:
         if len(self.train_x) != len(self.train_y) or len(self.test_x) != len(self.test_y):
-            raise ValueError(f"task {self.name!r}: inputs and targets differ in length")
+            raise InputError(f"task {self.name!r}: inputs and targets differ in length")
+
+    def limited(self, limit_train: int | None = None, limit_test: int | None = None) -> Task:
+        """A copy keeping only the first ``limit_train`` / ``limit_test`` examples (None: all).
+
+        For quick runs and CI on a slice of a large dataset; the slice is the file's own order,
+        so the same limit always gives the same examples.
+        """
+        check_limit("limit_train", limit_train)
+        check_limit("limit_test", limit_test)
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[:limit_train], train_y=self.train_y[:limit_train],
+            test_x=self.test_x[:limit_test], test_y=self.test_y[:limit_test],
+        )
+
+    def with_batch_size(self, batch_size: int | None) -> Task:
+        """A copy with another training batch size (None: keep this one)."""
+        if batch_size is None:
+            return self
+        check_limit("batch_size", batch_size)
+        return dataclasses.replace(self, batch_size=batch_size)
 
     @property
     def steps_per_epoch(self) -> int:
