@@ -1,0 +1,1 @@
+"""Figures and reports: matplotlib (Agg) figures drawn from plain arrays or the store."""

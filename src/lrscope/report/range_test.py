@@ -1,0 +1,145 @@
+"""Range-test figures, drawn from plain arrays (a live result or stored history alike).
+
+``*_figure`` functions build a matplotlib :class:`~matplotlib.figure.Figure` (Agg canvas, no
+pyplot, no global state); ``plot_*`` functions save one to a path and return the path.
+
+>>> import numpy as np, tempfile, pathlib
+>>> lrs = np.logspace(-4, 0, 30); smoothed = 1 - np.tanh(np.log10(lrs) + 2)
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "loss.png"
+>>> plot_loss_vs_lr(lrs, smoothed + 0.01, smoothed, {"steepest": 1e-2}, out).stat().st_size > 0
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+Curve = Sequence[float] | np.ndarray
+RULE_STYLES = {
+    "steepest": ("tab:green", "-"),
+    "valley": ("tab:purple", "--"),
+    "minimum": ("tab:orange", "-."),
+    "divergence": ("tab:red", ":"),
+}
+# What each rule's number is, for the legend ("minimum" is a tenth of the loss minimum's LR).
+RULE_LABELS = {"minimum": "minimum/10"}
+
+
+def _finite(values: Curve) -> np.ndarray:
+    array = np.asarray(values, dtype=float).copy()
+    array[~np.isfinite(array)] = np.nan  # matplotlib leaves NaN out; inf would wreck limits
+    return array
+
+
+def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float] | None:
+    """Y limits that show the descent: from the lowest loss to a little above the start.
+
+    A run that blew up would otherwise squash the interesting part against the x axis.
+    """
+    finite = np.isfinite(smoothed)
+    if finite.sum() < 2:
+        return None
+    curve = smoothed[finite]
+    lowest = int(np.argmin(curve))
+    raw = losses[np.isfinite(losses)]
+    low = min(float(curve.min()), float(np.percentile(raw, 1)) if len(raw) else np.inf)
+    high = float(curve[: lowest + 1].max())
+    span = high - low
+    if not span > 0:
+        return None
+    return low - 0.05 * span, high + 0.3 * span
+
+
+def loss_vs_lr_figure(
+    lrs: Curve,
+    losses: Curve,
+    smoothed: Curve,
+    suggestions: Mapping[str, float | None],
+    *,
+    val_losses: Curve | None = None,
+    headline: str | None = None,
+    title: str = "LR range test",
+) -> Figure:
+    """Loss against LR (log x): raw and smoothed, with a labelled vertical line per rule.
+
+    Rules without an answer (None) are left out; the ``headline`` rule's label says so.
+    """
+    x, raw, smooth = _finite(lrs), _finite(losses), _finite(smoothed)
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(x, raw, color="tab:blue", alpha=0.3, linewidth=1, label="loss")
+    axes.plot(x, smooth, color="tab:blue", linewidth=2, label="smoothed loss")
+    if val_losses is not None:
+        val = _finite(val_losses)
+        measured = np.isfinite(val)
+        if measured.any():
+            axes.plot(x[measured], val[measured], "o-", color="tab:gray", markersize=3,
+                      linewidth=1, label="validation loss")
+    for rule, lr in suggestions.items():
+        if lr is None or not np.isfinite(lr):
+            continue
+        color, style = RULE_STYLES.get(rule, ("black", "-"))
+        mark = " (suggested)" if rule == headline else ""
+        axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
+                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+    axes.set_xscale("log")
+    limits = _loss_limits(raw, smooth)
+    if limits is not None:
+        axes.set_ylim(*limits)
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def lr_vs_step_figure(lrs: Curve, *, title: str = "LR range test: learning rate") -> Figure:
+    """The LR of each step (log y), to check the ramp that ran."""
+    figure = Figure(figsize=(7, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    values = _finite(lrs)
+    axes.plot(np.arange(len(values)), values, color="tab:blue", label="LR/train")
+    axes.set_yscale("log")
+    axes.set_xlabel("step")
+    axes.set_ylabel("learning rate")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    return figure
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    return out
+
+
+def plot_loss_vs_lr(
+    lrs: Curve,
+    losses: Curve,
+    smoothed: Curve,
+    suggestions: Mapping[str, float | None],
+    path: str | Path,
+    *,
+    val_losses: Curve | None = None,
+    headline: str | None = None,
+    title: str = "LR range test",
+) -> Path:
+    """Save :func:`loss_vs_lr_figure` to ``path`` (format from the suffix); return the path."""
+    figure = loss_vs_lr_figure(lrs, losses, smoothed, suggestions, val_losses=val_losses,
+                               headline=headline, title=title)
+    return _save(figure, path)
+
+
+def plot_lr_vs_step(lrs: Curve, path: str | Path, *,
+                    title: str = "LR range test: learning rate") -> Path:
+    """Save :func:`lr_vs_step_figure` to ``path``; return the path."""
+    return _save(lr_vs_step_figure(lrs, title=title), path)
