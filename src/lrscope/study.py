@@ -20,20 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from lrscope.config import RangeTestConfig
 from lrscope.engines import Engine, LocalEngine
 from lrscope.errors import InputError
+from lrscope.parallel import Job, resolve_mode, run_jobs
 from lrscope.recipes import Anchors, Suite, build_suite, explicit
 from lrscope.store import Store
 from lrscope.tasks.base import Task
-from lrscope.train import OptimizerFactory, TrialResult, run_trial, sgd
-
-
-@dataclass(frozen=True)
-class RangeTestPlan:
-    start_lr: float = 1e-5
-    end_lr: float = 10.0
-    num_steps: int = 200
-    mode: str = "exp"
+from lrscope.train import OptimizerFactory, TrialResult, sgd
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,9 @@ class StudyPlan:
     make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
     schedules: tuple[str, ...] = ()  # explicit specs; empty: use the recipe
     recipe: str = "smith"
-    range_test: RangeTestPlan | None = RangeTestPlan()
+    range_test: RangeTestConfig | None = dataclasses.field(
+        default_factory=lambda: RangeTestConfig(start=1e-5))
+    parallel: str = "none"  # see lrscope.parallel
 
 
 @dataclass(frozen=True)
@@ -88,15 +84,30 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
     return suite
 
 
+def check_resumable(plan: StudyPlan, out: str | Path) -> None:
+    """InputError when ``out`` holds this study's name with other settings (nothing written)."""
+    if not (Path(out) / "study.sqlite").exists():
+        return
+    with Store.in_dir(out, create=False) as store:
+        run = store.find_run(plan.name)
+        if run is not None:
+            _check_same(dict(run.config), plan.config)
+
+
 def _ensure_run(store: Store | None, plan: StudyPlan) -> int:
     assert store is not None
     run = store.ensure_run(plan.name, kind="study", config=plan.config)
-    if dict(run.config) != plan.config:
-        raise InputError(
-            f"out: the study in this folder was run with other settings ({_diff(run.config, plan.config)}); "
-            "rerun with the same settings to resume, or choose a new --out"
-        )
+    _check_same(dict(run.config), plan.config)
     return run.id
+
+
+def _check_same(stored: dict[str, Any], config: dict[str, Any]) -> None:
+    if stored != config:
+        raise InputError(
+            "out: the study in this folder was run with other settings "
+            f"({_diff(stored, config)}); rerun with the same settings to resume, "
+            "or choose a new --out"
+        )
 
 
 def _diff(old: Any, new: Any) -> str:
@@ -106,40 +117,40 @@ def _diff(old: Any, new: Any) -> str:
 
 
 def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Suite:
+    # The range test runs whenever it is configured, for the report, even when the schedules
+    # are listed explicitly or come from the seed recipe and do not need it.
+    anchors = _anchors(plan, store, run_id, engine) if plan.range_test is not None else None
     if plan.schedules:
         return explicit(list(plan.schedules), plan.steps)
-    anchors = _anchors(plan, store, run_id, engine) if plan.recipe != "seed" else None
     return build_suite(plan.recipe, anchors, plan.steps)
 
 
 def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Anchors:
     """The range test's anchors: from the store when this run already has one, else measured."""
-    if plan.range_test is None:
-        raise InputError(f"recipe: {plan.recipe!r} needs the range test; enable it or list schedules")
+    assert plan.range_test is not None
     saved = store.range_test(run_id) if store is not None and run_id is not None else None
     if saved is not None and engine.world_size == 1:
         return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion)
-    from lrscope.rangetest import range_test  # the loop is only needed when measuring
-
     import torch
+
+    from lrscope.rangetest import range_test  # the loop is only needed when measuring
 
     torch.manual_seed(plan.seeds[0])
     model = plan.task.make_model()
     optimizer = plan.make_optimizer(model)
-    rt = plan.range_test
     result = range_test(model, optimizer, plan.task.loss_fn, plan.task.train_batches(plan.seeds[0]),
-                        start_lr=rt.start_lr, end_lr=rt.end_lr, num_steps=rt.num_steps,
-                        mode=rt.mode, engine=engine)
+                        engine=engine, **plan.range_test.range_test_kwargs())
     if store is not None and run_id is not None and engine.is_main:
+        found = {rule: lr for rule, lr in result.suggestions.items() if lr is not None}
         store.save_range_test(run_id, lrs=result.lrs, losses=result.losses,
-                              smoothed=result.smoothed, suggestions=result.suggestions,
+                              smoothed=result.smoothed, suggestions=found,
                               suggestion=result.suggestion, stopped=result.stopped,
-                              config=dataclasses.asdict(rt))
+                              config=plan.range_test.model_dump(mode="json"))
     return anchors_from_curve(result.lrs, result.smoothed, result.suggestion)
 
 
 def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None) -> Anchors:
-    """Anchors from a range-test curve: the LR at the lowest finite smoothed loss, and where it ended."""
+    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, and its end."""
     lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
     finite = np.isfinite(smoothed)
     if not finite.any():
@@ -153,50 +164,52 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None) -> Anc
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None) -> None:
-    from lrscope.tensorboard import TrialWriter
-
-    jobs = [(label, schedule, seed) for label, schedule in suite.schedules for seed in plan.seeds]
-    for index, (label, schedule, seed) in enumerate(jobs):
+    mode = resolve_mode(plan.parallel, plan, engine)
+    all_jobs = [(label, schedule, seed)
+                for label, schedule in suite.schedules for seed in plan.seeds]
+    total = len(all_jobs)
+    pending: list[Job] = []
+    trial_ids: dict[str, int] = {}
+    for index, (label, schedule, seed) in enumerate(all_jobs):
         key = f"{label}/seed{seed}"
-        trial_id, skip = None, False
+        skip = False
         if engine.is_main:
             assert store is not None and run_id is not None
             start = store.start_trial(run_id, key, label=label, spec=schedule.spec(),
                                       family=schedule.family, seed=seed,
                                       config={"steps": plan.steps, "eval_every": plan.eval_every})
-            trial_id, skip = start.trial_id, start.skip
+            trial_ids[key], skip = start.trial_id, start.skip
         # The main rank decides; the mean of (main's vote, zeros) is non-zero exactly when it skips.
         if engine.mean(1.0 if skip else 0.0) > 0:
             if progress:
-                progress(TrialEvent(key, index, len(jobs), "skipped"))
-            continue
-        if progress:
-            progress(TrialEvent(key, index, len(jobs), "running"))
-        writer = None
+                progress(TrialEvent(key, index, total, "skipped"))
+        else:
+            pending.append(Job(key, label, schedule, seed, index))
+    if progress and pending:
+        progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
+    for job, result in run_jobs(pending, plan, mode, engine):
         if engine.is_main:
-            shutil.rmtree(tb_dir(out, key), ignore_errors=True)  # a restart must not append
-            writer = TrialWriter(tb_dir(out, key))
-        try:
-            result = run_trial(plan.task, schedule, seed=seed, steps=plan.steps,
-                               eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
-                               engine=engine)
-            if engine.is_main:
-                assert store is not None and trial_id is not None and writer is not None
-                _record(store, trial_id, result, writer)
-        finally:
-            if writer is not None:
-                writer.close()
+            assert store is not None
+            _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
         if progress:
-            progress(TrialEvent(key, index, len(jobs), result.status, result))
+            progress(TrialEvent(job.key, job.index, total, result.status, result))
 
 
-def _record(store: Store, trial_id: int, result: TrialResult, writer: Any) -> None:
+def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
+    """Metrics, TensorBoard events, then the status: a kill before the last write means rerun."""
+    from lrscope.tensorboard import TensorBoardWriter
+
     rows: list[tuple[int, str, float]] = []
     for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
         rows += [(step, "lr", float(lr)), (step, "train_loss", float(loss))]
     for ev in result.evaluations:
         rows += [(ev.step, "test_loss", ev.loss), (ev.step, "test_accuracy", ev.accuracy)]
     store.add_metrics(trial_id, rows)
-    writer.write_trial(result)
+    shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
+    with TensorBoardWriter(tb) as writer:
+        for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
+            writer.log_step(step, lr=lr, loss=loss)
+        for ev in result.evaluations:
+            writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
     store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at,
                        wall_time=result.wall_time)

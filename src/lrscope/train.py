@@ -122,7 +122,7 @@ def run_trial(
             losses[step] = loss.detach()
             last = step + 1 == steps
             if (step + 1) % eval_every == 0 or last:
-                diverged_at = _first_diverged(losses, checked, step + 1, engine, diverge_factor)
+                diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)
                 checked = step + 1
                 if diverged_at is not None:
                     break
@@ -144,7 +144,7 @@ def run_trial(
     )
 
 
-def _first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
+def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
                     factor: float) -> int | None:
     """Average losses[lo:hi] over ranks in place; return the first diverged step, if any.
 
