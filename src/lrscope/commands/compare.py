@@ -153,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
 
         files = write_report(out)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
+        # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.
+        stdout = Console()
+        if not stdout.is_terminal:
+            stdout = Console(width=200)
         for name, rows in files.leaderboards:
             if name == plan.name:
-                Console().print(rich_table(rows, title=f"Leaderboard: {name}"))
-        Console().print(f"leaderboard: {files.leaderboard_csv}\nreport: {files.html}")
+                stdout.print(rich_table(rows, title=f"Leaderboard: {name}", width=stdout.width))
+        stdout.print(f"leaderboard: {files.leaderboard_csv}\nreport: {files.html}")
     return 0
