@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lrscope {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"lrscope {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(f"lrscope {args.command}: interrupted; rerun the same command to resume",
+              file=sys.stderr)
         return 130
 
 

@@ -93,7 +93,8 @@ def run_trial(
     A loss that turns non-finite, or blows up past ``diverge_factor`` times the first step's loss
     (when that is positive), ends the trial as ``"diverged"`` at that step; the steps before it
     are kept. (A net pushed far past its stable LR often stays finite at 1e9 and then sits at
-    chance: that is a diverged run too, and training on would only waste the budget.) Evaluations run every ``eval_every`` steps and after the last step.
+    chance: that is a diverged run too, and training on would only waste the budget.)
+    Evaluations run every ``eval_every`` steps and after the last step.
     """
     engine = engine or LocalEngine()
     schedule = schedule.with_total_steps(steps)
