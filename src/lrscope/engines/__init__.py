@@ -15,7 +15,17 @@ ENGINES = ("local", "colossalai")
 
 
 def get_engine(name: str = "local", **options: Any) -> Engine:
-    """The engine called ``name``; ``options`` go to its constructor (e.g. ``plugin=``)."""
+    """The engine called ``name``; ``options`` go to its constructor.
+
+    ``get_engine("colossalai", plugin="hybrid", timeout_s=120)`` imports ColossalAI only then.
+
+    >>> get_engine("local").name
+    'local'
+    >>> get_engine("colosalai")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lrscope.errors.InputError: engine: unknown engine 'colosalai' (did you mean 'colossalai'?); ...
+    """
     if isinstance(name, Engine):
         return name
     if name == "local":

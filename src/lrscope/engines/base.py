@@ -8,15 +8,20 @@ pass runs and how a number is averaged over ranks. Every engine passes the same 
 Contract:
 * ``setup(model, optimizer)`` returns the (possibly wrapped) model and optimizer to train with.
   Parameters stay shared with the caller's model, so the caller's snapshot/restore still works.
-* ``shard(batch)`` returns this rank's share of a global batch; ranks' shares concatenated in
-  rank order are the whole batch. With one process it returns the batch unchanged.
+* ``shard(batch)`` returns this rank's share of a global batch, on the engine's device; ranks'
+  shares concatenated in rank order are the whole batch (distributed engines give every rank
+  ``n // world_size`` rows and drop the last ``n % world_size``, so that the mean over ranks
+  is exactly the one-process value on the kept rows). With one process it returns the batch
+  unchanged.
 * ``backward(loss, optimizer)`` computes gradients of ``loss``; gradients are averaged over
   ranks by the time ``optimizer.step()`` runs.
 * ``mean(x)`` returns the mean of a float over ranks; every rank gets the same value. It is a
-  collective: all ranks must call it, in the same order.
+  collective: all ranks must call it, in the same order; a decision taken from its value
+  (stop, diverged) is the same on every rank.
 * ``mean_tensor(t)`` is ``mean`` elementwise over a 1-D tensor, one collective for all.
 * ``teardown(model, optimizer)`` releases what ``setup`` made (wrappers, hooks); the caller's
-  model is usable afterwards. ``close()`` releases the process group, if the engine made one.
+  model is usable afterwards. ``close()`` releases the process group, if the engine made one;
+  ``with engine:`` closes it at the end of the block, error or not.
 * Only the rank where ``is_main`` is true writes files.
 """
 
@@ -59,8 +64,8 @@ class Engine(ABC):
     @abstractmethod
     def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None: ...
 
-    def mean(self, value: float) -> float:
-        return float(value)
+    def mean(self, value: float | torch.Tensor) -> float:
+        return float(value.detach() if isinstance(value, torch.Tensor) else value)
 
     def mean_tensor(self, values: torch.Tensor) -> torch.Tensor:
         """Elementwise mean over ranks of a 1-D tensor (a collective, like ``mean``).
@@ -73,10 +78,10 @@ class Engine(ABC):
         return torch.tensor([self.mean(float(v)) for v in values], dtype=values.dtype,
                             device=values.device)
 
-    def teardown(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def teardown(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:  # noqa: B027
         """Undo ``setup``; the default has nothing to undo."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027
         """Release process groups and other global resources."""
 
     def __enter__(self) -> Engine:
