@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
     try:
         run_id = _ensure_run(store, plan) if engine.is_main else None
         suite = _suite(plan, store, run_id, engine)
+        _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
         _run_trials(plan, suite, store, run_id, out, engine, progress)
@@ -82,6 +84,18 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
         if store is not None:
             store.close()
     return suite
+
+
+def _check_ranks_agree(suite: Suite, engine: Engine) -> None:
+    """Every rank must train the same schedules: a fingerprint of the suite, averaged over ranks,
+    equals each rank's own only when all agree (the range test's losses are rank means, so they
+    should; this catches ranks fed different data)."""
+    if engine.world_size == 1:
+        return
+    mine = float(zlib.crc32("\n".join(suite.labels()).encode()) % 1_000_003)
+    if engine.mean(mine) != mine:
+        raise RuntimeError(f"rank {engine.rank}: the ranks built different schedule suites; "
+                           "every rank must see the same data and seed")
 
 
 def check_resumable(plan: StudyPlan, out: str | Path) -> None:
