@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from lrscope import schedules
 from lrscope.errors import InputError, did_you_mean
 from lrscope.schedules import Schedule, parse
 
@@ -98,15 +99,8 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
     return _suite("smith", specs, total_steps, rules)
 
 
-SEED_SPECS = (
-    "step(lr=1, step_size=100, gamma=0.5)",
-    "exponential(lr=1, gamma=0.99)",
-    "exponential(lr=1, gamma=0.996)",
-    "exponential(lr=1, gamma=0.999)",
-    "onecycle(max_lr=1.0)",
-    "onecycle(max_lr=1.1)",
-    "cyclic(base_lr=0.01, max_lr=1, step_size_up=50, step_size_down=100)",
-)
+# The seed's compared schedules: its list without the range-test ramp.
+SEED_SPECS = tuple(spec for spec in schedules.SEED_SPECS if not spec.startswith("ramp("))
 
 
 def seed(anchors: Anchors | None, total_steps: int) -> Suite:
