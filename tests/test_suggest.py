@@ -147,3 +147,17 @@ def test_skips_and_input_checks() -> None:
         steepest([1e-2, 1e-3, 1e-1], [1.0, 2.0, 3.0])
     with pytest.raises(InputError, match="equally long"):
         valley([1e-3, 1e-2], [1.0])
+
+
+def test_steepest_ignores_a_dip_after_the_lowest_loss():
+    # A net that learns, then collapses: the loss falls to its minimum near 1e-2, climbs to a
+    # plateau and dips sharply once more on the way (never as low). The steepest descent is
+    # read before the minimum, never off the later dip.
+    lrs = np.logspace(-5, 1, 301)
+    x = np.log10(lrs)
+    losses = 2.3 - 1.5 * np.exp(-((x + 2) ** 2) / 0.5)
+    losses = np.where(x > -2, np.maximum(losses, 2.3 - 1.2 * np.exp(-((x + 2) ** 2) / 0.1)),
+                      losses)
+    losses[240:244] = [2.2, 1.2, 1.1, 2.2]  # a sharp late dip, above the minimum of 0.8
+    lr = steepest(lrs, losses)
+    assert lr is not None and lr < lrs[int(np.argmin(losses))]

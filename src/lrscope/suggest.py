@@ -75,7 +75,8 @@ def trim(lrs: Curve, losses: Curve, skip_start: int | None = None,
 
 def steepest(lrs: Curve, losses: Curve, skip_start: int | None = None,
              skip_end: int | None = None) -> float | None:
-    """The LR where the loss falls fastest against log10(LR); None if it never falls.
+    """The LR where the loss falls fastest against log10(LR), before its lowest point; None if
+    it never falls.
 
     >>> lrs = np.logspace(-4, 0, 41)
     >>> losses = 1.0 - np.tanh(2 * (np.log10(lrs) + 2))      # falls fastest at 1e-2
@@ -83,6 +84,11 @@ def steepest(lrs: Curve, losses: Curve, skip_start: int | None = None,
     0.01
     """
     x, y = trim(lrs, losses, skip_start, skip_end)
+    # Only the descent up to the lowest loss counts. Past it a collapsing net can dip again
+    # (a spike down on its way to a dead plateau, seen on LeNet-5 / Fashion-MNIST), and no LR
+    # should be read off that.
+    stop = int(np.argmin(y)) + 1 if len(y) else 0
+    x, y = x[:stop], y[:stop]
     if len(x) < 3:
         return None
     slope = np.gradient(y, np.log10(x))
