@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from lrscope.commands.shared_flags import SHARED_FIELDS, add_shared_flags
 from lrscope.config import OptimizerConfig
 from lrscope.config_base import UNSET, save_config
 from lrscope.config_study import StudyConfig, load_study_config
@@ -25,12 +26,7 @@ from lrscope.parallel import PARALLEL_MODES
 from lrscope.study import StudyPlan, TrialEvent, check_resumable, run_study
 
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
-    "task": ("task", "--task"),
-    "model": ("model", "--model"),
-    "data_dir": ("data_dir", "--data-dir"),
-    "batch_size": ("batch_size", "--batch-size"),
-    "limit_train": ("limit_train", "--limit-train"),
-    "limit_test": ("limit_test", "--limit-test"),
+    **SHARED_FIELDS,
     "name": ("name", "--name"),
     "schedules": ("schedules", "--schedules"),
     "recipe": ("recipe", "--recipe"),
@@ -39,13 +35,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("epochs", "--epochs"),
     "eval_every": ("eval_every", "--eval-every"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
-    "engine": ("engine", "--engine"),
-    "plugin": ("plugin", "--plugin"),
     "parallel": ("parallel", "--parallel"),
-    "out": ("out", "--out"),
-    "optimizer": ("optimizer.name", "--optimizer"),
-    "momentum": ("optimizer.momentum", "--momentum"),
-    "weight_decay": ("optimizer.weight_decay", "--weight-decay"),
     "rt_start": ("range_test.start", "--range-start"),
     "rt_end": ("range_test.end", "--range-end"),
     "rt_steps": ("range_test.steps", "--range-steps"),
@@ -60,14 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog='Example: lrscope compare --task digits --seeds 3 --schedules '
                '"onecycle(max_lr=0.5)" "exponential(lr=0.5, gamma=0.999)"')
+    add_shared_flags(parser, "output folder (default runs/<name>-<task>)")
     add = parser.add_argument
-    add("--config", metavar="FILE.toml", help="study config file; flags override its values")
-    add("--task", help="digits (default), fashion-mnist, mnist, or package.module:function")
-    add("--model", help="model of a built-in task (digits: mlp|lenet; mnist: lenet5)")
-    add("--data-dir", help="folder of IDX files for fashion-mnist / mnist")
-    add("--batch-size", type=int)
-    add("--limit-train", type=int, help="use only the first N training examples")
-    add("--limit-test", type=int, help="use only the first N test examples")
     add("--name", help="the study's name in the store (default: study)")
     add("--schedules", nargs="+", metavar="SPEC", help="schedules to compare (default: recipe)")
     add("--recipe", help="how to build the suite from the range test: smith (default) or seed")
@@ -77,16 +61,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--epochs", type=int, help="epochs per trial (default 20)")
     add("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
-    add("--engine", help="local (default) or colossalai")
-    add("--plugin", help="ColossalAI plugin: torch_ddp (default), hybrid, gemini, low_level_zero")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
-    add("--optimizer", help="sgd (default), adam or adamw")
-    add("--momentum", type=float)
-    add("--weight-decay", type=float)
     add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")
     add("--range-end", dest="rt_end", type=float, help="range test end LR (default 10)")
     add("--range-steps", dest="rt_steps", type=int, help="range test steps (default 100)")
-    add("--out", metavar="DIR", help="output folder (default runs/<name>-<task>)")
     parser.set_defaults(run=run)
 
 

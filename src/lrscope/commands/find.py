@@ -21,25 +21,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lrscope.commands.find_output import write_outputs
+from lrscope.commands.shared_flags import SHARED_FIELDS, add_shared_flags
 from lrscope.config import FindConfig, load_config
 from lrscope.errors import InputError
 from lrscope.tasks import Task
 
 # argparse dest -> (dotted config key, flag): every flag is an override of the config file.
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
-    "task": ("task", "--task"),
-    "model": ("model", "--model"),
-    "data_dir": ("data_dir", "--data-dir"),
-    "batch_size": ("batch_size", "--batch-size"),
-    "limit_train": ("limit_train", "--limit-train"),
-    "limit_test": ("limit_test", "--limit-test"),
+    **SHARED_FIELDS,
     "seed": ("seed", "--seed"),
-    "engine": ("engine", "--engine"),
-    "plugin": ("plugin", "--plugin"),
-    "out": ("out", "--out"),
-    "optimizer": ("optimizer.name", "--optimizer"),
-    "momentum": ("optimizer.momentum", "--momentum"),
-    "weight_decay": ("optimizer.weight_decay", "--weight-decay"),
     "start": ("range_test.start", "--start"),
     "end": ("range_test.end", "--end"),
     "steps": ("range_test.steps", "--steps"),
@@ -57,12 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Example: lrscope find --task digits --model lenet --start 1e-5 --end 10 "
                "--steps 200")
+    add_shared_flags(parser, "output folder (default runs/find-<task>-<timestamp>)")
     add = parser.add_argument
-    add("--task", metavar="NAME", help="digits (default), fashion-mnist, mnist or "
-        "package.module:function")
-    add("--model", metavar="NAME", help="digits: mlp (default) | lenet; fashion-mnist/mnist: "
-        "lenet5 (default) | mlp")
-    add("--config", metavar="FILE.toml", help="experiment file; flags override its values")
     add("--start", type=float, metavar="LR", help="first LR of the ramp (default 1e-7)")
     add("--end", type=float, metavar="LR", help="last LR of the ramp (default 10)")
     add("--steps", type=int, metavar="N", help="optimizer steps of the ramp (default 100)")
@@ -70,17 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")
     add("--seed", type=int, metavar="S", help="seed of the model's weights and the data order "
         "(default 0)")
-    add("--engine", metavar="local|colossalai", help="how steps run (default local)")
-    add("--plugin", metavar="NAME", help="ColossalAI plugin: torch_ddp (default), hybrid, "
-        "gemini, low_level_zero")
-    add("--data-dir", metavar="DIR", help="folder of IDX files (fashion-mnist, mnist)")
-    add("--out", metavar="DIR", help="output folder (default runs/find-<task>-<timestamp>)")
-    add("--batch-size", type=int, metavar="N", help="training batch size (default: the task's)")
-    add("--limit-train", type=int, metavar="N", help="use only the first N training examples")
-    add("--limit-test", type=int, metavar="N", help="use only the first N test examples")
-    add("--optimizer", metavar="sgd|adam|adamw", help="optimizer (default sgd)")
-    add("--momentum", type=float, metavar="M", help="SGD momentum or Adam's beta1 (default 0.9)")
-    add("--weight-decay", type=float, metavar="W", help="weight decay (default: torch's)")
     add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
         "test subset (default: ten times per run; 0: never)")
     add("--prefer", metavar="RULE", help="headline rule: steepest (default), valley, minimum")

@@ -1,0 +1,45 @@
+"""Flags that ``find`` and ``compare`` share: the task, the optimizer and the engine.
+
+Each flag overrides one dotted key of the TOML config; :data:`SHARED_FIELDS` maps argparse dest
+to (dotted key, flag) so a bad value names the flag it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+SHARED_FIELDS: dict[str, tuple[str, str]] = {
+    "task": ("task", "--task"),
+    "model": ("model", "--model"),
+    "data_dir": ("data_dir", "--data-dir"),
+    "batch_size": ("batch_size", "--batch-size"),
+    "limit_train": ("limit_train", "--limit-train"),
+    "limit_test": ("limit_test", "--limit-test"),
+    "engine": ("engine", "--engine"),
+    "plugin": ("plugin", "--plugin"),
+    "out": ("out", "--out"),
+    "optimizer": ("optimizer.name", "--optimizer"),
+    "momentum": ("optimizer.momentum", "--momentum"),
+    "weight_decay": ("optimizer.weight_decay", "--weight-decay"),
+}
+
+
+def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """The task, data, optimizer, engine and output flags, with their help."""
+    add = parser.add_argument
+    add("--config", metavar="FILE.toml", help="experiment file; flags override its values")
+    add("--task", metavar="NAME", help="digits (default), fashion-mnist, mnist or "
+        "package.module:function")
+    add("--model", metavar="NAME", help="digits: mlp (default) | lenet; fashion-mnist/mnist: "
+        "lenet5 (default) | mlp")
+    add("--data-dir", metavar="DIR", help="folder of IDX files (fashion-mnist, mnist)")
+    add("--batch-size", type=int, metavar="N", help="training batch size (default: the task's)")
+    add("--limit-train", type=int, metavar="N", help="use only the first N training examples")
+    add("--limit-test", type=int, metavar="N", help="use only the first N test examples")
+    add("--optimizer", metavar="sgd|adam|adamw", help="optimizer (default sgd)")
+    add("--momentum", type=float, metavar="M", help="SGD momentum or Adam's beta1 (default 0.9)")
+    add("--weight-decay", type=float, metavar="W", help="weight decay (default: torch's)")
+    add("--engine", metavar="local|colossalai", help="how steps run (default local)")
+    add("--plugin", metavar="NAME", help="ColossalAI plugin: torch_ddp (default), hybrid, "
+        "gemini, low_level_zero")
+    add("--out", metavar="DIR", help=out_help)
