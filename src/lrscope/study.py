@@ -144,7 +144,7 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
     assert plan.range_test is not None
     saved = store.range_test(run_id) if store is not None and run_id is not None else None
     if saved is not None and engine.world_size == 1:
-        return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion)
+        return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion, saved.stopped)
     import torch
 
     from lrscope.rangetest import range_test  # the loop is only needed when measuring
@@ -160,11 +160,18 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
                               smoothed=result.smoothed, suggestions=found,
                               suggestion=result.suggestion, stopped=result.stopped,
                               config=plan.range_test.model_dump(mode="json"))
-    return anchors_from_curve(result.lrs, result.smoothed, result.suggestion)
+    return anchors_from_curve(result.lrs, result.smoothed, result.suggestion, result.stopped)
 
 
-def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None) -> Anchors:
-    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, and its end."""
+def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
+                       stopped: str = "completed") -> Anchors:
+    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, and the LR
+    where it diverged (only when it did).
+
+    >>> a = anchors_from_curve([0.01, 0.1, 1.0], [2.0, 1.0, 3.0], 0.05, stopped="diverged")
+    >>> a.lr_at_min_loss, a.diverged_lr, a.suggestion
+    (0.1, 1.0, 0.05)
+    """
     lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
     finite = np.isfinite(smoothed)
     if not finite.any():
@@ -173,7 +180,7 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None) -> Anc
     lr_at_min = float(lrs[best])
     headline = suggestion if suggestion is not None and np.isfinite(suggestion) else lr_at_min / 10
     return Anchors(suggestion=float(headline), lr_at_min_loss=lr_at_min,
-                   diverged_lr=float(lrs[-1]))
+                   diverged_lr=float(lrs[-1]) if stopped == "diverged" else None)
 
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
