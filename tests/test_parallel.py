@@ -80,3 +80,16 @@ def test_unknown_mode_and_distributed_engine_rules(plan):
     with pytest.raises(InputError, match="--parallel none"):
         resolve_mode("batched", plan, FakeDistributed())
     assert resolve_mode("auto", plan, FakeDistributed()) == "none"
+
+
+@pytest.mark.parametrize("mode", ["none", "batched"])
+def test_evaluations_are_heard_as_they_happen(plan, mode):
+    heard: dict[str, list[int]] = {}
+    done = []
+    for job, result in run_jobs(jobs()[:4], plan, mode, LocalEngine(),
+                                on_eval=lambda job, ev: heard.setdefault(job.key, []).append(
+                                    ev.step)):
+        # every evaluation of a trial is heard before its result arrives
+        assert heard[job.key] == [ev.step for ev in result.evaluations]
+        done.append(job.key)
+    assert sorted(done) == sorted(heard) and all(steps == [30, 60] for steps in heard.values())

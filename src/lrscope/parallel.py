@@ -13,10 +13,11 @@ writes the store, so workers never contend for the SQLite file.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ import torch
 from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.schedules import Schedule
-from lrscope.train import TrialResult, run_trial
+from lrscope.train import Evaluation, TrialResult, run_trial
 
 if TYPE_CHECKING:
     from lrscope.study import StudyPlan
@@ -68,27 +69,33 @@ def _picklable(plan: StudyPlan) -> str | None:
     return None
 
 
-def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine
+def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine,
+             on_eval: Callable[[Job, Evaluation], None] | None = None,
              ) -> Iterator[tuple[Job, TrialResult]]:
-    """Run ``jobs``, yielding each with its result as soon as it is done."""
+    """Run ``jobs``, yielding each with its result as soon as it is done.
+
+    ``on_eval(job, evaluation)`` hears each evaluation as it happens (for a progress display)
+    in the in-process modes; worker processes report only their results.
+    """
     if not jobs:
         return
     if mode == "none":
         for job in jobs:
+            hear = None if on_eval is None else functools.partial(on_eval, job)
             yield job, run_trial(plan.task, job.schedule, seed=job.seed, steps=plan.steps,
                                  eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
-                                 engine=engine)
+                                 engine=engine, on_eval=hear)
     elif mode == "processes":
         yield from _in_processes(jobs, plan)
     elif mode in ("batched", "auto"):
-        groups = _batched(jobs, plan)
+        groups = _batched(jobs, plan, on_eval)
         if mode == "auto":
             # The batched runner refuses a model or optimizer it cannot run exactly (BatchNorm,
             # dropout, RMSprop, ...) before it computes anything: then fall back.
             try:
                 first = next(groups)
             except InputError:
-                yield from run_jobs(jobs, plan, _fallback(plan), engine)
+                yield from run_jobs(jobs, plan, _fallback(plan), engine, on_eval)
                 return
             except StopIteration:
                 return
@@ -99,16 +106,22 @@ def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
 
 
-def _batched(jobs: Sequence[Job], plan: StudyPlan
+def _batched(jobs: Sequence[Job], plan: StudyPlan,
+             on_eval: Callable[[Job, Evaluation], None] | None,
              ) -> Iterator[list[tuple[Job, TrialResult]]]:
     """Per seed, all its schedules in one vmapped model; one list of results per seed."""
     from lrscope.engines.batched import run_trials_batched
 
     for seed in dict.fromkeys(job.seed for job in jobs):
         group = [job for job in jobs if job.seed == seed]
+
+        def hear(i: int, ev: Evaluation, group: list[Job] = group) -> None:
+            if on_eval is not None:
+                on_eval(group[i], ev)
+
         results = run_trials_batched(plan.task, [job.schedule for job in group], seed=seed,
                                      steps=plan.steps, eval_every=plan.eval_every,
-                                     make_optimizer=plan.make_optimizer)
+                                     make_optimizer=plan.make_optimizer, on_eval=hear)
         yield list(zip(group, results, strict=True))
 
 

@@ -28,7 +28,7 @@ from lrscope.parallel import Job, resolve_mode, run_jobs
 from lrscope.recipes import Anchors, Suite, build_suite, explicit
 from lrscope.store import Store
 from lrscope.tasks.base import Task
-from lrscope.train import OptimizerFactory, TrialResult, sgd
+from lrscope.train import Evaluation, OptimizerFactory, TrialResult, sgd
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class TrialEvent:
     total: int
     state: str  # "skipped" | "running" | "finished" | "diverged"
     result: TrialResult | None = None
+    evaluation: Evaluation | None = None  # with state "running": the latest evaluation
 
 
 def tb_dir(out: Path, key: str) -> Path:
@@ -208,7 +209,12 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             pending.append(Job(key, label, schedule, seed, index))
     if progress and pending:
         progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
-    for job, result in run_jobs(pending, plan, mode, engine):
+
+    def heard(job: Job, ev: Evaluation) -> None:
+        if progress:
+            progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
+
+    for job, result in run_jobs(pending, plan, mode, engine, heard):
         if engine.is_main:
             assert store is not None
             _record(store, trial_ids[job.key], result, tb_dir(out, job.key))

@@ -118,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
             progress_id = bar.add_task("trials", total=None)
 
             def on_event(event: TrialEvent) -> None:
+                seen = event.evaluation
+                where = "" if seen is None else (
+                    f"  step {seen.step}/{plan.steps} test acc {seen.accuracy:.3f}")
                 bar.update(progress_id, total=event.total,
-                           description=f"{event.state:>8} {event.key}")
+                           description=f"{event.state:>8} {event.key}{where}")
                 if event.state != "running":
                     bar.advance(progress_id)
 
