@@ -178,9 +178,7 @@ class RangeTestConfig(ConfigModel):
     @field_validator("epochs")
     @classmethod
     def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
-        if epochs is not None and info.data.get("steps") is not None:
-            raise ValueError("give steps or epochs, not both")
-        return epochs
+        return check_steps_or_epochs(epochs, info)
 
     def range_test_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`lrscope.range_test` (no validation batches)."""
@@ -208,6 +206,13 @@ class FindConfig(TaskConfig):
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`lrscope.engines.get_engine` for this config."""
         return {"plugin": self.plugin} if self.engine == "colossalai" and self.plugin else {}
+
+
+def check_steps_or_epochs(epochs: int | None, info: ValidationInfo) -> int | None:
+    """For an ``epochs`` validator: a budget is given in steps or in epochs, not both."""
+    if epochs is not None and info.data.get("steps") is not None:
+        raise ValueError("give steps or epochs, not both")
+    return epochs
 
 
 def check_plugin_name(plugin: str | None) -> str | None:

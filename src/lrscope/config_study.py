@@ -18,9 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from lrscope.config import OptimizerConfig, RangeTestConfig, TaskConfig, check_plugin_name
+from lrscope.config import (
+    OptimizerConfig,
+    RangeTestConfig,
+    TaskConfig,
+    check_plugin_name,
+    check_steps_or_epochs,
+)
 from lrscope.config_base import load_model
 from lrscope.errors import InputError
 from lrscope.parallel import PARALLEL_MODES
@@ -62,10 +68,8 @@ class StudyConfig(TaskConfig):
 
     @field_validator("epochs")
     @classmethod
-    def _steps_or_epochs(cls, epochs: int | None, info: Any) -> int | None:
-        if epochs is not None and info.data.get("steps") is not None:
-            raise ValueError("give steps or epochs, not both")
-        return epochs
+    def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
+        return check_steps_or_epochs(epochs, info)
 
     @field_validator("recipe")
     @classmethod

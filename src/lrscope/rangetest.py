@@ -45,7 +45,7 @@ from lrscope.smoothing import (
     DebiasedEMA,
     divergence_limit,
 )
-from lrscope.state import restore, snapshot
+from lrscope.state import preserved
 from lrscope.suggest import RULE_FUNCTIONS, suggest
 
 DEFAULT_NUM_STEPS = 100
@@ -123,8 +123,7 @@ def range_test(
     engine = engine if engine is not None else LocalEngine()
 
     started = time.perf_counter()
-    snap = snapshot(model, optimizer)
-    try:
+    with preserved(model, optimizer):  # snapshot now, restore in a finally
         train_model, train_opt = engine.setup(model, optimizer)
         try:
             run = _Loop(engine, train_model, train_opt, score, _device_of(model, engine))
@@ -132,8 +131,6 @@ def range_test(
                     val_batches, val_every, callback)
         finally:
             engine.teardown(train_model, train_opt)
-    finally:
-        restore(snap, model, optimizer)
     elapsed = time.perf_counter() - started
 
     headline, rule, every = suggest(run.lrs, run.smoothed, run.diverged_at, prefer=prefer)

@@ -48,10 +48,6 @@ class LabelCurves:
     note: str          # "" when drawn from finished trials, else why not: "diverged", ...
     curves: dict[str, Curve] = field(default_factory=dict)
 
-    @property
-    def display(self) -> str:
-        return self.label
-
 
 @dataclass(frozen=True, eq=False)
 class RunView:
