@@ -23,14 +23,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lrscope.engines.batched import run_trials_batched
+from lrscope.data.tasks import get_task
 from lrscope.schedules import Schedule
 from lrscope.schedules.constant import Constant
 from lrscope.schedules.cosine import Cosine
 from lrscope.schedules.onecycle import OneCycle
 from lrscope.schedules.step import ExponentialDecay, StepDecay
-from lrscope.tasks import get_task
-from lrscope.train import OptimizerFactory, TrialResult, run_trial, sgd
+from lrscope.trials.batched.run import run_trials_batched
+from lrscope.trials.trial import OptimizerFactory, TrialResult, run_trial, sgd
 
 
 def suite(k: int, scale: float) -> list[Schedule]:

@@ -20,8 +20,8 @@ import time
 import torch
 from torch import nn
 
+from lrscope.data.tasks.digits import digits_task
 from lrscope.engines import Engine, get_engine
-from lrscope.tasks.digits import digits_task
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -24,8 +24,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import lrscope
+from lrscope.data.tasks.models import lenet_8x8, mlp
 from lrscope.schedules import Ramp
-from lrscope.tasks.models import lenet_8x8, mlp
 
 CE = nn.functional.cross_entropy
 Batch = tuple[torch.Tensor, torch.Tensor]

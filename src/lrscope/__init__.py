@@ -15,7 +15,7 @@ from lrscope.errors import InputError, InputTypeError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from lrscope.rangetest import RangeTestResult, range_test
+    from lrscope.rangetest.loop import RangeTestResult, range_test
 
 
 def __getattr__(name: str) -> Any:

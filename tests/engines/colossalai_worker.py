@@ -22,9 +22,9 @@ from engine_problem import make_batches, make_model, sgd
 from torch import nn
 
 import lrscope
+from lrscope.data.tasks.batches import TensorBatches
 from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
-from lrscope.tasks.batches import TensorBatches
 
 
 def fail(how: str, out: Path) -> None:

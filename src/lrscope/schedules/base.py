@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from lrscope.errors import InputError, InputTypeError
+from lrscope.errors import InputError
 
 # family name -> Schedule subclass, filled by @register.
 REGISTRY: dict[str, type[Schedule]] = {}
@@ -119,52 +118,3 @@ def _format_value(value: Any) -> str:
         # Bare names (mode=exp) read best; anything else (cooldown='1-sqrt') must be quoted.
         return value if value.isidentifier() and not keyword.iskeyword(value) else repr(value)
     return str(value)
-
-
-# -- validation helpers: each raises one line naming family, argument, value and the fix -----
-def check_positive(family: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
-    check_number(family, name, value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or not math.isfinite(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(
-            f"{family}: {name}={value!r} is out of range; it must be finite and {bound}"
-        )
-
-
-def check_number(family: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputTypeError(f"{family}: {name}={value!r} must be a number")
-
-
-def check_int(family: str, name: str, value: Any, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputTypeError(f"{family}: {name}={value!r} must be an integer")
-    if value < minimum:
-        raise InputError(f"{family}: {name}={value!r} is out of range; it must be >= {minimum}")
-
-
-def check_optional_steps(family: str, name: str, value: Any) -> None:
-    if value is not None:
-        check_int(family, name, value, minimum=1)
-
-
-def check_choice(family: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        options = ", ".join(choices)
-        raise InputError(f"{family}: {name}={value!r} is not one of {options}")
-
-
-def check_fraction(
-    family: str, name: str, value: Any, *, low: float = 0.0, high: float = 1.0
-) -> None:
-    check_number(family, name, value)
-    if not low <= value <= high:
-        raise InputError(
-            f"{family}: {name}={value!r} is out of range; it must lie in [{low}, {high}]"
-        )
-
-
-def check_bool(family: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InputTypeError(f"{family}: {name}={value!r} must be True or False")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lrscope.schedules.base import Schedule, check_positive, register
+from lrscope._checks import check_positive
+from lrscope.schedules.base import Schedule, register
 from lrscope.schedules.warmup import check_warmup, warmup_lr
 
 

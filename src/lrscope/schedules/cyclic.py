@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lrscope.errors import InputError
-from lrscope.schedules.base import (
-    Schedule,
+from lrscope._checks import (
     check_bool,
     check_choice,
     check_fraction,
     check_int,
     check_optional_steps,
     check_positive,
-    register,
 )
+from lrscope.errors import InputError
+from lrscope.schedules.base import Schedule, register
 
 MODES = ("triangular", "triangular2", "exp_range")
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lrscope._checks import check_fraction, check_optional_steps, check_positive
 from lrscope.errors import InputError
-from lrscope.schedules.base import (
-    Schedule,
-    check_fraction,
-    check_optional_steps,
-    check_positive,
-    register,
-)
+from lrscope.schedules.base import Schedule, register
 from lrscope.schedules.warmup import check_warmup, warmup_lr
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lrscope.errors import InputError
-from lrscope.schedules.base import (
-    Schedule,
+from lrscope._checks import (
     check_bool,
     check_choice,
     check_fraction,
     check_optional_steps,
     check_positive,
-    register,
 )
+from lrscope.errors import InputError
+from lrscope.schedules.base import Schedule, register
 
 
 def anneal(start: float, end: float, pct: float, strategy: str) -> float:

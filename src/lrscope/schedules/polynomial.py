@@ -5,12 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lrscope.schedules.base import (
-    Schedule,
-    check_optional_steps,
-    check_positive,
-    register,
-)
+from lrscope._checks import check_optional_steps, check_positive
+from lrscope.schedules.base import Schedule, register
 from lrscope.schedules.cosine import check_min_lr
 from lrscope.schedules.warmup import check_warmup, warmup_lr
 

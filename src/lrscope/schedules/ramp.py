@@ -5,14 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lrscope._checks import check_choice, check_optional_steps, check_positive
 from lrscope.errors import InputError
-from lrscope.schedules.base import (
-    Schedule,
-    check_choice,
-    check_optional_steps,
-    check_positive,
-    register,
-)
+from lrscope.schedules.base import Schedule, register
 
 
 @register

@@ -6,8 +6,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from lrscope._checks import check_int, check_positive
 from lrscope.errors import InputError, InputTypeError
-from lrscope.schedules.base import Schedule, check_int, check_positive, register
+from lrscope.schedules.base import Schedule, register
 
 
 @register

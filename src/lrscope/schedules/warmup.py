@@ -8,8 +8,8 @@ climb is strictly increasing right into the peak (nanoGPT's form).
 
 from __future__ import annotations
 
+from lrscope._checks import check_int
 from lrscope.errors import InputError
-from lrscope.schedules.base import check_int
 
 
 def warmup_lr(peak: float, step: int, warmup_steps: int) -> float:

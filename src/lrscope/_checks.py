@@ -1,0 +1,64 @@
+"""The ``check_*`` validators: each raises one line naming where, the argument, the value and
+the fix (an :class:`~lrscope.errors.InputError`, or :class:`~lrscope.errors.InputTypeError` for
+a wrong type). Used by schedules, the range test, trials and the study alike.
+
+>>> check_int("range_test", "num_steps", 0, minimum=2)
+Traceback (most recent call last):
+...
+lrscope.errors.InputError: range_test: num_steps=0 is out of range; it must be >= 2
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lrscope.errors import InputError, InputTypeError
+
+
+def check_positive(family: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
+    check_number(family, name, value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not math.isfinite(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(
+            f"{family}: {name}={value!r} is out of range; it must be finite and {bound}"
+        )
+
+
+def check_number(family: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputTypeError(f"{family}: {name}={value!r} must be a number")
+
+
+def check_int(family: str, name: str, value: Any, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{family}: {name}={value!r} must be an integer")
+    if value < minimum:
+        raise InputError(f"{family}: {name}={value!r} is out of range; it must be >= {minimum}")
+
+
+def check_optional_steps(family: str, name: str, value: Any) -> None:
+    if value is not None:
+        check_int(family, name, value, minimum=1)
+
+
+def check_choice(family: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = ", ".join(choices)
+        raise InputError(f"{family}: {name}={value!r} is not one of {options}")
+
+
+def check_fraction(
+    family: str, name: str, value: Any, *, low: float = 0.0, high: float = 1.0
+) -> None:
+    check_number(family, name, value)
+    if not low <= value <= high:
+        raise InputError(
+            f"{family}: {name}={value!r} is out of range; it must lie in [{low}, {high}]"
+        )
+
+
+def check_bool(family: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InputTypeError(f"{family}: {name}={value!r} must be True or False")

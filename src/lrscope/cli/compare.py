@@ -1,0 +1,145 @@
+"""``lrscope compare``: range test -> schedule suite -> every (schedule, seed) -> leaderboard.
+
+Writes DIR (default ``runs/<name>-<task>``): study.sqlite, tb/<trial>/, leaderboard.csv,
+report.md, report.html and the resolved config. Rerunning the same command on the same DIR
+resumes: finished trials are skipped, a trial cut off mid-run starts again.
+Flags override the values of ``--config FILE.toml`` (see :mod:`lrscope.config.study`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
+from lrscope.config.base import UNSET, save_config
+from lrscope.config.find import OptimizerConfig
+from lrscope.config.study import StudyConfig, load_study_config
+from lrscope.engines import get_engine
+from lrscope.study.run import StudyPlan, TrialEvent, check_resumable, run_study
+from lrscope.trials.runners import PARALLEL_MODES
+
+FLAG_FIELDS: dict[str, tuple[str, str]] = {
+    **SHARED_FIELDS,
+    "name": ("name", "--name"),
+    "schedules": ("schedules", "--schedules"),
+    "recipe": ("recipe", "--recipe"),
+    "seeds": ("seeds", "--seeds"),
+    "steps": ("steps", "--steps"),
+    "epochs": ("epochs", "--epochs"),
+    "eval_every": ("eval_every", "--eval-every"),
+    "target_accuracy": ("target_accuracy", "--target-accuracy"),
+    "parallel": ("parallel", "--parallel"),
+    "rt_start": ("range_test.start", "--range-start"),
+    "rt_end": ("range_test.end", "--range-end"),
+    "rt_steps": ("range_test.steps", "--range-steps"),
+}
+# Settings that do not change what a trial computes: a rerun may change them and still resume.
+NOT_COMPARED = ("out", "parallel")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="train a suite of schedules side by side, several seeds, leaderboard",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog='Example: lrscope compare --task digits --seeds 3 --schedules '
+               '"onecycle(max_lr=0.5)" "exponential(lr=0.5, gamma=0.999)"')
+    add_shared_flags(parser, "output folder (default runs/<name>-<task>)")
+    add = parser.add_argument
+    add("--name", help="the study's name in the store (default: study)")
+    add("--schedules", nargs="+", metavar="SPEC", help="schedules to compare (default: recipe)")
+    add("--recipe", help="how to build the suite from the range test: smith (default) or seed")
+    add("--seeds", type=int, help="number of seeds (default 3)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="optimizer steps per trial")
+    budget.add_argument("--epochs", type=int, help="epochs per trial (default 20)")
+    add("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
+    add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
+    add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
+    add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")
+    add("--range-end", dest="rt_end", type=float, help="range test end LR (default 10)")
+    add("--range-steps", dest="rt_steps", type=int, help="range test steps (default 100)")
+    parser.set_defaults(run=run)
+
+
+def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
+    """Module-level (picklable) optimizer factory for trials run in worker processes."""
+    return config.build(model.parameters())
+
+
+def plan_from_config(config: StudyConfig) -> StudyPlan:
+    task = config.build_task()
+    stored = config.model_dump(mode="json", exclude=set(NOT_COMPARED))
+    return StudyPlan(
+        name=config.name,
+        task=task,
+        config=stored,
+        seeds=config.seed_list(),
+        steps=config.total_steps(task.steps_per_epoch),
+        eval_every=config.eval_every or task.steps_per_epoch,
+        make_optimizer=functools.partial(build_optimizer, config.optimizer),
+        schedules=config.schedules,
+        recipe=config.recipe,
+        range_test=config.range_test if config.run_range_test else None,
+        parallel=config.parallel,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {key: getattr(args, dest) for dest, (key, _) in FLAG_FIELDS.items()}
+    if overrides["schedules"] is not None:
+        overrides["schedules"] = list(overrides["schedules"])
+    # A budget on the command line replaces the file's, whichever of steps/epochs it used.
+    given = {key for key, value in overrides.items() if value is not None}
+    for flag, other in (("steps", "epochs"), ("epochs", "steps"),
+                        ("range_test.steps", "range_test.epochs")):
+        if flag in given:
+            overrides[other] = UNSET
+    flags = {key: flag for key, flag in FLAG_FIELDS.values()}
+    config = load_study_config(args.config, overrides, flags)
+    engine = get_engine(config.engine, **config.engine_options())
+    console = Console(stderr=True, quiet=not engine.is_main)
+    with engine:
+        plan = plan_from_config(config)
+        out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
+        if engine.is_main:
+            check_resumable(plan, out)  # before anything is written into an old study
+            save_config(config, out)
+        Console(quiet=not engine.is_main).print(
+            f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            progress_id = bar.add_task("trials", total=None)
+
+            def on_event(event: TrialEvent) -> None:
+                seen = event.evaluation
+                where = "" if seen is None else (
+                    f"  step {seen.step}/{plan.steps} test acc {seen.accuracy:.3f}")
+                bar.update(progress_id, total=event.total,
+                           description=f"{event.state:>8} {event.key}{where}")
+                if event.state != "running":
+                    bar.advance(progress_id)
+
+            suite = run_study(plan, out, engine, progress=on_event)
+        if not engine.is_main:
+            return 0
+        from lrscope.outputs.report.build import write_report
+        from lrscope.outputs.report.leaderboard_output import rich_table
+
+        files = write_report(out)
+        console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
+        # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.
+        stdout = Console()
+        if not stdout.is_terminal:
+            stdout = Console(width=200)
+        for name, rows in files.leaderboards:
+            if name == plan.name:
+                stdout.print(rich_table(rows, title=f"Leaderboard: {name}", width=stdout.width))
+        stdout.print(f"leaderboard: {files.leaderboard_csv}\nreport: {files.html}")
+    return 0

@@ -1,0 +1,224 @@
+"""``lrscope find``: the LR range test on a task, its suggestions, and an output folder.
+
+Builds the task, the model (seeded) and the optimizer (SGD with momentum 0.9 by default), runs
+:func:`lrscope.range_test` with a progress bar, prints a table of the suggestions and writes
+DIR (default ``runs/find-<task>-<timestamp>``): result.json, history.csv, history.json,
+loss_vs_lr.png, lr_vs_step.png, tb/ (TensorBoard events) and the resolved config.toml/.json.
+Flags override the values of ``--config FILE.toml``; see :mod:`lrscope.config.find` for the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lrscope.cli.find_output import write_outputs
+from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
+from lrscope.config.find import FindConfig, load_config
+from lrscope.data.tasks import Task
+from lrscope.errors import InputError
+
+# argparse dest -> (dotted config key, flag): every flag is an override of the config file.
+FLAG_FIELDS: dict[str, tuple[str, str]] = {
+    **SHARED_FIELDS,
+    "seed": ("seed", "--seed"),
+    "start": ("range_test.start", "--start"),
+    "end": ("range_test.end", "--end"),
+    "steps": ("range_test.steps", "--steps"),
+    "epochs": ("range_test.epochs", "--epochs"),
+    "mode": ("range_test.mode", "--mode"),
+    "val_every": ("range_test.val_every", "--val-every"),
+    "prefer": ("range_test.prefer", "--prefer"),
+}
+VAL_CHUNK = 512  # validation batch size: the forward pass only, so bigger than training's
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "find", help="LR range test: suggested learning rates, plots and history",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Example: lrscope find --task digits --model lenet --start 1e-5 --end 10 "
+               "--steps 200")
+    add_shared_flags(parser, "output folder (default runs/find-<task>-<timestamp>)")
+    add = parser.add_argument
+    add("--start", type=float, metavar="LR", help="first LR of the ramp (default 1e-7)")
+    add("--end", type=float, metavar="LR", help="last LR of the ramp (default 10)")
+    add("--steps", type=int, metavar="N", help="optimizer steps of the ramp (default 100)")
+    add("--epochs", type=int, metavar="E", help="instead of --steps: E passes over the data")
+    add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")
+    add("--seed", type=int, metavar="S", help="seed of the model's weights and the data order "
+        "(default 0)")
+    add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
+        "test subset (default: ten times per run; 0: never)")
+    add("--prefer", metavar="RULE", help="headline rule: steepest (default), valley, minimum")
+    add("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def resolve_config(args: argparse.Namespace) -> FindConfig:
+    """The config file (if any) with the flags that were given laid over it."""
+    overrides = {key: getattr(args, dest, None) for dest, (key, _) in FLAG_FIELDS.items()}
+    flags = {key: flag for key, flag in FLAG_FIELDS.values()}
+    return load_config(args.config, overrides, flags)
+
+
+def default_out(task_name: str, now: dt.datetime | None = None) -> Path:
+    """``runs/find-<task>-<YYYYmmdd-HHMMSS>``, the task name made safe for a folder name.
+
+    >>> default_out("pkg.mod:make", dt.datetime(2024, 5, 1, 12, 0, 0)).as_posix()
+    'runs/find-pkg.mod_make-20240501-120000'
+    """
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"find-{re.sub(r'[^A-Za-z0-9_.-]+', '_', task_name)}-{stamp}"
+
+
+def _out_dir(config: FindConfig) -> Path:
+    if config.out is not None:
+        return Path(config.out)
+    out = default_out(config.task)
+    suffix = 2
+    while out.exists():  # two runs in the same second
+        out = out.with_name(f"{default_out(config.task).name}-{suffix}")
+        suffix += 1
+    return out
+
+
+def _validation_batches(task: Task, config: FindConfig) -> list[Any] | None:
+    settings = config.range_test
+    if settings.val_every == 0 or len(task.test_x) == 0:
+        return None
+    n = min(settings.val_examples, len(task.test_x))
+    x, y = task.test_x[:n], task.test_y[:n]
+    return [(x[i:i + VAL_CHUNK], y[i:i + VAL_CHUNK]) for i in range(0, n, VAL_CHUNK)]
+
+
+def _planned_steps(task: Task, config: FindConfig) -> int:
+    from lrscope.rangetest.loop import DEFAULT_NUM_STEPS
+
+    settings = config.range_test
+    if settings.steps is not None:
+        return settings.steps
+    if settings.epochs is not None:
+        return settings.epochs * task.steps_per_epoch // settings.accumulation_steps
+    return DEFAULT_NUM_STEPS
+
+
+def resolved(config: FindConfig, task: Task, out: Path, steps: int) -> FindConfig:
+    """``config`` with every default that the run filled in written out, so that the saved
+    config.toml reruns the same experiment even if lrscope's defaults change."""
+    settings = config.range_test
+    val_every = settings.val_every
+    if val_every is None:
+        val_every = max(1, steps // 10)
+    range_test = settings.model_copy(update={
+        "steps": settings.steps if settings.epochs is not None else steps,
+        "val_every": val_every})
+    return config.model_copy(update={
+        "model": task.model_name or config.model, "batch_size": task.batch_size, "out": str(out),
+        "optimizer": config.optimizer.resolved(), "range_test": range_test})
+
+
+def run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    task = config.build_task()
+    from lrscope.engines import get_engine  # the engines load only once the config is valid
+    from lrscope.rangetest.loop import range_test
+
+    engine = get_engine(config.engine, **config.engine_options())
+    try:
+        out = _out_dir(config)
+        console = Console(quiet=not engine.is_main, highlight=False)
+        if engine.is_main:
+            _make_folder(out)
+        torch.manual_seed(config.seed)  # the same seed gives the same initial weights
+        model = task.make_model()
+        optimizer = config.optimizer.build(model.parameters(), lr=config.range_test.start)
+        kwargs = config.range_test.range_test_kwargs()
+        val = _validation_batches(task, config)
+        total = _planned_steps(task, config)
+        with _ProgressBar(console, total, quiet=args.quiet or not engine.is_main) as callback:
+            result = range_test(model, optimizer, config.loss_fn(task),
+                                task.train_batches(seed=config.seed), **kwargs,
+                                val_batches=val, val_every=config.range_test.val_every or None,
+                                engine=engine, callback=callback)
+        if engine.is_main:
+            console.print(suggestion_table(result.suggestions, result.rule))
+            console.print(_summary(result))
+            write_outputs(out, result, resolved(config, task, out, total), task)
+            console.print(f"wrote {out}", soft_wrap=True)
+    finally:
+        engine.close()
+    return 0
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"--out {out}: cannot create the folder ({err.strerror})") from None
+
+
+class _ProgressBar:
+    """A rich progress bar fed by range_test's callback (a no-op when quiet)."""
+
+    def __init__(self, console: Console, total: int, quiet: bool) -> None:
+        self.bar = None if quiet else Progress(
+            TextColumn("range test"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("lr {task.fields[lr]:.2e}  loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(), console=console, transient=True)
+        self.total = total
+
+    def __enter__(self) -> Any:
+        if self.bar is None:
+            return None
+        self.bar.start()
+        job = self.bar.add_task("range test", total=self.total, lr=0.0, loss=float("nan"))
+        bar = self.bar
+
+        def callback(step: int, lr: float, loss: float, smoothed: float) -> None:
+            bar.update(job, completed=step + 1, lr=lr, loss=smoothed)
+
+        return callback
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+RULE_NOTES = {
+    "steepest": "fastest fall of the loss against log LR",
+    "valley": "middle of the longest descent (fastai)",
+    "minimum": "LR of the lowest loss, divided by 10",
+    "divergence": "the loss blows up: an upper bound only",
+}
+
+
+def suggestion_table(suggestions: dict[str, float | None], headline: str | None) -> Table:
+    """The rules' suggestions as a rich table, the headline rule marked with ``*``."""
+    table = Table(title="Suggested learning rates", caption="* headline suggestion")
+    for name, justify in (("", "left"), ("rule", "left"), ("lr", "right"), ("how", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for rule, lr in suggestions.items():
+        is_headline = rule == headline
+        table.add_row("*" if is_headline else "", rule, "-" if lr is None else f"{lr:.3g}",
+                      RULE_NOTES.get(rule, ""), style="bold green" if is_headline else None)
+    return table
+
+
+def _summary(result: Any) -> str:
+    if result.stopped == "diverged":
+        how = f"diverged at step {result.steps - 1} (lr {result.diverged_at:.3g})"
+    else:
+        how = f"completed {result.steps} steps"
+    headline = ("no suggestion: the loss never fell; widen --start/--end or add --steps"
+                if result.suggestion is None
+                else f"suggested lr {result.suggestion:.3g} ({result.rule})")
+    return f"{how} in {result.elapsed_s:.1f} s; {headline}"

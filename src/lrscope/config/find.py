@@ -1,0 +1,238 @@
+"""The experiment file of ``lrscope find``: TOML, validated, every error one line with its place.
+
+A find config (every key optional; these are the defaults)::
+
+    task = "digits"          # or "fashion-mnist", "mnist", "package.module:function"
+    model = "mlp"            # the task's default when left out
+    # data_dir = "/path/to/idx"   batch_size = 64   limit_train = 1000   limit_test = 500
+    seed = 0
+    engine = "local"         # or "colossalai" (plugin = "ddp", ...)
+    # out = "runs/find-digits"
+
+    [optimizer]
+    name = "sgd"             # sgd | adam | adamw
+    momentum = 0.9           # SGD momentum, or Adam's beta1
+    weight_decay = 0.0
+
+    [range_test]
+    start = 1e-7
+    end = 10.0
+    steps = 100              # or epochs = 2
+    mode = "exp"             # exp | linear
+    val_every = 10           # validation loss every N steps (0: none)
+
+The sections are shared: :class:`TaskConfig` (the top-level task keys, inherited),
+:class:`OptimizerConfig` and :class:`RangeTestConfig` are meant for every experiment file
+(the study config adds its own keys next to them, in its own module, loaded with
+:func:`lrscope.config.base.load_model`).
+
+>>> cfg = load_config(overrides={"range_test.steps": 50, "model": "lenet"})
+>>> cfg.task, cfg.model, cfg.range_test.steps, cfg.optimizer.name
+('digits', 'lenet', 50, 'sgd')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, ValidationInfo, field_validator
+
+from lrscope.config.base import ConfigModel, load_model, save_config
+from lrscope.data.tasks import DEFAULT_TASK, Task, check_task_name, get_task
+from lrscope.data.tasks.base import LossFn
+from lrscope.engines.colossalai_plugins import PLUGINS
+from lrscope.errors import InputError, did_you_mean
+
+
+def _optional_count() -> Any:
+    """An optional whole number >= 1 (None: not set)."""
+    return Field(default=None, ge=1)
+
+
+def _check_names(task: str, model: str | None = None) -> None:
+    # check_task_name's message starts with "task: " / "model: "; the config error names the
+    # field itself, so only the reason is kept.
+    try:
+        check_task_name(task, model)
+    except InputError as err:
+        raise ValueError(str(err).split(": ", 1)[-1]) from None
+
+
+class TaskConfig(ConfigModel):
+    """Which task, model and data: the top-level keys of every experiment file."""
+
+    task: str = DEFAULT_TASK
+    model: str | None = None
+    data_dir: str | None = None
+    batch_size: int | None = _optional_count()
+    limit_train: int | None = _optional_count()
+    limit_test: int | None = _optional_count()
+    loss: Literal["task", "cross_entropy"] = "task"
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        _check_names(task)
+        return task
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str | None, info: ValidationInfo) -> str | None:
+        if model is not None and "task" in info.data:
+            _check_names(info.data["task"], model)
+        return model
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothing_needs_cross_entropy(cls, value: float, info: ValidationInfo) -> float:
+        if value > 0 and info.data.get("loss") != "cross_entropy":
+            raise ValueError('needs loss = "cross_entropy" (the task\'s own loss has none)')
+        return value
+
+    def build_task(self) -> Task:
+        """The task these keys describe (see :func:`lrscope.data.tasks.get_task`)."""
+        return get_task(self.task, model=self.model, data_dir=self.data_dir,
+                        batch_size=self.batch_size, limit_train=self.limit_train,
+                        limit_test=self.limit_test)
+
+    def loss_fn(self, task: Task) -> LossFn:
+        """The loss to train with: the task's own, or cross-entropy with label smoothing."""
+        if self.loss == "task":
+            return task.loss_fn
+        smoothing = self.label_smoothing
+        return lambda logits, targets: torch.nn.functional.cross_entropy(
+            logits, targets, label_smoothing=smoothing)
+
+
+class OptimizerConfig(ConfigModel):
+    """The ``[optimizer]`` table. Its LR is set by the range test or the schedule."""
+
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    momentum: float | None = Field(default=None, ge=0.0, lt=1.0)  # None: 0.9 (beta1 for Adam)
+    nesterov: bool = False
+    weight_decay: float | None = Field(default=None, ge=0.0)  # None: torch's default
+    beta2: float = Field(default=0.999, gt=0.0, lt=1.0)
+
+    @field_validator("nesterov")
+    @classmethod
+    def _nesterov_needs_sgd_momentum(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and (info.data.get("name") != "sgd" or info.data.get("momentum") == 0):
+            raise ValueError('needs name = "sgd" and momentum > 0')
+        return value
+
+    def resolved(self) -> OptimizerConfig:
+        """A copy with the defaults that depend on ``name`` written out.
+
+        >>> OptimizerConfig(name="adamw").resolved().weight_decay
+        0.01
+        """
+        decay = self.weight_decay
+        if decay is None:
+            decay = 0.01 if self.name == "adamw" else 0.0
+        momentum = 0.9 if self.momentum is None else self.momentum
+        return self.model_copy(update={"momentum": momentum, "weight_decay": decay})
+
+    def build(self, params: Iterable[Any], lr: float = 1e-3) -> torch.optim.Optimizer:
+        """A torch optimizer over ``params`` (parameters or param groups) with this setup.
+
+        >>> OptimizerConfig(name="adam").build([torch.zeros(1, requires_grad=True)]).defaults[
+        ...     "betas"]
+        (0.9, 0.999)
+        """
+        full = self.resolved()
+        momentum, decay = float(full.momentum or 0.0), float(full.weight_decay or 0.0)
+        if self.name == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=self.nesterov,
+                                   weight_decay=decay)
+        kind = torch.optim.Adam if self.name == "adam" else torch.optim.AdamW
+        return kind(params, lr=lr, betas=(momentum, self.beta2), weight_decay=decay)
+
+
+class RangeTestConfig(ConfigModel):
+    """The ``[range_test]`` table: arguments of :func:`lrscope.range_test`."""
+
+    start: float = Field(default=1e-7, gt=0.0)
+    end: float = Field(default=10.0, gt=0.0)
+    steps: int | None = Field(default=None, ge=2)  # None: 100, or as many as `epochs` give
+    epochs: int | None = _optional_count()
+    mode: Literal["exp", "linear"] = "exp"
+    beta: float = Field(default=0.98, ge=0.0, lt=1.0)
+    diverge_th: float = Field(default=5.0, gt=1.0)
+    accumulation_steps: int = Field(default=1, ge=1)
+    val_every: int | None = Field(default=None, ge=0)  # None: a tenth of the run; 0: none
+    val_examples: int = Field(default=512, ge=1)  # the fixed validation subset of the test set
+    prefer: Literal["steepest", "valley", "minimum"] = "steepest"
+
+    @field_validator("end")
+    @classmethod
+    def _end_above_start(cls, end: float, info: ValidationInfo) -> float:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError(f"must be greater than start = {start!r}")
+        return end
+
+    @field_validator("epochs")
+    @classmethod
+    def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
+        return check_steps_or_epochs(epochs, info)
+
+    def range_test_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`lrscope.range_test` (no validation batches)."""
+        return {"start_lr": self.start, "end_lr": self.end, "num_steps": self.steps,
+                "epochs": self.epochs, "mode": self.mode, "beta": self.beta,
+                "diverge_th": self.diverge_th, "accumulation_steps": self.accumulation_steps,
+                "prefer": self.prefer}
+
+
+class FindConfig(TaskConfig):
+    """Everything ``lrscope find`` needs."""
+
+    seed: int = Field(default=0, ge=0)
+    engine: Literal["local", "colossalai"] = "local"
+    plugin: str | None = None  # the ColossalAI Booster plugin; None: the engine's default
+    out: str | None = None
+    optimizer: OptimizerConfig = OptimizerConfig()
+    range_test: RangeTestConfig = RangeTestConfig()
+
+    @field_validator("plugin")
+    @classmethod
+    def _known_plugin(cls, plugin: str | None) -> str | None:
+        return check_plugin_name(plugin)
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`lrscope.engines.get_engine` for this config."""
+        return {"plugin": self.plugin} if self.engine == "colossalai" and self.plugin else {}
+
+
+def check_steps_or_epochs(epochs: int | None, info: ValidationInfo) -> int | None:
+    """For an ``epochs`` validator: a budget is given in steps or in epochs, not both."""
+    if epochs is not None and info.data.get("steps") is not None:
+        raise ValueError("give steps or epochs, not both")
+    return epochs
+
+
+def check_plugin_name(plugin: str | None) -> str | None:
+    """``plugin`` when it names a ColossalAI plugin (whether this machine can run it is the
+    engine's to say), for config validators; else ValueError with the closest name."""
+    if plugin is not None and plugin not in PLUGINS:
+        raise ValueError(f"unknown ColossalAI plugin{did_you_mean(plugin, PLUGINS)}; choose one "
+                         f"of {', '.join(PLUGINS)}")
+    return plugin
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                flags: Mapping[str, str] | None = None) -> FindConfig:
+    """The find config from TOML file ``path`` (None: defaults) with ``overrides`` on top.
+
+    ``overrides`` maps dotted keys to values (None values are ignored); ``flags`` names the
+    command-line flag of each, for error messages. See :func:`lrscope.config.base.load_model`.
+    """
+    return load_model(FindConfig, path, overrides, flags)
+
+
+__all__ = ["ConfigModel", "FindConfig", "OptimizerConfig", "RangeTestConfig", "TaskConfig",
+           "load_config", "load_model", "save_config"]

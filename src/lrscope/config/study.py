@@ -1,0 +1,115 @@
+"""The study config: everything ``lrscope compare`` needs, read from TOML and flags.
+
+It shares the task, optimizer and range-test tables with ``lrscope find`` (lrscope.config.find) and
+their error messages (file, line, dotted field, value, what is allowed). Example::
+
+    task = "fashion-mnist"
+    seeds = 3
+    epochs = 5
+    schedules = ["step(lr=1, step_size=100, gamma=0.5)", "onecycle(max_lr=1.1)"]
+
+    [optimizer]
+    name = "sgd"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from lrscope.config.base import load_model
+from lrscope.config.find import (
+    OptimizerConfig,
+    RangeTestConfig,
+    TaskConfig,
+    check_plugin_name,
+    check_steps_or_epochs,
+)
+from lrscope.errors import InputError
+from lrscope.schedules import parse
+from lrscope.study.recipes import RECIPES
+from lrscope.trials.runners import PARALLEL_MODES
+
+DEFAULT_EPOCHS = 20
+
+
+class StudyConfig(TaskConfig):
+    """The study: which schedules (a recipe from the range test, or listed), seeds and budget."""
+
+    name: str = "study"
+    seeds: int | tuple[int, ...] = 3  # a count (seeds 0..n-1) or the seeds themselves
+    steps: int | None = Field(default=None, ge=1)
+    epochs: int | None = Field(default=None, ge=1)  # neither: DEFAULT_EPOCHS epochs
+    eval_every: int | None = Field(default=None, ge=1)  # None: once per epoch, as the seed did
+    target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
+    recipe: str = "smith"
+    schedules: tuple[str, ...] = ()
+    parallel: Literal["none", "batched", "processes", "auto"] = "auto"
+    engine: Literal["local", "colossalai"] = "local"
+    plugin: str | None = None
+    out: str | None = None
+    optimizer: OptimizerConfig = OptimizerConfig()
+    range_test: RangeTestConfig = RangeTestConfig(start=1e-5)
+    run_range_test: bool = True  # false: no range test (then list schedules or recipe "seed")
+
+    @field_validator("seeds")
+    @classmethod
+    def _good_seeds(cls, seeds: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        if isinstance(seeds, int):
+            if seeds < 1:
+                raise ValueError("must be at least 1 (the number of seeds) or a list of seeds")
+            return seeds
+        if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ValueError("must be distinct seeds >= 0")
+        return seeds
+
+    @field_validator("epochs")
+    @classmethod
+    def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
+        return check_steps_or_epochs(epochs, info)
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, recipe: str) -> str:
+        if recipe not in RECIPES:
+            raise ValueError(f"must be one of {', '.join(RECIPES)}")
+        return recipe
+
+    @field_validator("schedules")
+    @classmethod
+    def _parseable(cls, schedules: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in schedules:
+            try:
+                parse(spec, total_steps=1_000_000)
+            except InputError as err:
+                raise ValueError(str(err)) from None
+        return schedules
+
+    @field_validator("plugin")
+    @classmethod
+    def _known_plugin(cls, plugin: str | None) -> str | None:
+        return check_plugin_name(plugin)
+
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        if self.steps is not None:
+            return self.steps
+        return (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"plugin": self.plugin} if self.engine == "colossalai" and self.plugin else {}
+
+
+assert set(PARALLEL_MODES) == {"none", "batched", "processes", "auto"}
+
+
+def load_study_config(path: str | Path | None = None,
+                      overrides: Mapping[str, Any] | None = None,
+                      flags: Mapping[str, str] | None = None) -> StudyConfig:
+    """The study config from TOML ``path`` (None: defaults) with ``overrides`` on top."""
+    return load_model(StudyConfig, path, overrides, flags)

@@ -1,0 +1,94 @@
+"""What a task is: a model factory, train/test tensors and a loss.
+
+A task is everything about "the user's problem" that the range test and a trial need, and
+nothing about schedules or engines. Data lives in memory as tensors and is batched directly
+(see :mod:`lrscope.data.tasks.batches`), never through a DataLoader with workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lrscope.data.tasks.batches import TensorBatches
+from lrscope.errors import InputError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def check_limit(label: str, value: int | None) -> None:
+    """Raise InputError unless ``value`` is None or a whole number >= 1.
+
+    >>> check_limit("limit_train", 0)
+    Traceback (most recent call last):
+    ...
+    lrscope.errors.InputError: limit_train=0: must be a whole number >= 1
+    """
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InputError(f"{label}={value!r}: must be a whole number >= 1")
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A supervised problem.
+
+    ``make_model()`` builds a fresh model; callers seed ``torch`` before calling it so that the
+    same seed gives the same initial weights. ``loss_fn(model(x), y)`` is a mean loss, like a
+    torch criterion.
+    """
+
+    name: str
+    make_model: Callable[[], nn.Module]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    loss_fn: LossFn = field(default_factory=lambda: nn.functional.cross_entropy)
+    batch_size: int = 128
+    num_classes: int | None = None
+    description: str = ""
+    model_name: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.train_x) != len(self.train_y) or len(self.test_x) != len(self.test_y):
+            raise InputError(f"task {self.name!r}: inputs and targets differ in length")
+
+    def limited(self, limit_train: int | None = None, limit_test: int | None = None) -> Task:
+        """A copy keeping only the first ``limit_train`` / ``limit_test`` examples (None: all).
+
+        For quick runs and CI on a slice of a large dataset; the slice is the file's own order,
+        so the same limit always gives the same examples.
+        """
+        check_limit("limit_train", limit_train)
+        check_limit("limit_test", limit_test)
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[:limit_train], train_y=self.train_y[:limit_train],
+            test_x=self.test_x[:limit_test], test_y=self.test_y[:limit_test],
+        )
+
+    def with_batch_size(self, batch_size: int | None) -> Task:
+        """A copy with another training batch size (None: keep this one)."""
+        if batch_size is None:
+            return self
+        check_limit("batch_size", batch_size)
+        return dataclasses.replace(self, batch_size=batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(TensorBatches(self.train_x, self.train_y, self.batch_size))
+
+    def train_batches(self, seed: int, drop_last: bool = False) -> TensorBatches:
+        """Training batches in a seeded order: the same seed gives the same order every time."""
+        return TensorBatches(self.train_x, self.train_y, self.batch_size, seed=seed,
+                             drop_last=drop_last)
+
+    def test_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
+        """Test batches in file order (no shuffling)."""
+        for start in range(0, len(self.test_x), batch_size):
+            yield self.test_x[start:start + batch_size], self.test_y[start:start + batch_size]

@@ -1,0 +1,1 @@
+"""What leaves lrscope as files: TensorBoard events, imported logs, the report (report/)."""

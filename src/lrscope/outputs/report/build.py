@@ -1,0 +1,72 @@
+"""``lrscope report DIR``: report.md, report.html and leaderboard.csv, from the store only.
+
+Study runs are the main part; imported TensorBoard runs get their own sections and are drawn
+dashed beside a study's schedules of the same family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lrscope.outputs.report import html as html_writer
+from lrscope.outputs.report import markdown as markdown_writer
+from lrscope.outputs.report.data import LabelCurves, RunView, load_run
+from lrscope.outputs.report.document import Document, FigureRef, Paragraph
+from lrscope.outputs.report.leaderboard_output import write_csv
+from lrscope.outputs.report.sections import FigureWriter, run_sections
+from lrscope.study.stats.leaderboard import LeaderboardRow
+from lrscope.study.store.sqlite import STORE_FILENAME, Store
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    html: Path
+    leaderboard_csv: Path
+    figures: list[Path]
+    leaderboards: list[tuple[str, list[LeaderboardRow]]]   # (run name, rows) per run
+
+
+def write_report(directory: str | Path, target_accuracy: float | None = None) -> ReportFiles:
+    """(Re)write the report of the store in ``directory``; InputError if there is none."""
+    directory = Path(directory)
+    with Store.in_dir(directory, create=False) as store:
+        views = [load_run(store, run, target_accuracy) for run in store.runs()]
+    document, figures = build_document(views, directory)
+    md_path = directory / "report.md"
+    md_path.write_text(markdown_writer.render(document), encoding="utf-8")
+    html_path = directory / "report.html"
+    html_path.write_text(html_writer.render(document, directory), encoding="utf-8")
+    tables = [(v.run.name, v.rows) for v in views]
+    csv_path = write_csv(directory / "leaderboard.csv", tables)
+    return ReportFiles(md_path, html_path, csv_path, [directory / f.path for f in figures],
+                       tables)
+
+
+def build_document(views: list[RunView], directory: Path) -> tuple[Document, list[FigureRef]]:
+    writer = FigureWriter(directory)
+    writer.clear_old()
+    studies = [v for v in views if v.run.kind == "study"]
+    imports = [v for v in views if v.run.kind != "study"]
+    document = Document("lrscope report")
+    names = ", ".join(f"{v.run.name} ({v.run.kind})" for v in views) or "none"
+    document.intro.append(Paragraph(f"From {directory / STORE_FILENAME}. Runs: {names}."))
+    overlays = [_best_per_family(v) for v in imports]
+    for view in studies:
+        document.sections += run_sections(view, writer, [c for o in overlays for c in o])
+    for view in imports:
+        document.sections += run_sections(view, writer)
+    if not views:
+        document.intro.append(Paragraph("The store holds no runs yet."))
+    return document, document.figures
+
+
+def _best_per_family(view: RunView) -> list[LabelCurves]:
+    """An imported run's best label of each family: what is drawn beside a study."""
+    best: dict[str, LabelCurves] = {}
+    for label in [*view.ranked, *view.labels]:
+        curves = view.labels[label]
+        if curves.family not in ("", "other") and curves.family not in best:
+            best[curves.family] = curves
+    return list(best.values())

@@ -1,0 +1,119 @@
+"""The leaderboard as a rich terminal table and as CSV (``DIR/leaderboard.csv``).
+
+CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with n=1)::
+
+    run, rank, label, family, n_trials, n_finished, n_diverged, n_other,
+    final_test_loss_mean, final_test_loss_low, final_test_loss_high, (same for best_test_loss,
+    final_test_accuracy, best_test_accuracy), target_accuracy, steps_to_target_mean,
+    steps_to_target_low, steps_to_target_high, reached_target, wall_time_s,
+    vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from lrscope.study.stats.leaderboard import EXCLUSION_NOTE, LeaderboardRow
+from lrscope.study.stats.uncertainty import Estimate
+
+ESTIMATES = ("final_test_loss", "best_test_loss", "final_test_accuracy", "best_test_accuracy")
+COLUMNS = (
+    ["run", "rank", "label", "family", "n_trials", "n_finished", "n_diverged", "n_other"]
+    + [f"{name}_{part}" for name in ESTIMATES for part in ("mean", "low", "high")]
+    + ["target_accuracy", "steps_to_target_mean", "steps_to_target_low", "steps_to_target_high",
+       "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
+       "vs_best_low", "vs_best_high", "vs_best_p"]
+)
+
+
+def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str, Any]]:
+    """The CSV rows as dicts keyed by :data:`COLUMNS` (None where undefined)."""
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "run": run, "rank": row.rank, "label": row.label, "family": row.family,
+            "n_trials": row.n_trials, "n_finished": row.n_finished,
+            "n_diverged": row.n_diverged, "n_other": row.n_other,
+            "target_accuracy": row.target_accuracy, "reached_target": row.reached_target,
+            "wall_time_s": row.wall_time, "vs_best_method": row.vs_best.method,
+            "vs_best_n": row.vs_best.n, "vs_best_difference": row.vs_best.difference,
+            "vs_best_low": row.vs_best.low, "vs_best_high": row.vs_best.high,
+            "vs_best_p": row.vs_best.p_value,
+        }
+        for name in (*ESTIMATES, "steps_to_target"):
+            estimate: Estimate = getattr(row, name)
+            record.update({f"{name}_mean": estimate.mean, f"{name}_low": estimate.low,
+                           f"{name}_high": estimate.high})
+        records.append(record)
+    return records
+
+
+def write_csv(path: str | Path, tables: Sequence[tuple[str, Sequence[LeaderboardRow]]]) -> Path:
+    """Write ``(run name, rows)`` tables into one CSV file; returns its path."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for run, rows in tables:
+            for record in csv_records(rows, run):
+                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return path
+
+
+def target_header(rows: Sequence[LeaderboardRow]) -> str:
+    target = next((r.target_accuracy for r in rows if r.target_accuracy is not None), None)
+    return "steps to target" if target is None else f"steps to {target:.0%} acc"
+
+
+def display_rows(rows: Sequence[LeaderboardRow],
+                 digits: int = 4) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells shared by the terminal table and the report."""
+    header = ["#", "schedule", "final test loss", "best test loss", "final test acc",
+              "best test acc", target_header(rows), "diverged", "wall (s)", "vs best"]
+    cells = []
+    for r in rows:
+        reached = (f"{r.steps_to_target.text(4)} ({r.reached_target}/{r.n_finished})"
+                   if r.target_accuracy is not None and r.n_finished else "—")
+        cells.append([
+            str(r.rank), r.label, r.final_test_loss.text(digits),
+            r.best_test_loss.text(digits), r.final_test_accuracy.text(digits),
+            r.best_test_accuracy.text(digits), reached,
+            f"{r.n_diverged}/{r.n_trials}", "—" if r.wall_time is None else f"{r.wall_time:.1f}",
+            r.vs_best.text(),
+        ])
+    return header, cells
+
+
+NARROW_DROPS = ("best test loss", "best test acc", "wall (s)")
+
+
+def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
+               width: int | None = None) -> Table:
+    """A rich Table; the caption states the CI and exclusion rules.
+
+    Columns with nothing in them are left out; below ``width`` 160 (a terminal's width) so are
+    the best-so-far and wall-time columns, and "vs best" keeps only the difference and p.
+    """
+    narrow = width is not None and width < 160
+    header, cells = display_rows(rows, digits=3 if narrow else 4)
+    if narrow:
+        for i, row in enumerate(rows):
+            cells[i][-1] = row.vs_best.text(short=True)
+    keep = [i for i, name in enumerate(header)
+            if any(line[i] != "—" for line in cells) and not (narrow and name in NARROW_DROPS)]
+    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {EXCLUSION_NOTE}")
+    if narrow:
+        table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
+    for i in keep:
+        table.add_column(header[i], justify="left" if i == 1 else "right", overflow="fold")
+    for line in cells:
+        # Text, not markup: a label like "multistep(milestones=[100, 200])" must print as is.
+        table.add_row(*(Text(line[i]) for i in keep))
+    return table

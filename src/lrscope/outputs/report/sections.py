@@ -1,0 +1,168 @@
+"""The seed study's sections, built for one run from the store (figures written as PNG).
+
+Per run: the range test (LR vs step, loss vs LR with the suggestions) when the run has one;
+the leaderboard; then per schedule family the family's best variant against a reference
+schedule (LR, train loss, test loss), and its variants compared when it has several; the best
+three side by side; the recipe and configuration. The reference is the run's
+``config["reference"]`` when that is one of its labels, else the best schedule (for the best
+schedule's own family, the best of another family). Imported TensorBoard runs of the same
+family are drawn dashed beside a study's schedules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from lrscope.outputs.report import range_test as range_figures
+from lrscope.outputs.report.data import LabelCurves, RunView
+from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
+from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
+from lrscope.outputs.report.leaderboard_output import display_rows
+from lrscope.rangetest.smoothing import smooth
+from lrscope.study.stats.leaderboard import EXCLUSION_NOTE
+from lrscope.study.stats.uncertainty import MIN_PAIRS, MIN_PAIRS_WILCOXON
+
+FIGURE_PREFIX = "report-"
+BAND_NOTE = ("Lines are the mean over seeds; the shaded band spans the lowest to the highest "
+             "seed. Train loss is a trailing moving average over 1% of the steps.")
+
+
+class FigureWriter:
+    """Saves figures under ``directory/figures`` with names unique within one report."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.folder = directory / "figures"
+        self.count = 0
+
+    def clear_old(self) -> None:
+        for old in self.folder.glob(f"{FIGURE_PREFIX}*.png"):
+            old.unlink()
+
+    def path(self, run_id: int, name: str) -> Path:
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "figure"
+        return self.folder / f"{FIGURE_PREFIX}r{run_id}-{self.count:02d}-{slug}.png"
+
+    def ref(self, path: Path, caption: str, alt: str = "") -> FigureRef:
+        return FigureRef(path.relative_to(self.directory), caption, alt)
+
+
+def run_sections(view: RunView, writer: FigureWriter,
+                 overlays: Sequence[LabelCurves] = ()) -> list[Section]:
+    run = view.run
+    finished = sum(t.status == "finished" for t in view.trials)
+    diverged = sum(t.status == "diverged" for t in view.trials)
+    head = Section(f"Run {run.name} ({run.kind})", 2).add(Paragraph(
+        f"{len(view.labels)} schedules, {len(view.trials)} trials: {finished} finished, "
+        f"{diverged} diverged, {len(view.trials) - finished - diverged} failed or unfinished. "
+        f"Created {run.created}."))
+    sections = [head]
+    if view.range_test is not None:
+        sections.append(range_test_section(view, writer))
+    sections.append(leaderboard_section(view))
+    colors = {label: color_for(i) for i, label in enumerate(view.labels)}
+    for family in view.families():
+        sections.append(family_section(view, family, writer, colors, overlays))
+    if view.ranked:
+        top = view.ranked[:3]
+        path = writer.path(run.id, "best-three")
+        save(comparison_figure([Line(view.labels[lb], lb, colors[lb]) for lb in top],
+                               f"{run.name}: the best {len(top)} by final test loss"), path)
+        sections.append(Section("The best three side by side", 3).add(
+            writer.ref(path, f"The best {len(top)} schedules by mean final test loss: "
+                             + ", ".join(top) + ". " + BAND_NOTE, "the best three")))
+    sections.append(recipe_section(view))
+    return sections
+
+
+def range_test_section(view: RunView, writer: FigureWriter) -> Section:
+    rt = view.range_test
+    assert rt is not None
+    smoothed = rt.smoothed if rt.smoothed is not None else smooth(rt.losses)
+    headline = next((rule for rule, lr in rt.suggestions.items() if lr == rt.suggestion), None)
+    lr_path = range_figures.plot_lr_vs_step(rt.lrs, writer.path(view.run.id, "range-lr"))
+    loss_path = range_figures.plot_loss_vs_lr(
+        rt.lrs, rt.losses, smoothed, rt.suggestions, writer.path(view.run.id, "range-loss"),
+        val_losses=rt.val_losses, headline=headline)
+    rules = [[rule, f"{lr:.3g}", "headline" if rule == headline else ""]
+             for rule, lr in rt.suggestions.items()]
+    span = f"{rt.lrs[0]:.3g} to {rt.lrs[-1]:.3g}" if len(rt.lrs) else "no steps"
+    return Section("Range test", 3).add(
+        Paragraph(f"{len(rt.lrs)} steps, LR {span}; the run {rt.stopped}."),
+        Table(["rule", "suggested LR", ""], rules) if rules else Paragraph("No suggestion."),
+        writer.ref(lr_path, "Learning rate at each step of the range test.", "range test LR"),
+        writer.ref(loss_path, "Loss against learning rate (raw and smoothed) with the "
+                              "suggested learning rates.", "range test loss vs LR"))
+
+
+def leaderboard_section(view: RunView) -> Section:
+    header, cells = display_rows(view.rows)
+    target = next((r.target_accuracy for r in view.rows if r.target_accuracy is not None), None)
+    paired = view.run.kind == "study"
+    method = (f"paired over the seeds both finished: fewer than {MIN_PAIRS} pairs -> not enough "
+              f"seeds; {MIN_PAIRS} to {MIN_PAIRS_WILCOXON - 1} -> paired t-test; "
+              f"{MIN_PAIRS_WILCOXON} or more -> Wilcoxon signed-rank" if paired else
+              "unpaired (imported attempts share no seeds): Welch's t-test")
+    notes = [f"Mean ± 95% Student t interval over seeds (one seed: no interval). {EXCLUSION_NOTE}",
+             f"'vs best' is the difference in final test loss to the best schedule, its 95% "
+             f"interval and p-value, {method}."]
+    if target is not None:
+        notes.append(f"Target accuracy {target:.2%}: mean steps over the seeds that reached it "
+                     "(reached/finished in brackets).")
+    return Section("Leaderboard", 3).add(Table(header, cells), *(Paragraph(n) for n in notes))
+
+
+def family_section(view: RunView, family: str, writer: FigureWriter, colors: dict[str, str],
+                   overlays: Sequence[LabelCurves]) -> Section:
+    labels = view.family_labels(family)
+    ranked = [lb for lb in view.ranked if lb in labels]
+    best = ranked[0] if ranked else labels[0]
+    reference = view.reference(exclude_family=family)
+    section = Section(f"Family: {family}", 3)
+    lines = []
+    for label in labels:
+        row = next(r for r in view.rows if r.label == label)
+        lines.append(f"{label}: {row.n_finished} finished, {row.n_diverged} diverged of "
+                     f"{row.n_trials}")
+    section.add(Paragraph("; ".join(lines) + "."))
+    imported = [c for c in overlays if c.family == family]
+    drawn = [Line(view.labels[best], best, colors[best])]
+    if reference is not None:
+        drawn.append(Line(view.labels[reference], f"{reference} (reference)", REFERENCE_COLOR))
+    drawn += [Line(c, f"{c.run_name}: {c.label} (imported)", color_for(i + 3), "--")
+              for i, c in enumerate(imported)]
+    if len(drawn) > 1 or len(labels) == 1:
+        versus = f" vs {reference}" if reference is not None else ""
+        path = writer.path(view.run.id, f"{family}-vs-reference")
+        save(comparison_figure(drawn, f"{family}: {best}{versus}"), path)
+        caption = f"{best} (best of the {family} family)"
+        if reference is not None:
+            caption += f" against the reference {reference}"
+        if imported:
+            caption += "; dashed: imported TensorBoard runs of the same family, as logged"
+        section.add(writer.ref(path, caption + ". " + BAND_NOTE, f"{family} vs reference"))
+    if len(labels) > 1:
+        path = writer.path(view.run.id, f"{family}-variants")
+        save(comparison_figure([Line(view.labels[lb], lb, colors[lb]) for lb in labels],
+                               f"{family}: variants compared"), path)
+        section.add(writer.ref(path, f"The {len(labels)} {family} variants compared. "
+                                     + BAND_NOTE, f"{family} variants"))
+    return section
+
+
+def recipe_section(view: RunView) -> Section:
+    section = Section("Recipe and configuration", 3)
+    if view.run.recipe:
+        section.add(Paragraph("How the schedules were chosen:"), Code(view.run.recipe))
+    else:
+        section.add(Paragraph("No recipe stored with this run (schedules listed explicitly "
+                              "or imported)."))
+    specs = sorted({t.spec for t in view.trials if t.spec})
+    if specs:
+        section.add(Paragraph("Schedule specs:"), Code("\n".join(specs)))
+    return section.add(Paragraph("Configuration:"),
+                       Code(json.dumps(view.run.config, indent=2, sort_keys=True)))

@@ -1,0 +1,309 @@
+"""The LR range test: raise the LR step by step, watch the loss, suggest an LR, restore all.
+
+>>> import torch
+>>> torch.manual_seed(0) and None
+>>> x = torch.randn(256, 4); y = (x.sum(1) > 0).long()
+>>> model = torch.nn.Linear(4, 2)
+>>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+>>> batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+>>> before = {k: v.clone() for k, v in model.state_dict().items()}
+>>> r = range_test(model, opt, torch.nn.functional.cross_entropy, batches,
+...                start_lr=1e-4, end_lr=10.0, num_steps=40)
+>>> r.steps, r.stopped, r.rule, r.suggestion is not None
+(40, 'completed', 'steepest', True)
+>>> all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+True
+>>> opt.param_groups[0]["lr"]
+0.1
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrscope._checks import check_choice, check_int, check_number, check_positive
+from lrscope.data.batching import batch_size_of, batch_stream, on_device, to_device
+from lrscope.data.scoring import LossFn, Scorer, StepFn, make_scorer
+from lrscope.engines import get_engine
+from lrscope.engines.base import Engine
+from lrscope.engines.local import LocalEngine
+from lrscope.errors import InputError, InputTypeError, did_you_mean
+from lrscope.rangetest.result import RangeTestResult, Stopped
+from lrscope.rangetest.smoothing import (
+    DEFAULT_BETA,
+    DEFAULT_DIVERGE_FACTOR,
+    DebiasedEMA,
+    divergence_limit,
+)
+from lrscope.rangetest.state import preserved
+from lrscope.rangetest.suggest import RULE_FUNCTIONS, suggest
+from lrscope.schedules.ramp import Ramp
+from lrscope.schedules.torch_adapter import group_ratios
+
+DEFAULT_NUM_STEPS = 100
+Callback = Callable[[int, float, float, float], None]
+
+
+def range_test(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn | None,
+    batches: Iterable[Any],
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int | None = None,
+    mode: str = "exp",
+    *,
+    epochs: int | None = None,
+    step_fn: StepFn | None = None,
+    beta: float = DEFAULT_BETA,
+    diverge_th: float = DEFAULT_DIVERGE_FACTOR,
+    accumulation_steps: int = 1,
+    val_batches: Iterable[Any] | None = None,
+    val_every: int | None = None,
+    engine: Engine | str | None = None,
+    callback: Callback | None = None,
+    prefer: str = "steepest",
+) -> RangeTestResult:
+    """Run the LR range test on ``model`` and leave model, optimizer and RNGs as they were.
+
+    Each optimizer step ``i`` of ``num_steps`` (default 100) sets the LR to a ramp from
+    ``start_lr`` (step 0) to ``end_lr`` (the last step), exponential (``mode="exp"``, the seed
+    study's formula) or linear; param groups keep their LR ratio to the first group. The loss
+    of each step is smoothed with a debiased EMA (``beta``); the run stops early ("diverged")
+    on a non-finite loss or when the smoothed loss rises ``diverge_th`` x above its best
+    (:func:`lrscope.rangetest.smoothing.has_diverged`, which also reads negative losses).
+
+    Args:
+        batches: any iterable of batches, iterated again when it runs out (a TensorBatches
+            moves on to its next shuffled epoch). By default a batch is ``(inputs, targets)``
+            and its loss is ``loss_fn(model(inputs), targets)``, like a torch criterion.
+            Tensors are moved to the model's device.
+        epochs: instead of ``num_steps``: ``epochs * len(batches) // accumulation_steps``
+            optimizer steps, as the seed study ran it.
+        step_fn: for other batches (dicts, models that return their own loss): ``batch ->
+            loss`` or ``(model, batch) -> loss``; the two-argument form gets the model as the
+            engine set it up (needed when the engine wraps it). ``loss_fn`` may then be None.
+        accumulation_steps: micro-batches per optimizer step; gradients are their mean.
+        val_batches, val_every: a fixed set of batches whose mean loss (model in eval mode,
+            no gradients) is measured every ``val_every`` steps (default: every tenth of
+            the run). It is recorded, not used for stopping or suggesting.
+        engine: how steps run: an Engine or its name (default
+            :class:`~lrscope.engines.local.LocalEngine`). The stop
+            decision uses ``engine.mean`` of the loss, so every rank stops at the same step.
+        callback: ``callback(step, lr, loss, smoothed)`` after every step (a progress bar);
+            the loop itself prints nothing.
+        prefer: the rule whose answer becomes the headline (see
+            :func:`lrscope.rangetest.suggest.suggest`).
+
+    The snapshot is taken before and restored in a ``finally``: after NaNs, exceptions from
+    the batches or the model, and KeyboardInterrupt alike (the exception then propagates).
+    """
+    if not isinstance(model, nn.Module):
+        raise InputTypeError(f"range_test: model must be a torch nn.Module, not "
+                             f"{type(model).__name__}")
+    if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "state_dict"):
+        raise InputTypeError(f"range_test: optimizer must be a torch optimizer, not "
+                             f"{type(optimizer).__name__}")
+    steps = _resolve_steps(num_steps, epochs, batches, accumulation_steps)
+    _check_options(start_lr, end_lr, mode, beta, diverge_th, val_every, prefer)
+    ramp = Ramp(start_lr=start_lr, end_lr=end_lr, total_steps=steps - 1, mode=mode)
+    score = make_scorer(loss_fn, step_fn)
+    if val_batches is not None and val_every is None:
+        val_every = max(1, steps // 10)
+    if isinstance(engine, str):
+        engine = get_engine(engine)
+    engine = engine if engine is not None else LocalEngine()
+
+    started = time.perf_counter()
+    with preserved(model, optimizer):  # snapshot now, restore in a finally
+        train_model, train_opt = engine.setup(model, optimizer)
+        try:
+            run = _Loop(engine, train_model, train_opt, score, _device_of(model, engine))
+            run.run(ramp, steps, batches, accumulation_steps, beta, diverge_th,
+                    val_batches, val_every, callback)
+        finally:
+            engine.teardown(train_model, train_opt)
+    elapsed = time.perf_counter() - started
+
+    headline, rule, every = suggest(run.lrs, run.smoothed, run.diverged_at, prefer=prefer)
+    per_rank = run.batch_size
+    return RangeTestResult(
+        lrs=np.array(run.lrs), losses=np.array(run.losses), smoothed=np.array(run.smoothed),
+        val_losses=None if val_batches is None else np.array(run.val_losses),
+        suggestion=headline, suggestions=every, rule=rule, stopped=run.stopped,
+        diverged_at=run.diverged_at, start_lr=float(start_lr), end_lr=float(end_lr),
+        num_steps=steps, mode=mode, beta=beta, diverge_th=diverge_th,
+        accumulation_steps=accumulation_steps, batch_size=per_rank,
+        effective_batch_size=(None if per_rank is None
+                              else per_rank * engine.world_size * accumulation_steps),
+        engine=engine.name, world_size=engine.world_size, elapsed_s=elapsed,
+    )
+
+
+class _Loop:
+    """The steps of one range test; what it records is read off its attributes."""
+
+    def __init__(self, engine: Engine, model: nn.Module, optimizer: Any, score: Scorer,
+                 device: torch.device) -> None:
+        self.engine, self.model, self.optimizer = engine, model, optimizer
+        self.score, self.device = score, device
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.val_losses: list[float] = []
+        self.stopped: Stopped = "completed"
+        self.diverged_at: float | None = None
+        self.batch_size: int | None = None
+
+    def run(self, ramp: Ramp, steps: int, batches: Iterable[Any], accumulation: int,
+            beta: float, diverge_th: float, val_batches: Iterable[Any] | None,
+            val_every: int | None, callback: Callback | None) -> None:
+        model, optimizer, score, device = self.model, self.optimizer, self.score, self.device
+        shard, backward, mean = self.engine.shard, self.engine.backward, self.engine.mean
+        lrs, losses, smoothed_losses = self.lrs, self.losses, self.smoothed
+        # apply_schedule(optimizer, ramp, step, ratios), unrolled: the ramp's LRs are computed
+        # once and each group gets lr x its ratio (a ramp has no momentum to set). On a small
+        # model the per-step Python cost is what separates this loop from a bare one.
+        groups = list(zip(optimizer.param_groups, group_ratios(optimizer), strict=True))
+        table = [ramp(step) for step in range(steps)]
+        source = batch_stream(batches, steps * accumulation)
+        first = next(source)
+        source = itertools.chain([first], source)
+        move = not on_device(shard(first), device)  # batches are assumed to share a device
+        update = DebiasedEMA(beta).update
+        best = reference = limit = math.inf
+        model.train()
+        for step in range(steps):
+            lr = table[step]
+            for group, ratio in groups:
+                group["lr"] = lr * ratio
+            optimizer.zero_grad(set_to_none=True)
+            if accumulation == 1:
+                batch = shard(next(source))
+                if move:
+                    batch = to_device(batch, device)
+                loss = score(model, batch)
+                if step == 0:
+                    self._check_first(loss, batch)
+                backward(loss, optimizer)
+                optimizer.step()
+                # The one host sync per step, after the step is queued.
+                local = loss.item()
+            else:
+                local = self._accumulated_step(source, move, accumulation, step == 0)
+            value = mean(local)  # the same number on every rank, so all ranks stop together
+            smoothed = update(value)
+            if step == 0:
+                reference = smoothed
+            if smoothed < best:
+                best = smoothed
+                limit = divergence_limit(best, reference, diverge_th)
+            lrs.append(lr)
+            losses.append(value)
+            smoothed_losses.append(smoothed)
+            if val_every is not None and val_batches is not None:
+                measure = (step + 1) % val_every == 0
+                self.val_losses.append(self._validate(val_batches) if measure else math.nan)
+            if callback is not None:
+                callback(step, lr, value, smoothed)
+            # has_diverged(smoothed, best, reference, diverge_th) with the limit kept up to
+            # date above; NaN fails the comparison.
+            if not (smoothed <= limit and math.isfinite(value)):
+                self.stopped, self.diverged_at = "diverged", lr
+                break
+
+    def _accumulated_step(self, source: Iterator[Any], move: bool, accumulation: int,
+                          first: bool) -> float:
+        """One optimizer step over ``accumulation`` micro-batches; their mean loss."""
+        total: torch.Tensor | None = None
+        for _ in range(accumulation):
+            batch = self.engine.shard(next(source))
+            if move:
+                batch = to_device(batch, self.device)
+            loss = self.score(self.model, batch)
+            if first and total is None:
+                self._check_first(loss, batch)
+            # Each micro-batch's loss / k: the summed gradients are the mean over micro-batches.
+            self.engine.backward(loss / accumulation, self.optimizer)
+            total = loss.detach() if total is None else total + loss.detach()
+        self.optimizer.step()
+        assert total is not None
+        return total.item() / accumulation
+
+    def _check_first(self, loss: Any, batch: Any) -> None:
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise InputTypeError(f"range_test: the loss must be a scalar tensor, got {got}; "
+                                 "use a loss_fn with reduction='mean' or a step_fn returning one")
+        self.batch_size = batch_size_of(batch)
+
+    @torch.no_grad()
+    def _validate(self, val_batches: Iterable[Any]) -> float:
+        self.model.eval()
+        total, count = 0.0, 0
+        for raw in val_batches:
+            batch = to_device(self.engine.shard(raw), self.device)
+            size = batch_size_of(batch) or 1
+            total += float(self.score(self.model, batch)) * size
+            count += size
+        self.model.train()
+        if count == 0:
+            raise InputError("range_test: val_batches gave no batches")
+        return self.engine.mean(total / count)
+
+
+def _resolve_steps(num_steps: int | None, epochs: int | None, batches: Iterable[Any],
+                   accumulation: int) -> int:
+    check_int("range_test", "accumulation_steps", accumulation, minimum=1)
+    if epochs is not None:
+        if num_steps is not None:
+            raise InputError("range_test: give num_steps or epochs, not both")
+        check_int("range_test", "epochs", epochs, minimum=1)
+        if not isinstance(batches, Sized):
+            raise InputTypeError("range_test: epochs needs batches with a length (len(batches)); "
+                                 "give num_steps instead")
+        num_steps = epochs * len(batches) // accumulation
+        if num_steps < 2:
+            raise InputError(f"range_test: epochs={epochs} gives {num_steps} optimizer steps; "
+                             "the ramp needs at least 2")
+    steps = DEFAULT_NUM_STEPS if num_steps is None else num_steps
+    check_int("range_test", "num_steps", steps, minimum=2)
+    return steps
+
+
+def _check_options(start_lr: float, end_lr: float, mode: str, beta: float, diverge_th: float,
+                   val_every: int | None, prefer: str) -> None:
+    check_positive("range_test", "start_lr", start_lr)
+    check_positive("range_test", "end_lr", end_lr)
+    if end_lr <= start_lr:
+        raise InputError(f"range_test: end_lr={end_lr!r} must be greater than "
+                         f"start_lr={start_lr!r}")
+    check_choice("range_test", "mode", mode, ("exp", "linear"))
+    check_number("range_test", "beta", beta)
+    if not 0 <= beta < 1:
+        raise InputError(f"range_test: beta={beta!r} is out of range; it must lie in [0, 1)")
+    check_number("range_test", "diverge_th", diverge_th)
+    if not diverge_th > 1:
+        raise InputError(f"range_test: diverge_th={diverge_th!r} must be greater than 1")
+    if val_every is not None:
+        check_int("range_test", "val_every", val_every, minimum=1)
+    if prefer not in RULE_FUNCTIONS:
+        raise InputError(f"range_test: prefer={prefer!r} is not one of "
+                         f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
+
+
+def _device_of(model: nn.Module, engine: Engine) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else engine.device
+
+
+__all__ = ["RangeTestResult", "range_test"]

@@ -1,0 +1,151 @@
+"""What a range test returns: the curve, the suggestions, how it stopped and how it ran."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Stopped = Literal["completed", "diverged"]
+
+
+def _frozen_array(values: Any) -> np.ndarray:
+    array = np.array(values, dtype=float)
+    array.setflags(write=False)
+    return array
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTestResult:
+    """The outcome of :func:`lrscope.range_test`.
+
+    ``lrs``, ``losses`` and ``smoothed`` hold one value per optimizer step that ran (read-only
+    float arrays; ``lrs`` is the first param group's LR). When the run diverged on a
+    non-finite loss, the last step's loss is that NaN/inf. ``val_losses`` is None without
+    validation batches, else NaN at the steps where it was not measured.
+
+    ``suggestion`` is the headline LR (None when no rule could answer), ``rule`` the rule that
+    gave it, ``suggestions`` every rule's answer (see :mod:`lrscope.rangetest.suggest`).
+    ``stopped`` is
+    ``"diverged"`` when the divergence rule ended the run early, else ``"completed"``;
+    ``diverged_at`` is then the LR of that step.
+
+    >>> r = RangeTestResult(lrs=np.array([1e-3, 1e-2, 1e-1]), losses=np.array([2.0, 1.5, 0.9]),
+    ...                     smoothed=np.array([2.0, 1.7, 1.4]), suggestion=1e-2, rule="steepest",
+    ...                     suggestions={"steepest": 1e-2})
+    >>> r.steps, r.to_dict()["stopped"], r.history_rows()[1]
+    (3, 'completed', {'step': 1, 'lr': 0.01, 'loss': 1.5, 'smoothed_loss': 1.7})
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float | None = None
+    suggestions: dict[str, float | None] = field(default_factory=dict)
+    rule: str | None = None
+    stopped: Stopped = "completed"
+    diverged_at: float | None = None
+    val_losses: np.ndarray | None = None
+    # How the test was configured and how it ran.
+    start_lr: float | None = None
+    end_lr: float | None = None
+    num_steps: int | None = None  # planned optimizer steps (``steps`` says how many ran)
+    mode: str = "exp"
+    beta: float = 0.98
+    diverge_th: float = 5.0
+    accumulation_steps: int = 1
+    batch_size: int | None = None  # examples per micro-batch on one rank, when knowable
+    effective_batch_size: int | None = None  # batch_size x world_size x accumulation_steps
+    engine: str = "local"
+    world_size: int = 1
+    elapsed_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("lrs", "losses", "smoothed"):
+            object.__setattr__(self, name, _frozen_array(getattr(self, name)))
+        if self.val_losses is not None:
+            object.__setattr__(self, "val_losses", _frozen_array(self.val_losses))
+        object.__setattr__(self, "suggestions", dict(self.suggestions))
+        if not len(self.lrs) == len(self.losses) == len(self.smoothed):
+            raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps that ran (fewer than ``num_steps`` when the run diverged)."""
+        return len(self.lrs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the curve, as strict JSON values (no NaN): DIR/result.json."""
+        return {
+            "suggestion": _finite_or_none(self.suggestion),
+            "suggestions": {rule: _finite_or_none(lr) for rule, lr in self.suggestions.items()},
+            "rule": self.rule,
+            "stopped": self.stopped,
+            "steps": self.steps,
+            "engine": self.engine,
+            "world_size": self.world_size,
+            "diverged_at": _finite_or_none(self.diverged_at),
+            "num_steps": self.num_steps,
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "mode": self.mode,
+            "beta": self.beta,
+            "diverge_th": self.diverge_th,
+            "accumulation_steps": self.accumulation_steps,
+            "batch_size": self.batch_size,
+            "effective_batch_size": self.effective_batch_size,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def history_rows(self) -> list[dict[str, Any]]:
+        """One dict per step: step, lr, loss, smoothed_loss, and val_loss (None where not
+        measured) when validation batches were given: DIR/history.csv and history.json.
+        The loss of a step that blew up is kept as the float it was (nan or inf)."""
+        rows: list[dict[str, Any]] = []
+        for step in range(self.steps):
+            row: dict[str, Any] = {
+                "step": step,
+                "lr": float(self.lrs[step]),
+                "loss": float(self.losses[step]),
+                "smoothed_loss": float(self.smoothed[step]),
+            }
+            if self.val_losses is not None:
+                row["val_loss"] = _finite_or_none(float(self.val_losses[step]))
+            rows.append(row)
+        return rows
+
+    @classmethod
+    def from_stored(cls, summary: dict[str, Any], rows: list[dict[str, Any]]) -> RangeTestResult:
+        """Rebuild a result from :meth:`to_dict` and :meth:`history_rows` output (as stored)."""
+        known = {"suggestion", "suggestions", "rule", "stopped", "diverged_at", "start_lr",
+                 "end_lr", "num_steps", "mode", "beta", "diverge_th", "accumulation_steps",
+                 "batch_size", "effective_batch_size", "engine", "world_size", "elapsed_s"}
+        fields = {key: value for key, value in summary.items() if key in known}
+        val = None
+        if rows and "val_loss" in rows[0]:
+            val = np.array([math.nan if r["val_loss"] in (None, "") else float(r["val_loss"])
+                            for r in rows])
+        return cls(lrs=np.array([float(r["lr"]) for r in rows]),
+                   losses=np.array([float(r["loss"]) for r in rows]),
+                   smoothed=np.array([float(r["smoothed_loss"]) for r in rows]),
+                   val_losses=val, **fields)
+
+    def plot(self, path: str | Path) -> Path:
+        """Save the loss-vs-LR figure (log x, raw and smoothed, each rule marked) to ``path``."""
+        from lrscope.outputs.report.range_test import plot_loss_vs_lr
+
+        return plot_loss_vs_lr(self.lrs, self.losses, self.smoothed, self.suggestions, path,
+                               val_losses=self.val_losses, headline=self.rule)
+
+    def plot_lr(self, path: str | Path) -> Path:
+        """Save the LR-vs-step figure to ``path``."""
+        from lrscope.outputs.report.range_test import plot_lr_vs_step
+
+        return plot_lr_vs_step(self.lrs, path)

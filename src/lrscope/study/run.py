@@ -1,0 +1,242 @@
+"""A schedule study: range test -> suite of schedules -> every (schedule, seed) trial -> store.
+
+The study is resumable by construction: every result goes to the store as soon as it exists,
+and a rerun asks the store before doing anything. The range test is kept with the run and
+reused; finished trials are skipped; a trial cut off mid-run starts again from step 0 (its
+partial metrics and TensorBoard events are dropped first), so nothing is duplicated.
+
+Under a distributed engine every rank runs every trial (data parallel); only the main rank
+writes the store and TensorBoard, and it tells the others which trials to skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrscope.config.find import RangeTestConfig
+from lrscope.data.tasks.base import Task
+from lrscope.engines import Engine, LocalEngine
+from lrscope.errors import InputError
+from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
+from lrscope.study.store.sqlite import Store
+from lrscope.trials.runners import Job, resolve_mode, run_jobs
+from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, sgd
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything a study needs, resolved: what the CLI or the API builds from a config."""
+
+    name: str
+    task: Task
+    config: dict[str, Any]  # the resolved config, stored with the run; a rerun must match it
+    seeds: tuple[int, ...]
+    steps: int
+    eval_every: int
+    make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
+    schedules: tuple[str, ...] = ()  # explicit specs; empty: use the recipe
+    recipe: str = "smith"
+    range_test: RangeTestConfig | None = dataclasses.field(
+        default_factory=lambda: RangeTestConfig(start=1e-5))
+    parallel: str = "none"  # see lrscope.trials.runners
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What a progress display hears about: a trial started, skipped or ended."""
+
+    key: str
+    index: int
+    total: int
+    state: str  # "skipped" | "running" | "finished" | "diverged"
+    result: TrialResult | None = None
+    evaluation: Evaluation | None = None  # with state "running": the latest evaluation
+
+
+def tb_dir(out: Path, key: str) -> Path:
+    """TensorBoard folder of one trial: DIR/tb/<key with unsafe characters replaced>."""
+    safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in key)
+    return out / "tb" / safe
+
+
+def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
+              progress: Callable[[TrialEvent], None] | None = None) -> Suite:
+    """Run (or resume) the study into ``out``; return the suite of schedules it compared."""
+    engine = engine or LocalEngine()
+    out = Path(out)
+    # Only the main rank touches files; the others hear from it through engine.mean.
+    store = Store.in_dir(out) if engine.is_main else None
+    try:
+        run_id = _ensure_run(store, plan) if engine.is_main else None
+        suite = _suite(plan, store, run_id, engine)
+        _check_ranks_agree(suite, engine)
+        if store is not None and run_id is not None and engine.is_main:
+            store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
+        _run_trials(plan, suite, store, run_id, out, engine, progress)
+    finally:
+        if store is not None:
+            store.close()
+    return suite
+
+
+def _check_ranks_agree(suite: Suite, engine: Engine) -> None:
+    """Every rank must train the same schedules: a fingerprint of the suite, averaged over ranks,
+    equals each rank's own only when all agree (the range test's losses are rank means, so they
+    should; this catches ranks fed different data)."""
+    if engine.world_size == 1:
+        return
+    mine = float(zlib.crc32("\n".join(suite.labels()).encode()) % 1_000_003)
+    if engine.mean(mine) != mine:
+        raise RuntimeError(f"rank {engine.rank}: the ranks built different schedule suites; "
+                           "every rank must see the same data and seed")
+
+
+def check_resumable(plan: StudyPlan, out: str | Path) -> None:
+    """InputError when ``out`` holds this study's name with other settings (nothing written)."""
+    if not (Path(out) / "study.sqlite").exists():
+        return
+    with Store.in_dir(out, create=False) as store:
+        run = store.find_run(plan.name)
+        if run is not None:
+            _check_same(dict(run.config), plan.config)
+
+
+def _ensure_run(store: Store | None, plan: StudyPlan) -> int:
+    assert store is not None
+    run = store.ensure_run(plan.name, kind="study", config=plan.config)
+    _check_same(dict(run.config), plan.config)
+    return run.id
+
+
+def _check_same(stored: dict[str, Any], config: dict[str, Any]) -> None:
+    if stored != config:
+        raise InputError(
+            "out: the study in this folder was run with other settings "
+            f"({_diff(stored, config)}); rerun with the same settings to resume, "
+            "or choose a new --out"
+        )
+
+
+def _diff(old: Any, new: Any) -> str:
+    keys = sorted(set(old) | set(new))
+    changed = [k for k in keys if old.get(k) != new.get(k)]
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+
+
+def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Suite:
+    # The range test runs whenever it is configured, for the report, even when the schedules
+    # are listed explicitly or come from the seed recipe and do not need it.
+    anchors = _anchors(plan, store, run_id, engine) if plan.range_test is not None else None
+    if plan.schedules:
+        return explicit(list(plan.schedules), plan.steps)
+    return build_suite(plan.recipe, anchors, plan.steps)
+
+
+def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Anchors:
+    """The range test's anchors: from the store when this run already has one, else measured."""
+    assert plan.range_test is not None
+    saved = store.range_test(run_id) if store is not None and run_id is not None else None
+    if saved is not None and engine.world_size == 1:
+        return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion, saved.stopped)
+    import torch
+
+    from lrscope.rangetest.loop import range_test  # the loop is only needed when measuring
+
+    torch.manual_seed(plan.seeds[0])
+    model = plan.task.make_model()
+    optimizer = plan.make_optimizer(model)
+    result = range_test(model, optimizer, plan.task.loss_fn, plan.task.train_batches(plan.seeds[0]),
+                        engine=engine, **plan.range_test.range_test_kwargs())
+    if store is not None and run_id is not None and engine.is_main:
+        found = {rule: lr for rule, lr in result.suggestions.items() if lr is not None}
+        store.save_range_test(run_id, lrs=result.lrs, losses=result.losses,
+                              smoothed=result.smoothed, suggestions=found,
+                              suggestion=result.suggestion, stopped=result.stopped,
+                              config=plan.range_test.model_dump(mode="json"))
+    return anchors_from_curve(result.lrs, result.smoothed, result.suggestion, result.stopped)
+
+
+def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
+                       stopped: str = "completed") -> Anchors:
+    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, and the LR
+    where it diverged (only when it did).
+
+    >>> a = anchors_from_curve([0.01, 0.1, 1.0], [2.0, 1.0, 3.0], 0.05, stopped="diverged")
+    >>> a.lr_at_min_loss, a.diverged_lr, a.suggestion
+    (0.1, 1.0, 0.05)
+    """
+    lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
+    finite = np.isfinite(smoothed)
+    if not finite.any():
+        raise InputError("range test: no finite loss at any LR; lower start_lr or check the task")
+    best = int(np.nanargmin(np.where(finite, smoothed, np.nan)))
+    lr_at_min = float(lrs[best])
+    headline = suggestion if suggestion is not None and np.isfinite(suggestion) else lr_at_min / 10
+    return Anchors(suggestion=float(headline), lr_at_min_loss=lr_at_min,
+                   diverged_lr=float(lrs[-1]) if stopped == "diverged" else None)
+
+
+def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
+                engine: Engine, progress: Callable[[TrialEvent], None] | None) -> None:
+    mode = resolve_mode(plan.parallel, plan, engine)
+    all_jobs = [(label, schedule, seed)
+                for label, schedule in suite.schedules for seed in plan.seeds]
+    total = len(all_jobs)
+    pending: list[Job] = []
+    trial_ids: dict[str, int] = {}
+    for index, (label, schedule, seed) in enumerate(all_jobs):
+        key = f"{label}/seed{seed}"
+        skip = False
+        if engine.is_main:
+            assert store is not None and run_id is not None
+            start = store.start_trial(run_id, key, label=label, spec=schedule.spec(),
+                                      family=schedule.family, seed=seed,
+                                      config={"steps": plan.steps, "eval_every": plan.eval_every})
+            trial_ids[key], skip = start.trial_id, start.skip
+        # The main rank decides; the mean of (main's vote, zeros) is non-zero exactly when it skips.
+        if engine.mean(1.0 if skip else 0.0) > 0:
+            if progress:
+                progress(TrialEvent(key, index, total, "skipped"))
+        else:
+            pending.append(Job(key, label, schedule, seed, index))
+    if progress and pending:
+        progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
+
+    def heard(job: Job, ev: Evaluation) -> None:
+        if progress:
+            progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
+
+    for job, result in run_jobs(pending, plan, mode, engine, heard):
+        if engine.is_main:
+            assert store is not None
+            _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
+        if progress:
+            progress(TrialEvent(job.key, job.index, total, result.status, result))
+
+
+def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
+    """Metrics, TensorBoard events, then the status: a kill before the last write means rerun."""
+    from lrscope.outputs.tensorboard import TensorBoardWriter
+
+    rows: list[tuple[int, str, float]] = []
+    for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
+        rows += [(step, "lr", float(lr)), (step, "train_loss", float(loss))]
+    for ev in result.evaluations:
+        rows += [(ev.step, "test_loss", ev.loss), (ev.step, "test_accuracy", ev.accuracy)]
+    store.add_metrics(trial_id, rows)
+    shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
+    with TensorBoardWriter(tb) as writer:
+        for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
+            writer.log_step(step, lr=lr, loss=loss)
+        for ev in result.evaluations:
+            writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
+    store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at,
+                       wall_time=result.wall_time)

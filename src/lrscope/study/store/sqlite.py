@@ -1,0 +1,351 @@
+"""The results store: one SQLite file (``DIR/study.sqlite``) holding runs, trials and metrics.
+
+Everything a report needs lives here, so ``lrscope report DIR`` reads nothing else. SQLite runs
+in WAL mode: one writer process plus any number of readers (a report, a test) at the same time;
+readers see whole transactions only. A SIGKILL loses at most the transaction in flight.
+
+The contract (all a trial loop, ``lrscope compare`` or ``lrscope import-tb`` may rely on)::
+
+    store = Store(path, create=True)             # or Store.in_dir(DIR); create=False: must exist
+    run = store.ensure_run(name, kind="study", config={...}, recipe=None) -> RunRecord
+        # the run called ``name`` if there is one (its stored config is NOT changed: compare
+        # run.config yourself), else a new one. kind: "study" | "import".
+    store.update_run(run_id, config=None, recipe=None)          # replace what is given
+    store.save_range_test(run_id, lrs=..., losses=..., smoothed=None, val_losses=None,
+                          suggestions={}, suggestion=None, stopped="completed", config={})
+        # one range test per run; saving again replaces it
+    t = store.start_trial(run_id, key, label=..., spec=None, family="", seed=0, config={})
+        -> TrialStart(trial_id, skip, restarted)
+        # key is unique in a run, e.g. "onecycle(max_lr=1.1)/seed0". A trial already finished
+        # or diverged -> skip=True (do not run it). A trial running or failed (an earlier
+        # process died) -> its metrics are deleted, it is marked running again, restarted=True.
+        # Only one process may run a given key at a time.
+    store.add_metrics(trial_id, [(step, name, value), ...]) -> rows written
+        # one transaction per call: buffer rows (MetricBuffer) rather than call once per step.
+        # (trial, name, step) is unique: logging a step again replaces its value. NaN is kept.
+    store.finish_trial(trial_id, status="finished" | "diverged" | "failed",
+                       diverged_at_step=None, wall_time=None, error=None)
+
+    store.runs(kind=None) -> [RunRecord]; store.run(run_id); store.find_run(name) -> RunRecord|None
+    store.trials(run_id=None, status=None) -> [TrialRecord]; store.trial(trial_id)
+    store.range_test(run_id) -> RangeTestRecord | None
+    store.metric_series(trial_id, name) -> (steps int64 array, values float64 array)
+    store.metric_names(trial_id) -> [str]
+
+Open one Store per process (a connection must not cross a fork); writes from several processes
+queue on SQLite's lock (busy timeout 60 s).
+
+Metric names used across lrscope: ``train_loss`` and ``lr`` (every step), ``momentum`` (where
+the schedule cycles it), ``test_loss`` and ``test_accuracy`` (a fraction in [0, 1], at each
+evaluation). Steps count optimizer steps from 0. Times are ISO 8601 UTC strings.
+
+>>> import tempfile, os
+>>> with tempfile.TemporaryDirectory() as d, Store.in_dir(d) as store:
+...     run = store.ensure_run("demo", config={"seeds": 1})
+...     t = store.start_trial(run.id, "constant/seed0", label="constant", family="constant")
+...     store.add_metrics(t.trial_id, [(0, "train_loss", 2.3), (1, "train_loss", 2.1)])
+...     store.finish_trial(t.trial_id, wall_time=0.5)
+...     steps, values = store.metric_series(t.trial_id, "train_loss")
+...     again = store.start_trial(run.id, "constant/seed0", label="constant")
+2
+>>> steps.tolist(), values.tolist(), again.skip
+([0, 1], [2.3, 2.1], True)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrscope.errors import InputError
+from lrscope.study.store.records import (
+    RUN_KINDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TRIAL_STATUSES,
+    MetricBuffer,
+    RangeTestRecord,
+    RunRecord,
+    TrialRecord,
+    TrialStart,
+    array_from_blob,
+    blob_from_array,
+    now_utc,
+)
+
+STORE_FILENAME = "study.sqlite"
+DONE_STATUSES = ("finished", "diverged")
+
+__all__ = [
+    "DONE_STATUSES",
+    "STORE_FILENAME",
+    "MetricBuffer",
+    "RangeTestRecord",
+    "RunRecord",
+    "Store",
+    "TrialRecord",
+    "TrialStart",
+]
+
+
+class Store:
+    """Runs, range tests, trials and metrics in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise InputError(
+                f"{self.path}: no results store here; make one with `lrscope compare --out DIR` "
+                "or `lrscope import-tb LOGDIR --out DIR`"
+            )
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per write call.
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            self._open(create)
+        except sqlite3.OperationalError:  # locked, read-only, disk full: not a format problem
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise InputError(f"{self.path}: not an lrscope results store ({err})") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    @classmethod
+    def in_dir(cls, directory: str | Path, *, create: bool = True) -> Store:
+        """The store of a run directory: ``directory/study.sqlite``."""
+        directory = Path(directory)
+        if not create and not directory.is_dir():
+            raise InputError(f"{directory}: no such directory")
+        return cls(directory / STORE_FILENAME, create=create)
+
+    def _open(self, create: bool) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout = 60000")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                f"{self.path}: store schema version {version} is newer than this lrscope "
+                f"understands ({SCHEMA_VERSION}); upgrade lrscope"
+            )
+        if version == 0 and tables:
+            raise InputError(f"{self.path}: an SQLite file, but not an lrscope results store")
+        if version == 0 and not create:
+            raise InputError(f"{self.path}: empty file, not an lrscope results store")
+        # WAL lets a report read while a study writes; NORMAL sync is still safe against a
+        # killed process (only a power cut can lose the last commits).
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        if version == 0:
+            # One script, one transaction: a store is created whole or not at all.
+            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
+                             " COMMIT;")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- runs ----------------------------------------------------------------------------------
+    def ensure_run(self, name: str, *, kind: str = "study", config: Mapping[str, Any] | None = None,
+                   recipe: str | None = None) -> RunRecord:
+        """The run called ``name``, created with ``kind``, ``config`` and ``recipe`` if new."""
+        if kind not in RUN_KINDS:
+            raise InputError(f"run kind={kind!r} is not one of {', '.join(RUN_KINDS)}")
+        if not name:
+            raise InputError("run name is empty; give a non-empty name")
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO runs (name, kind, created, config, recipe) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, kind, now_utc(), _dumps(config), recipe),
+            )
+        found = self.find_run(name)
+        assert found is not None
+        return found
+
+    def update_run(self, run_id: int, *, config: Mapping[str, Any] | None = None,
+                   recipe: str | None = None) -> None:
+        """Replace the run's config and/or recipe text (what is None stays)."""
+        self.run(run_id)
+        with self._write() as db:
+            if config is not None:
+                db.execute("UPDATE runs SET config = ? WHERE id = ?", (_dumps(config), run_id))
+            if recipe is not None:
+                db.execute("UPDATE runs SET recipe = ? WHERE id = ?", (recipe, run_id))
+
+    def runs(self, kind: str | None = None) -> list[RunRecord]:
+        query = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if kind is not None:
+            query, args = query + " WHERE kind = ?", (kind,)
+        return [RunRecord.from_row(r) for r in self._rows(query + " ORDER BY id", args)]
+
+    def run(self, run_id: int) -> RunRecord:
+        rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise KeyError(f"no run with id {run_id} in {self.path}")
+        return RunRecord.from_row(rows[0])
+
+    def find_run(self, name: str) -> RunRecord | None:
+        rows = self._rows("SELECT * FROM runs WHERE name = ?", (name,))
+        return RunRecord.from_row(rows[0]) if rows else None
+
+    # -- range tests ---------------------------------------------------------------------------
+    def save_range_test(self, run_id: int, *, lrs: Any, losses: Any, smoothed: Any = None,
+                        val_losses: Any = None, suggestions: Mapping[str, float] | None = None,
+                        suggestion: float | None = None, stopped: str = "completed",
+                        config: Mapping[str, Any] | None = None) -> None:
+        """Store (or replace) the run's range test; arrays are stored as exact float64."""
+        lr_arr, loss_arr = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+        if lr_arr.shape != loss_arr.shape or lr_arr.ndim != 1:
+            raise ValueError(f"range test: lrs {lr_arr.shape} and losses {loss_arr.shape} must "
+                             "be 1-D and of equal length")
+        self.run(run_id)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO range_tests (run_id, lrs, losses, smoothed, val_losses, "
+                "suggestions, suggestion, stopped, config, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, blob_from_array(lr_arr), blob_from_array(loss_arr),
+                 blob_from_array(smoothed), blob_from_array(val_losses),
+                 _dumps(dict(suggestions or {})), suggestion, stopped, _dumps(config), now_utc()),
+            )
+
+    def range_test(self, run_id: int) -> RangeTestRecord | None:
+        rows = self._rows("SELECT * FROM range_tests WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return RangeTestRecord(
+            run_id=r["run_id"], lrs=array_from_blob(r["lrs"]), losses=array_from_blob(r["losses"]),
+            smoothed=array_from_blob(r["smoothed"]) if r["smoothed"] is not None else None,
+            val_losses=array_from_blob(r["val_losses"]) if r["val_losses"] is not None else None,
+            suggestions=json.loads(r["suggestions"]), suggestion=r["suggestion"],
+            stopped=r["stopped"], config=json.loads(r["config"]), created=r["created"],
+        )
+
+    # -- trials --------------------------------------------------------------------------------
+    def start_trial(self, run_id: int, key: str, *, label: str, spec: str | None = None,
+                    family: str = "", seed: int = 0,
+                    config: Mapping[str, Any] | None = None) -> TrialStart:
+        """Begin trial ``key`` of a run, or say it is done already (see the module docstring)."""
+        if not key or not label:
+            raise InputError(f"trial key={key!r} and label={label!r} must be non-empty")
+        with self._write() as db:
+            row = db.execute("SELECT id, status FROM trials WHERE run_id = ? AND key = ?",
+                             (run_id, key)).fetchone()
+            if row is not None and row[1] in DONE_STATUSES:
+                return TrialStart(trial_id=row[0], skip=True, restarted=False)
+            fields = (label, spec, family, int(seed), _dumps(config), now_utc())
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO trials (run_id, key, label, spec, family, seed, config, started,"
+                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')", (run_id, key, *fields))
+                assert cur.lastrowid is not None
+                return TrialStart(trial_id=cur.lastrowid, skip=False, restarted=False)
+            # An unfinished trial from a process that died: start it again from nothing.
+            db.execute("DELETE FROM metrics WHERE trial_id = ?", (row[0],))
+            db.execute(
+                "UPDATE trials SET label = ?, spec = ?, family = ?, seed = ?, config = ?, "
+                "started = ?, status = 'running', finished = NULL, diverged_at_step = NULL, "
+                "wall_time = NULL, error = NULL WHERE id = ?", (*fields, row[0]))
+            return TrialStart(trial_id=row[0], skip=False, restarted=True)
+
+    def add_metrics(self, trial_id: int, rows: Iterable[tuple[int, str, float]]) -> int:
+        """Write ``(step, name, value)`` rows in one transaction; returns how many."""
+        data = [(trial_id, str(name), int(step), float(value)) for step, name, value in rows]
+        if data:
+            with self._write() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO metrics (trial_id, name, step, value) "
+                    "VALUES (?, ?, ?, ?)", data)
+        return len(data)
+
+    def finish_trial(self, trial_id: int, status: str = "finished", *,
+                     diverged_at_step: int | None = None, wall_time: float | None = None,
+                     error: str | None = None) -> None:
+        """Mark a trial finished, diverged (at ``diverged_at_step``) or failed (with ``error``)."""
+        if status not in TRIAL_STATUSES or status == "running":
+            raise InputError(f"trial status={status!r} must be finished, diverged or failed")
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE trials SET status = ?, diverged_at_step = ?, wall_time = ?, error = ?, "
+                "finished = ? WHERE id = ?",
+                (status, diverged_at_step, wall_time, error, now_utc(), trial_id))
+            if cur.rowcount != 1:
+                raise KeyError(f"no trial with id {trial_id} in {self.path}")
+
+    def trials(self, run_id: int | None = None, *, status: str | None = None) -> list[TrialRecord]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            args.append(run_id)
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self._rows(f"SELECT * FROM trials{where} ORDER BY run_id, id", tuple(args))
+        return [TrialRecord.from_row(r) for r in rows]
+
+    def trial(self, trial_id: int) -> TrialRecord:
+        rows = self._rows("SELECT * FROM trials WHERE id = ?", (trial_id,))
+        if not rows:
+            raise KeyError(f"no trial with id {trial_id} in {self.path}")
+        return TrialRecord.from_row(rows[0])
+
+    def metric_series(self, trial_id: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Steps (ascending) and values of one metric; empty arrays when never logged."""
+        rows = self._db.execute(
+            "SELECT step, value FROM metrics WHERE trial_id = ? AND name = ? ORDER BY step",
+            (trial_id, name)).fetchall()
+        steps = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        # SQLite stores NaN as NULL; None -> nan restores it.
+        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
+        return steps, values
+
+    def metric_names(self, trial_id: int) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT name FROM metrics WHERE trial_id = ? "
+                                "ORDER BY name", (trial_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        cur = self._db.cursor()
+        cur.row_factory = sqlite3.Row
+        return list(cur.execute(query, args).fetchall())
+
+
+def _dumps(config: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(config or {}), sort_keys=True, default=str)

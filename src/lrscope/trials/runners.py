@@ -1,0 +1,145 @@
+"""How a study's pending trials are run: one after another, in worker processes, or batched.
+
+Every mode gives each trial exactly :func:`lrscope.trials.trial.run_trial`'s semantics; they differ
+only in where the arithmetic happens. Results come back to the caller (the study), which alone
+writes the store, so workers never contend for the SQLite file.
+
+* ``none``: in this process, through the study's engine (the only mode for ColossalAI).
+* ``processes``: a pool of spawned workers, one trial each, one torch thread per worker.
+* ``batched``: all schedules of one seed in one vmapped model (:mod:`lrscope.trials.batched.run`).
+* ``auto``: batched where the model and optimizer allow it (no BatchNorm or dropout; SGD,
+  Adam or AdamW), else processes on a multi-core machine, else none.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from lrscope.engines import Engine
+from lrscope.errors import InputError
+from lrscope.schedules import Schedule
+from lrscope.trials.trial import Evaluation, TrialResult, run_trial
+
+if TYPE_CHECKING:
+    from lrscope.study.run import StudyPlan
+
+PARALLEL_MODES = ("none", "batched", "processes", "auto")
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    label: str
+    schedule: Schedule
+    seed: int
+    index: int
+
+
+def resolve_mode(mode: str, plan: StudyPlan, engine: Engine) -> str:
+    """The concrete mode for ``mode`` (``auto`` decided here); errors say what to use instead."""
+    if mode not in PARALLEL_MODES:
+        raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
+    if engine.name != "local":
+        if mode in ("batched", "processes"):
+            raise InputError(f"parallel: {mode!r} runs on the local engine only; with "
+                             f"--engine {engine.name} use --parallel none (ranks share each trial)")
+        return "none"
+    return mode
+
+
+def _fallback(plan: StudyPlan) -> str:
+    return "processes" if (os.cpu_count() or 1) > 1 and _picklable(plan) is None else "none"
+
+
+def _picklable(plan: StudyPlan) -> str | None:
+    """None when ``plan`` can cross a process boundary, else why not."""
+    try:
+        pickle.dumps(plan)
+    except Exception as err:  # closures and lambdas cannot be pickled
+        return str(err)
+    return None
+
+
+def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine,
+             on_eval: Callable[[Job, Evaluation], None] | None = None,
+             ) -> Iterator[tuple[Job, TrialResult]]:
+    """Run ``jobs``, yielding each with its result as soon as it is done.
+
+    ``on_eval(job, evaluation)`` hears each evaluation as it happens (for a progress display)
+    in the in-process modes; worker processes report only their results.
+    """
+    if not jobs:
+        return
+    if mode == "none":
+        for job in jobs:
+            hear = None if on_eval is None else functools.partial(on_eval, job)
+            yield job, run_trial(plan.task, job.schedule, seed=job.seed, steps=plan.steps,
+                                 eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
+                                 engine=engine, on_eval=hear)
+    elif mode == "processes":
+        yield from _in_processes(jobs, plan)
+    elif mode in ("batched", "auto"):
+        groups = _batched(jobs, plan, on_eval)
+        if mode == "auto":
+            # The batched runner refuses a model or optimizer it cannot run exactly (BatchNorm,
+            # dropout, RMSprop, ...) before it computes anything: then fall back.
+            try:
+                first = next(groups)
+            except InputError:
+                yield from run_jobs(jobs, plan, _fallback(plan), engine, on_eval)
+                return
+            except StopIteration:
+                return
+            yield from first
+        for group in groups:
+            yield from group
+    else:
+        raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
+
+
+def _batched(jobs: Sequence[Job], plan: StudyPlan,
+             on_eval: Callable[[Job, Evaluation], None] | None,
+             ) -> Iterator[list[tuple[Job, TrialResult]]]:
+    """Per seed, all its schedules in one vmapped model; one list of results per seed."""
+    from lrscope.trials.batched.run import run_trials_batched
+
+    for seed in dict.fromkeys(job.seed for job in jobs):
+        group = [job for job in jobs if job.seed == seed]
+
+        def hear(i: int, ev: Evaluation, group: list[Job] = group) -> None:
+            if on_eval is not None:
+                on_eval(group[i], ev)
+
+        results = run_trials_batched(plan.task, [job.schedule for job in group], seed=seed,
+                                     steps=plan.steps, eval_every=plan.eval_every,
+                                     make_optimizer=plan.make_optimizer, on_eval=hear)
+        yield list(zip(group, results, strict=True))
+
+
+def _in_processes(jobs: Sequence[Job], plan: StudyPlan) -> Iterator[tuple[Job, TrialResult]]:
+    problem = _picklable(plan)
+    if problem is not None:
+        raise InputError(f"parallel: 'processes' needs a picklable task and optimizer "
+                         f"({problem}); use module-level functions, or --parallel none")
+    workers = min(len(jobs), os.cpu_count() or 1)
+    # spawn, not fork: a forked child of a process that already ran OpenMP can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads,
+                             initargs=(1,)) as pool:
+        futures = {pool.submit(_run_job, plan, job): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _run_job(plan: StudyPlan, job: Job) -> TrialResult:
+    return run_trial(plan.task, job.schedule, seed=job.seed, steps=plan.steps,
+                     eval_every=plan.eval_every, make_optimizer=plan.make_optimizer)

@@ -1,0 +1,132 @@
+"""`lrscope compare` end to end on digits, divergence, and one line + exit 2 for bad input."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrscope.cli import main
+from lrscope.study.store.sqlite import Store
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_compare_digits_with_a_diverging_schedule(tmp_path, capsys):
+    out = tmp_path / "study"
+    code, stdout, _ = run_cli(
+        capsys, "compare", "--task", "digits", "--schedules", "constant(lr=0.1)",
+        "constant(lr=100)", "--seeds", "2", "--steps", "120", "--eval-every", "40",
+        "--range-steps", "30", "--parallel", "none", "--out", str(out))
+    assert code == 0
+    assert "report.html" in stdout
+    with Store.in_dir(out, create=False) as store:
+        trials = {(t.label, t.seed): t for t in store.trials()}
+        assert len(trials) == 4
+        assert {t.status for (label, _), t in trials.items() if label == "constant(lr=100)"} \
+            == {"diverged"}
+        assert {t.status for (label, _), t in trials.items() if label == "constant(lr=0.1)"} \
+            == {"finished"}
+        run = store.runs()[0]
+        assert store.range_test(run.id) is not None  # the range test runs for the report
+    with (out / "leaderboard.csv").open() as f:
+        rows = {row["label"]: row for row in csv.DictReader(f)}
+    assert rows["constant(lr=100)"]["n_diverged"] == "2"
+    assert rows["constant(lr=0.1)"]["n_diverged"] == "0"
+    for name in ("report.md", "report.html", "config.toml", "study.sqlite"):
+        assert (out / name).exists(), name
+    assert len(list((out / "tb").iterdir())) == 4
+
+
+def test_smith_recipe_builds_the_suite_from_the_range_test(tmp_path, capsys):
+    out = tmp_path / "smith"
+    code, _, _ = run_cli(capsys, "compare", "--task", "digits", "--seeds", "1", "--steps", "40",
+                         "--range-steps", "60", "--parallel", "none", "--out", str(out))
+    assert code == 0
+    with Store.in_dir(out, create=False) as store:
+        run = store.runs()[0]
+        families = {t.family for t in store.trials()}
+        first_keys = sorted(t.key for t in store.trials())
+        assert {"onecycle", "cyclic", "exponential", "step", "constant"} <= families
+        assert run.recipe is not None and "max_lr" in run.recipe
+        rt = store.range_test(run.id)
+        assert rt is not None and len(rt.lrs) > 10
+    # A second run of the same command resumes: nothing left to do, nothing duplicated.
+    code, _, _ = run_cli(capsys, "compare", "--task", "digits", "--seeds", "1", "--steps", "40",
+                         "--range-steps", "60", "--parallel", "none", "--out", str(out))
+    assert code == 0
+    with Store.in_dir(out, create=False) as store:
+        assert sorted(t.key for t in store.trials()) == first_keys
+        assert len(first_keys) == 8
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path, capsys):
+    base = ["compare", "--task", "digits", "--schedules", "constant(lr=0.1)", "--seeds", "1",
+            "--range-steps", "20", "--parallel", "none", "--out", str(tmp_path / "s")]
+    assert run_cli(capsys, *base, "--steps", "20")[0] == 0
+    code, _, err = run_cli(capsys, *base, "--steps", "30")
+    assert code == 2 and "other settings" in err and "steps" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--schedules", "onecycl(max_lr=1)"], "did you mean 'onecycle'"),
+    (["--schedules", "exponential(lr=1, gamma=0)"], "gamma"),
+    (["--seeds", "0"], "seeds"),
+    (["--task", "mnist", "--data-dir", "/nonexistent/mnist"], "mnist"),
+    (["--task", "fashion-mnis"], "did you mean 'fashion-mnist'"),
+    (["--parallel", "threads"], "parallel"),
+    (["--recipe", "smyth"], "recipe"),
+])
+def test_bad_flags_one_line_exit_2(tmp_path, capsys, args, needle):
+    code, _, err = run_cli(capsys, "compare", "--out", str(tmp_path / "x"), *args)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('seeds = [0, -1]\n', "seeds"),
+    ('steps = "100"\n', "steps"),
+    ('schedules = ["cosine(lr=-1)"]\n', "lr"),
+    ('task = "digits"\nshedules = ["constant(lr=1)"]\n', "did you mean 'schedules'"),
+])
+def test_bad_config_files_one_line_exit_2(tmp_path, capsys, text, needle):
+    cfg = write_config(tmp_path / "study.toml", text)
+    code, _, err = run_cli(capsys, "compare", "--config", str(cfg), "--out", str(tmp_path / "x"))
+    assert code == 2
+    assert needle in err and "study.toml" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_unreadable_idx_files_name_the_file(tmp_path, capsys):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (data / name).write_bytes(b"\x00\x00\x08\x03not really an idx file")
+    code, _, err = run_cli(capsys, "compare", "--task", "mnist", "--data-dir", str(data),
+                           "--out", str(tmp_path / "x"))
+    assert code == 2 and "idx" in err.lower()
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lrscope", "compare", "--schedules", "nope(lr=1)",
+         "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "nope" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

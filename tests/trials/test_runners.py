@@ -1,0 +1,95 @@
+"""Parallel modes: processes and batched give the trials `none` gives, recorded once each."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from lrscope.config.find import OptimizerConfig
+from lrscope.data.tasks import get_task
+from lrscope.engines import LocalEngine
+from lrscope.errors import InputError
+from lrscope.schedules import parse
+from lrscope.study.run import StudyPlan
+from lrscope.trials.runners import Job, resolve_mode, run_jobs
+
+
+def build_optimizer(config: OptimizerConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    return config.build(model.parameters())
+
+
+@pytest.fixture(scope="module")
+def plan() -> StudyPlan:
+    return StudyPlan(name="p", task=get_task("digits", limit_train=512), config={},
+                     seeds=(0, 1), steps=60, eval_every=30,
+                     make_optimizer=functools.partial(build_optimizer, OptimizerConfig()),
+                     range_test=None)
+
+
+def with_dropout() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32),
+                               torch.nn.Dropout(0.1), torch.nn.Linear(32, 10))
+
+
+def jobs() -> list[Job]:
+    specs = ["constant(lr=0.1)", "onecycle(max_lr=0.3)", "constant(lr=100)"]
+    return [Job(f"{s}/seed{seed}", s, parse(s, total_steps=60), seed, i)
+            for i, (s, seed) in enumerate((s, seed) for s in specs for seed in (0, 1))]
+
+
+def results(mode: str, plan: StudyPlan) -> dict[str, object]:
+    return {job.key: result for job, result in run_jobs(jobs(), plan, mode, LocalEngine())}
+
+
+@pytest.mark.parametrize("mode", ["processes", "batched", "auto"])
+def test_modes_agree_with_sequential(plan, mode):
+    reference = results("none", plan)
+    got = results(mode, plan)
+    assert sorted(got) == sorted(reference)
+    for key, ref in reference.items():
+        res = got[key]
+        assert res.status == ref.status and res.diverged_at == ref.diverged_at, key
+        if mode == "processes":  # the same arithmetic in another process: bitwise equal
+            np.testing.assert_array_equal(res.train_loss, ref.train_loss)
+        elif ref.status == "finished":  # vmapped matmuls round differently
+            np.testing.assert_allclose(res.train_loss, ref.train_loss, rtol=1e-4)
+
+
+def test_auto_falls_back_when_batching_is_impossible(plan):
+    import dataclasses
+
+    task = dataclasses.replace(plan.task, make_model=with_dropout)
+    dropout_plan = dataclasses.replace(plan, task=task)
+    one = jobs()[:2]
+    with pytest.raises(InputError, match=r"(?i)dropout"):
+        list(run_jobs(one, dropout_plan, "batched", LocalEngine()))
+    auto = dict((job.key, r) for job, r in run_jobs(one, dropout_plan, "auto", LocalEngine()))
+    assert len(auto) == 2 and all(r.status == "finished" for r in auto.values())
+
+
+def test_unknown_mode_and_distributed_engine_rules(plan):
+    with pytest.raises(InputError, match="parallel"):
+        resolve_mode("threads", plan, LocalEngine())
+
+    class FakeDistributed(LocalEngine):
+        name = "colossalai"
+
+    with pytest.raises(InputError, match="--parallel none"):
+        resolve_mode("batched", plan, FakeDistributed())
+    assert resolve_mode("auto", plan, FakeDistributed()) == "none"
+
+
+@pytest.mark.parametrize("mode", ["none", "batched"])
+def test_evaluations_are_heard_as_they_happen(plan, mode):
+    heard: dict[str, list[int]] = {}
+    done = []
+    for job, result in run_jobs(jobs()[:4], plan, mode, LocalEngine(),
+                                on_eval=lambda job, ev: heard.setdefault(job.key, []).append(
+                                    ev.step)):
+        # every evaluation of a trial is heard before its result arrives
+        assert heard[job.key] == [ev.step for ev in result.evaluations]
+        done.append(job.key)
+    assert sorted(done) == sorted(heard) and all(steps == [30, 60] for steps in heard.values())
