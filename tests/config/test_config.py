@@ -162,8 +162,8 @@ def test_task_section_builds_the_task_and_loss() -> None:
     task = cfg.build_task()
     assert len(task.train_x) == 100 and task.steps_per_epoch == 10
     logits, targets = torch.tensor([[10.0, -10.0]]), torch.tensor([0])
-    assert float(cfg.loss_fn(task)(logits, targets)) > 0.05  # smoothing keeps it off zero
-    assert float(load_config().loss_fn(task)(logits, targets)) < 1e-6
+    assert float(task.loss_fn(logits, targets)) > 0.05  # smoothing keeps it off zero
+    assert float(load_config().build_task().loss_fn(logits, targets)) < 1e-6
 
 
 def test_range_test_kwargs_match_the_api() -> None:

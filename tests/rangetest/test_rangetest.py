@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from rangetest_support import BATCHES, CE, run_and_compare, setup
 from torch import nn
 
 import lrscope
-from rangetest_support import BATCHES, CE, run_and_compare, setup
 
 
 @pytest.mark.parametrize("kind", ["plain", "batchnorm", "two_groups", "momentum", "adam"])

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from rangetest_support import BATCHES, CE, X, Y, mlp, run_and_compare, setup
 from torch import nn
 
 import lrscope
@@ -19,7 +20,6 @@ from lrscope.data.tasks.batches import TensorBatches
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult
-from rangetest_support import BATCHES, CE, X, Y, mlp, run_and_compare, setup
 
 
 def test_gradient_accumulation_steps_and_gradients() -> None:

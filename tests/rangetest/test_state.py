@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from rangetest_support import assert_same
 from torch import nn
 
 from lrscope.rangetest.state import preserved, restore, snapshot, to_cpu_copy
-from rangetest_support import assert_same
 
 
 class WithBuffers(nn.Module):

@@ -13,8 +13,7 @@ from lrscope.data.tasks import get_task
 from lrscope.engines import LocalEngine
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.run import StudyPlan
-from lrscope.trials.runners import Job, resolve_mode, run_jobs
+from lrscope.trials.runners import Job, TrialSetup, resolve_mode, run_jobs
 
 
 def build_optimizer(config: OptimizerConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -22,11 +21,9 @@ def build_optimizer(config: OptimizerConfig, model: torch.nn.Module) -> torch.op
 
 
 @pytest.fixture(scope="module")
-def plan() -> StudyPlan:
-    return StudyPlan(name="p", task=get_task("digits", limit_train=512), config={},
-                     seeds=(0, 1), steps=60, eval_every=30,
-                     make_optimizer=functools.partial(build_optimizer, OptimizerConfig()),
-                     range_test=None)
+def plan() -> TrialSetup:
+    return TrialSetup(task=get_task("digits", limit_train=512), steps=60, eval_every=30,
+                      make_optimizer=functools.partial(build_optimizer, OptimizerConfig()))
 
 
 def with_dropout() -> torch.nn.Module:
@@ -40,7 +37,7 @@ def jobs() -> list[Job]:
             for i, (s, seed) in enumerate((s, seed) for s in specs for seed in (0, 1))]
 
 
-def results(mode: str, plan: StudyPlan) -> dict[str, object]:
+def results(mode: str, plan: TrialSetup) -> dict[str, object]:
     return {job.key: result for job, result in run_jobs(jobs(), plan, mode, LocalEngine())}
 
 

@@ -9,20 +9,19 @@ Flags override the values of ``--config FILE.toml`` (see :mod:`lrscope.config.st
 from __future__ import annotations
 
 import argparse
-import functools
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from torch import nn
 
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
 from lrscope.config.base import UNSET, save_config
-from lrscope.config.find import OptimizerConfig
-from lrscope.config.study import StudyConfig, load_study_config
+from lrscope.config.plans import study_plan
+from lrscope.config.study import load_study_config
 from lrscope.engines import get_engine
-from lrscope.study.run import StudyPlan, TrialEvent, check_resumable, run_study
+from lrscope.study.plan import TrialEvent
+from lrscope.study.run import check_resumable, run_study
 from lrscope.trials.runners import PARALLEL_MODES
 
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
@@ -40,8 +39,6 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "rt_end": ("range_test.end", "--range-end"),
     "rt_steps": ("range_test.steps", "--range-steps"),
 }
-# Settings that do not change what a trial computes: a rerun may change them and still resume.
-NOT_COMPARED = ("out", "parallel")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -68,29 +65,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
-    """Module-level (picklable) optimizer factory for trials run in worker processes."""
-    return config.build(model.parameters())
-
-
-def plan_from_config(config: StudyConfig) -> StudyPlan:
-    task = config.build_task()
-    stored = config.model_dump(mode="json", exclude=set(NOT_COMPARED))
-    return StudyPlan(
-        name=config.name,
-        task=task,
-        config=stored,
-        seeds=config.seed_list(),
-        steps=config.total_steps(task.steps_per_epoch),
-        eval_every=config.eval_every or task.steps_per_epoch,
-        make_optimizer=functools.partial(build_optimizer, config.optimizer),
-        schedules=config.schedules,
-        recipe=config.recipe,
-        range_test=config.range_test if config.run_range_test else None,
-        parallel=config.parallel,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {key: getattr(args, dest) for dest, (key, _) in FLAG_FIELDS.items()}
     if overrides["schedules"] is not None:
@@ -106,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     engine = get_engine(config.engine, **config.engine_options())
     console = Console(stderr=True, quiet=not engine.is_main)
     with engine:
-        plan = plan_from_config(config)
+        plan = study_plan(config)
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
         if engine.is_main:
             check_resumable(plan, out)  # before anything is written into an old study
@@ -119,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
             def on_event(event: TrialEvent) -> None:
                 seen = event.evaluation
-                where = "" if seen is None else (
-                    f"  step {seen.step}/{plan.steps} test acc {seen.accuracy:.3f}")
+                where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
+                    f"test loss {seen.loss:.4g}" if seen.accuracy is None
+                    else f"test acc {seen.accuracy:.3f}")
                 bar.update(progress_id, total=event.total,
                            description=f"{event.state:>8} {event.key}{where}")
                 if event.state != "running":

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,8 +22,8 @@ from rich.table import Table
 from lrscope.cli.find_output import write_outputs
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
 from lrscope.config.find import FindConfig, load_config
-from lrscope.data.tasks import Task
 from lrscope.errors import InputError
+from lrscope.rng import preserved_rng
 
 # argparse dest -> (dotted config key, flag): every flag is an override of the config file.
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
@@ -38,7 +37,6 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "val_every": ("range_test.val_every", "--val-every"),
     "prefer": ("range_test.prefer", "--prefer"),
 }
-VAL_CHUNK = 512  # validation batch size: the forward pass only, so bigger than training's
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -91,46 +89,12 @@ def _out_dir(config: FindConfig) -> Path:
     return out
 
 
-def _validation_batches(task: Task, config: FindConfig) -> list[Any] | None:
-    settings = config.range_test
-    if settings.val_every == 0 or len(task.test_x) == 0:
-        return None
-    n = min(settings.val_examples, len(task.test_x))
-    x, y = task.test_x[:n], task.test_y[:n]
-    return [(x[i:i + VAL_CHUNK], y[i:i + VAL_CHUNK]) for i in range(0, n, VAL_CHUNK)]
-
-
-def _planned_steps(task: Task, config: FindConfig) -> int:
-    from lrscope.rangetest.loop import DEFAULT_NUM_STEPS
-
-    settings = config.range_test
-    if settings.steps is not None:
-        return settings.steps
-    if settings.epochs is not None:
-        return settings.epochs * task.steps_per_epoch // settings.accumulation_steps
-    return DEFAULT_NUM_STEPS
-
-
-def resolved(config: FindConfig, task: Task, out: Path, steps: int) -> FindConfig:
-    """``config`` with every default that the run filled in written out, so that the saved
-    config.toml reruns the same experiment even if lrscope's defaults change."""
-    settings = config.range_test
-    val_every = settings.val_every
-    if val_every is None:
-        val_every = max(1, steps // 10)
-    range_test = settings.model_copy(update={
-        "steps": settings.steps if settings.epochs is not None else steps,
-        "val_every": val_every})
-    return config.model_copy(update={
-        "model": task.model_name or config.model, "batch_size": task.batch_size, "out": str(out),
-        "optimizer": config.optimizer.resolved(), "range_test": range_test})
-
-
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     task = config.build_task()
     from lrscope.engines import get_engine  # the engines load only once the config is valid
     from lrscope.rangetest.loop import range_test
+    from lrscope.trials.trial import seeded_model
 
     engine = get_engine(config.engine, **config.engine_options())
     try:
@@ -138,21 +102,23 @@ def run(args: argparse.Namespace) -> int:
         console = Console(quiet=not engine.is_main, highlight=False)
         if engine.is_main:
             _make_folder(out)
-        torch.manual_seed(config.seed)  # the same seed gives the same initial weights
-        model = task.make_model()
+        task = task.to(engine.device)  # in-memory data moves to the device once
+        with preserved_rng():  # the same seed gives the same initial weights
+            model = seeded_model(task, config.seed, engine.device)
         optimizer = config.optimizer.build(model.parameters(), lr=config.range_test.start)
-        kwargs = config.range_test.range_test_kwargs()
-        val = _validation_batches(task, config)
-        total = _planned_steps(task, config)
+        settings = config.range_test.settings()
+        val = task.validation_batches(settings.val_examples) if settings.validates else None
+        total = config.planned_steps(task)
         with _ProgressBar(console, total, quiet=args.quiet or not engine.is_main) as callback:
-            result = range_test(model, optimizer, config.loss_fn(task),
-                                task.train_batches(seed=config.seed), **kwargs,
-                                val_batches=val, val_every=config.range_test.val_every or None,
-                                engine=engine, callback=callback)
+            result = range_test(model, optimizer, task.loss_fn,
+                                task.train_batches(seed=config.seed),
+                                **settings.range_test_kwargs(), val_batches=val,
+                                val_every=settings.val_every or None, engine=engine,
+                                callback=callback)
         if engine.is_main:
             console.print(suggestion_table(result.suggestions, result.rule))
             console.print(_summary(result))
-            write_outputs(out, result, resolved(config, task, out, total), task)
+            write_outputs(out, result, config.resolved(task, out, total), task)
             console.print(f"wrote {out}", soft_wrap=True)
     finally:
         engine.close()

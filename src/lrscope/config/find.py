@@ -33,6 +33,8 @@ The sections are shared: :class:`TaskConfig` (the top-level task keys, inherited
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -42,9 +44,10 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lrscope.config.base import ConfigModel, load_model, save_config
 from lrscope.data.tasks import DEFAULT_TASK, Task, check_task_name, get_task
-from lrscope.data.tasks.base import LossFn
 from lrscope.engines.colossalai_plugins import PLUGINS
+from lrscope.engines.local import resolve_device
 from lrscope.errors import InputError, did_you_mean
+from lrscope.rangetest.settings import RangeTestSettings
 
 
 def _optional_count() -> Any:
@@ -72,6 +75,7 @@ class TaskConfig(ConfigModel):
     limit_test: int | None = _optional_count()
     loss: Literal["task", "cross_entropy"] = "task"
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    device: str = "auto"  # auto | cpu | cuda | cuda:i (the local engine's device)
 
     @field_validator("task")
     @classmethod
@@ -86,6 +90,15 @@ class TaskConfig(ConfigModel):
             _check_names(info.data["task"], model)
         return model
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        try:
+            resolve_device(device)
+        except InputError as err:
+            raise ValueError(str(err).split(": ", 1)[-1]) from None
+        return device
+
     @field_validator("label_smoothing")
     @classmethod
     def _smoothing_needs_cross_entropy(cls, value: float, info: ValidationInfo) -> float:
@@ -94,18 +107,21 @@ class TaskConfig(ConfigModel):
         return value
 
     def build_task(self) -> Task:
-        """The task these keys describe (see :func:`lrscope.data.tasks.get_task`)."""
-        return get_task(self.task, model=self.model, data_dir=self.data_dir,
+        """The task these keys describe (see :func:`lrscope.data.tasks.get_task`), training with
+        the configured loss: everything that reads ``task.loss_fn`` (the range test, trials,
+        evaluation, worker processes) gets the same one."""
+        task = get_task(self.task, model=self.model, data_dir=self.data_dir,
                         batch_size=self.batch_size, limit_train=self.limit_train,
                         limit_test=self.limit_test)
-
-    def loss_fn(self, task: Task) -> LossFn:
-        """The loss to train with: the task's own, or cross-entropy with label smoothing."""
         if self.loss == "task":
-            return task.loss_fn
-        smoothing = self.label_smoothing
-        return lambda logits, targets: torch.nn.functional.cross_entropy(
-            logits, targets, label_smoothing=smoothing)
+            return task
+        # A partial of a module-level function, so that the task still pickles (processes).
+        loss = functools.partial(torch.nn.functional.cross_entropy,
+                                 label_smoothing=self.label_smoothing)
+        return dataclasses.replace(task, loss_fn=loss)
+
+    def resolved_device(self) -> torch.device:
+        return resolve_device(self.device)
 
 
 class OptimizerConfig(ConfigModel):
@@ -180,12 +196,13 @@ class RangeTestConfig(ConfigModel):
     def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
         return check_steps_or_epochs(epochs, info)
 
+    def settings(self) -> RangeTestSettings:
+        """The same values as the plain dataclass the range test and the study read."""
+        return RangeTestSettings(**self.model_dump())
+
     def range_test_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`lrscope.range_test` (no validation batches)."""
-        return {"start_lr": self.start, "end_lr": self.end, "num_steps": self.steps,
-                "epochs": self.epochs, "mode": self.mode, "beta": self.beta,
-                "diverge_th": self.diverge_th, "accumulation_steps": self.accumulation_steps,
-                "prefer": self.prefer}
+        return self.settings().range_test_kwargs()
 
 
 class FindConfig(TaskConfig):
@@ -205,7 +222,37 @@ class FindConfig(TaskConfig):
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`lrscope.engines.get_engine` for this config."""
-        return {"plugin": self.plugin} if self.engine == "colossalai" and self.plugin else {}
+        return engine_options(self.engine, self.plugin, self.device)
+
+    def planned_steps(self, task: Task) -> int:
+        """The optimizer steps the range test will run (the range test's own rule)."""
+        from lrscope.rangetest.loop import resolve_steps
+
+        s = self.range_test
+        return resolve_steps(s.steps, s.epochs, task.train_batches(self.seed),
+                             s.accumulation_steps)
+
+    def resolved(self, task: Task, out: Path, steps: int) -> FindConfig:
+        """This config with every default that the run filled in written out, so that the saved
+        config.toml reruns the same experiment even if lrscope's defaults change."""
+        settings = self.range_test
+        val_every = settings.val_every
+        if val_every is None:
+            val_every = max(1, steps // 10)
+        range_test = settings.model_copy(update={
+            "steps": settings.steps if settings.epochs is not None else steps,
+            "val_every": val_every})
+        return self.model_copy(update={
+            "model": task.model_name or self.model, "batch_size": task.batch_size,
+            "out": str(out), "optimizer": self.optimizer.resolved(), "range_test": range_test})
+
+
+def engine_options(engine: str, plugin: str | None, device: str) -> dict[str, Any]:
+    """Keyword arguments of :func:`lrscope.engines.get_engine`: the local engine's device, or
+    the ColossalAI plugin (ColossalAI places each rank on its own device)."""
+    if engine == "colossalai":
+        return {"plugin": plugin} if plugin else {}
+    return {"device": device}
 
 
 def check_steps_or_epochs(epochs: int | None, info: ValidationInfo) -> int | None:

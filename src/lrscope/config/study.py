@@ -27,6 +27,7 @@ from lrscope.config.find import (
     TaskConfig,
     check_plugin_name,
     check_steps_or_epochs,
+    engine_options,
 )
 from lrscope.errors import InputError
 from lrscope.schedules import parse
@@ -102,7 +103,7 @@ class StudyConfig(TaskConfig):
         return (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch
 
     def engine_options(self) -> dict[str, Any]:
-        return {"plugin": self.plugin} if self.engine == "colossalai" and self.plugin else {}
+        return engine_options(self.engine, self.plugin, self.device)
 
 
 assert set(PARALLEL_MODES) == {"none", "batched", "processes", "auto"}

@@ -1,4 +1,5 @@
-"""Small helpers for "any iterable of batches": cycling it, moving it to a device, sizing it."""
+"""Small helpers for "any iterable of batches": checking it, cycling it, moving it to a device,
+counting its examples."""
 
 from __future__ import annotations
 
@@ -8,7 +9,22 @@ from typing import Any
 import torch
 
 from lrscope.data.tasks.batches import TensorBatches
-from lrscope.errors import InputError
+from lrscope.errors import InputError, InputTypeError
+
+
+def check_iterable(where: str, name: str, value: Any) -> None:
+    """Raise InputTypeError, naming the argument, unless ``value`` can be iterated.
+
+    Called before any step, so that a wrong argument fails at once and not mid-run.
+
+    >>> check_iterable("range_test", "val_batches", 3)
+    Traceback (most recent call last):
+    lrscope.errors.InputTypeError: range_test: val_batches must be an iterable of batches (a \
+list, DataLoader or generator), not int
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InputTypeError(f"{where}: {name} must be an iterable of batches (a list, "
+                             f"DataLoader or generator), not {type(value).__name__}")
 
 
 def batch_stream(batches: Iterable[Any], count: int) -> Iterator[Any]:
@@ -81,26 +97,47 @@ def on_device(batch: Any, device: torch.device) -> bool:
     return True
 
 
-def batch_size_of(batch: Any) -> int | None:
-    """Number of examples in ``batch``: the first dimension of its first tensor, else None.
+def examples_in(batch: Any) -> int | None:
+    """How many examples ``batch`` holds: the length of its targets.
 
-    >>> batch_size_of((torch.zeros(8, 3), torch.zeros(8)))
-    8
-    >>> batch_size_of({"ids": torch.zeros(4, 2)})
+    For ``(inputs, targets, *extras)`` that is ``len(targets)`` (a sequence-first ``(T, B, F)``
+    input has B examples, not T); for a dict, its ``labels`` (or ``label``, ``targets``, ``y``)
+    entry; otherwise the first dimension of its first tensor. None when nothing tells.
+
+    >>> examples_in((torch.zeros(7, 4, 3), torch.zeros(4)))
     4
-    >>> batch_size_of("text") is None
-    True
+    >>> examples_in({"input_ids": torch.zeros(2, 9), "labels": torch.zeros(2, 9)})
+    2
+    >>> examples_in(torch.zeros(5, 2)), examples_in("text") is None
+    (5, True)
     """
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2 and _length(batch[1]) is not None:
+        return _length(batch[1])
+    if isinstance(batch, dict):
+        for key in ("labels", "label", "targets", "y"):
+            if _length(batch.get(key)) is not None:
+                return _length(batch[key])
+    return _first_length(batch)
+
+
+def _length(value: Any) -> int | None:
+    if isinstance(value, torch.Tensor):
+        return int(value.shape[0]) if value.dim() > 0 else None
+    return None
+
+
+def _first_length(batch: Any) -> int | None:
     if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() > 0 else None
+        return _length(batch)
+    items: Iterable[Any]
     if isinstance(batch, (tuple, list)):
-        items: Iterable[Any] = batch
+        items = batch
     elif isinstance(batch, dict):
         items = batch.values()
     else:
         return None
     for item in items:
-        size = batch_size_of(item)
+        size = _first_length(item)
         if size is not None:
             return size
     return None

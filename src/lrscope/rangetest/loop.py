@@ -30,7 +30,14 @@ import torch
 from torch import nn
 
 from lrscope._checks import check_choice, check_int, check_number, check_positive
-from lrscope.data.batching import batch_size_of, batch_stream, on_device, to_device
+from lrscope.data.batching import (
+    batch_stream,
+    check_iterable,
+    examples_in,
+    on_device,
+    to_device,
+)
+from lrscope.data.evaluation import Totals, evaluating
 from lrscope.data.scoring import LossFn, Scorer, StepFn, make_scorer
 from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
@@ -77,8 +84,11 @@ def range_test(
 
     Each optimizer step ``i`` of ``num_steps`` (default 100) sets the LR to a ramp from
     ``start_lr`` (step 0) to ``end_lr`` (the last step), exponential (``mode="exp"``, the seed
-    study's formula) or linear; param groups keep their LR ratio to the first group. The loss
-    of each step is smoothed with a debiased EMA (``beta``); the run stops early ("diverged")
+    study's formula) or linear; param groups keep their LR ratio to the first group whose LR
+    is not 0, and a group at LR 0 stays at 0 (:func:`lrscope.schedules.group_ratios`). Every
+    module trains in the train/eval mode it is in (call ``model.train()`` first, as in your own
+    loop; a BatchNorm frozen in eval mode stays frozen). The loss of each step is smoothed with
+    a debiased EMA (``beta``); the run stops early ("diverged")
     on a non-finite loss or when the smoothed loss rises ``diverge_th`` x above its best
     (:func:`lrscope.rangetest.smoothing.has_diverged`, which also reads negative losses).
 
@@ -113,7 +123,10 @@ def range_test(
     if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "state_dict"):
         raise InputTypeError(f"range_test: optimizer must be a torch optimizer, not "
                              f"{type(optimizer).__name__}")
-    steps = _resolve_steps(num_steps, epochs, batches, accumulation_steps)
+    check_iterable("range_test", "batches", batches)
+    if val_batches is not None:
+        check_iterable("range_test", "val_batches", val_batches)
+    steps = resolve_steps(num_steps, epochs, batches, accumulation_steps)
     _check_options(start_lr, end_lr, mode, beta, diverge_th, val_every, prefer)
     ramp = Ramp(start_lr=start_lr, end_lr=end_lr, total_steps=steps - 1, mode=mode)
     score = make_scorer(loss_fn, step_fn)
@@ -181,7 +194,8 @@ class _Loop:
         move = not on_device(shard(first), device)  # batches are assumed to share a device
         update = DebiasedEMA(beta).update
         best = reference = limit = math.inf
-        model.train()
+        # No model.train(): each module keeps the train/eval flag its owner gave it (a BatchNorm
+        # frozen in eval mode stays frozen), as in the user's own loop.
         for step in range(steps):
             lr = table[step]
             for group, ratio in groups:
@@ -244,24 +258,21 @@ class _Loop:
             got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise InputTypeError(f"range_test: the loss must be a scalar tensor, got {got}; "
                                  "use a loss_fn with reduction='mean' or a step_fn returning one")
-        self.batch_size = batch_size_of(batch)
+        self.batch_size = examples_in(batch)
 
     @torch.no_grad()
     def _validate(self, val_batches: Iterable[Any]) -> float:
-        self.model.eval()
-        total, count = 0.0, 0
-        for raw in val_batches:
-            batch = to_device(self.engine.shard(raw), self.device)
-            size = batch_size_of(batch) or 1
-            total += float(self.score(self.model, batch)) * size
-            count += size
-        self.model.train()
-        if count == 0:
+        totals = Totals()
+        with evaluating(self.model):
+            for raw in val_batches:
+                batch = to_device(self.engine.shard(raw), self.device)
+                totals.add(float(self.score(self.model, batch)), examples_in(batch) or 1)
+        if totals.count == 0:
             raise InputError("range_test: val_batches gave no batches")
-        return self.engine.mean(total / count)
+        return self.engine.mean(totals.mean_loss())
 
 
-def _resolve_steps(num_steps: int | None, epochs: int | None, batches: Iterable[Any],
+def resolve_steps(num_steps: int | None, epochs: int | None, batches: Iterable[Any],
                    accumulation: int) -> int:
     check_int("range_test", "accumulation_steps", accumulation, minimum=1)
     if epochs is not None:

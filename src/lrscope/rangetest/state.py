@@ -7,10 +7,14 @@ A :class:`Snapshot` holds CPU copies of
   statistics and ``num_batches_tracked``), its non-persistent buffers and its ``.grad``\\ s;
 * the optimizer's ``state_dict`` (per-parameter state such as momentum buffers or Adam's
   moments and step, and every param group's hyperparameters: lr, momentum, betas, ...);
-* every module's ``training`` flag;
-* the random number generators: torch (CPU and every CUDA device), numpy and ``random``.
+* every module's ``training`` flag, and every parameter's and buffer's device and dtype (an
+  engine that moves the model to a GPU, or a plugin that casts it to bf16, is undone);
+* the random number generators (:mod:`lrscope.rng`).
 
 Copies go to CPU so that a snapshot of a GPU model costs host memory, not device memory.
+Restoring is in place: the same parameter tensors, the same optimizer ``param_groups`` list and
+group dicts, the same ``optimizer.state`` mapping and per-parameter dicts (their tensors copied
+into where shapes allow), so any reference the caller holds stays valid.
 
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
@@ -21,42 +25,25 @@ Copies go to CPU so that a snapshot of a GPU model costs host memory, not device
 ...     opt.param_groups[0]["lr"] = 5.0
 >>> torch.equal(model.weight, before), opt.param_groups[0]["lr"]
 (True, 0.1)
+>>> group = opt.param_groups[0]
+>>> with preserved(model, opt):
+...     opt.param_groups[0]["lr"] = 5.0
+>>> opt.param_groups[0] is group, group["lr"]
+(True, 0.1)
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class RngState:
-    """The global random number generators' states."""
-
-    torch_cpu: torch.Tensor
-    torch_cuda: list[torch.Tensor] | None
-    numpy: Any
-    python: Any
-
-    @classmethod
-    def capture(cls) -> RngState:
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
-
-    def restore(self) -> None:
-        torch.set_rng_state(self.torch_cpu)
-        if self.torch_cuda is not None:
-            torch.cuda.set_rng_state_all(self.torch_cuda)
-        np.random.set_state(self.numpy)
-        random.setstate(self.python)
+from lrscope.rng import RngState
 
 
 @dataclass(frozen=True)
@@ -67,6 +54,7 @@ class Snapshot:
     extra_buffers: dict[str, torch.Tensor]
     grads: dict[str, torch.Tensor | None]
     training: list[bool]
+    placement: dict[str, tuple[torch.device, torch.dtype]]  # params and buffers, by name
     optimizer_state: dict[str, Any]
     rng: RngState
 
@@ -110,18 +98,45 @@ def snapshot(model: nn.Module, optimizer: Any) -> Snapshot:
         extra_buffers=extra_buffers,
         grads=grads,
         training=[module.training for module in model.modules()],
+        placement={name: (t.device, t.dtype) for name, t in _tensors(model)},
         optimizer_state=to_cpu_copy(optimizer.state_dict()),
         rng=RngState.capture(),
     )
+
+
+def _tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    yield from model.named_parameters()
+    yield from ((name, b) for name, b in model.named_buffers() if b is not None)
+
+
+@torch.no_grad()
+def _put_back(model: nn.Module, placement: dict[str, tuple[torch.device, torch.dtype]]) -> None:
+    """Move every parameter and buffer that left its device or dtype back (values follow)."""
+    for name, p in model.named_parameters():
+        device, dtype = placement.get(name, (p.device, p.dtype))
+        if p.device != device or p.dtype != dtype:
+            p.data = p.data.to(device=device, dtype=dtype)  # the same Parameter object
+            if p.grad is not None:
+                p.grad = p.grad.to(device=device, dtype=dtype)
+    for module_name, module in model.named_modules():
+        for key, buffer in module._buffers.items():
+            name = f"{module_name}.{key}" if module_name else key
+            if buffer is None or name not in placement:
+                continue
+            device, dtype = placement[name]
+            if buffer.device != device or buffer.dtype != dtype:
+                module._buffers[key] = buffer.to(device=device, dtype=dtype)
 
 
 @torch.no_grad()
 def restore(snap: Snapshot, model: nn.Module, optimizer: Any) -> None:
     """Put ``model``, ``optimizer`` and the RNGs back as they were at :func:`snapshot`.
 
-    Parameters and buffers are copied in place (same tensors, same devices), so references
-    the caller holds stay valid. The snapshot is left intact and can be restored again.
+    Parameters and buffers go back to their devices and dtypes, then their values are copied in
+    place, so references the caller holds stay valid; the optimizer is restored in place too
+    (:func:`restore_optimizer`). The snapshot is left intact and can be restored again.
     """
+    _put_back(model, snap.placement)
     model.load_state_dict(snap.model_state)
     buffers = dict(model.named_buffers())
     for name, saved in snap.extra_buffers.items():
@@ -136,10 +151,57 @@ def restore(snap: Snapshot, model: nn.Module, optimizer: Any) -> None:
             p.grad.copy_(saved_grad)
     for module, flag in zip(model.modules(), snap.training, strict=True):
         module.training = flag
+    restore_optimizer(optimizer, snap.optimizer_state)
+    snap.rng.restore()
+
+
+@torch.no_grad()
+def restore_optimizer(optimizer: Any, saved: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(saved)``, but into the objects the optimizer already has.
+
+    torch's ``load_state_dict`` builds new group dicts, a new ``state`` mapping and new state
+    tensors; a user holding ``optimizer.param_groups[0]`` (to set its LR, as schedulers do) or
+    ``optimizer.state[p]`` would be left with stale copies. Here the values are loaded, then
+    moved back into the original list, dicts and (same shape, dtype, device) tensors.
+
+    >>> p = torch.nn.Parameter(torch.ones(2))
+    >>> opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    >>> saved, group = copy.deepcopy(opt.state_dict()), opt.param_groups[0]
+    >>> group["lr"] = 3.0
+    >>> restore_optimizer(opt, saved)
+    >>> opt.param_groups[0] is group, group["lr"]
+    (True, 0.1)
+    """
+    groups_list, state = optimizer.param_groups, optimizer.state
+    groups = list(groups_list)
     # load_state_dict may keep the very tensors it is given (on CPU); hand it a copy so that
     # training afterwards cannot write into the snapshot.
-    optimizer.load_state_dict(to_cpu_copy(snap.optimizer_state))
-    snap.rng.restore()
+    optimizer.load_state_dict(to_cpu_copy(saved))
+    loaded_groups, loaded_state = optimizer.param_groups, optimizer.state
+    if len(loaded_groups) == len(groups):
+        for old, new in zip(groups, loaded_groups, strict=True):
+            old.clear()
+            old.update(new)
+        groups_list[:] = groups
+        optimizer.param_groups = groups_list
+    if isinstance(state, dict) and state is not loaded_state:
+        for param in [p for p in state if p not in loaded_state]:
+            del state[param]
+        for param, values in loaded_state.items():
+            mine = state.get(param)
+            if not isinstance(mine, dict) or not isinstance(values, dict):
+                state[param] = values
+                continue
+            for key, value in values.items():
+                held = mine.get(key)
+                if (isinstance(held, torch.Tensor) and isinstance(value, torch.Tensor)
+                        and held.shape == value.shape and held.dtype == value.dtype
+                        and held.device == value.device):
+                    held.copy_(value)
+                    values[key] = held
+            mine.clear()
+            mine.update(values)
+        optimizer.state = state
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """The edge where a schedule meets a torch optimizer.
 
-Two ways in, both keeping each param group's LR ratio to the first group (a model whose head
-trains at 10x the body's LR keeps that ratio at every step):
+Two ways in, both keeping each param group's LR ratio to a reference group (a model whose head
+trains at 10x the body's LR keeps that ratio at every step; a frozen group at LR 0 stays at 0):
 
 * :func:`apply_schedule` sets lr (and momentum) for an explicit step: what lrscope's own loops
   use, timm-style, with no hidden step counter.
@@ -18,11 +18,24 @@ from lrscope.schedules.base import Schedule
 
 
 def group_ratios(optimizer: torch.optim.Optimizer, key: str = "lr") -> list[float]:
-    """Each param group's ``key`` divided by the first group's (1.0 for the first group)."""
-    reference = float(optimizer.param_groups[0][key])
-    if reference == 0:
-        return [1.0 for _ in optimizer.param_groups]
-    return [float(group[key]) / reference for group in optimizer.param_groups]
+    """Each param group's ``key`` relative to the reference group's: the first group whose
+    ``key`` is not zero. The one rule for the range test, trials and the batched runner.
+
+    The schedule's LR is the reference group's; the others keep their ratio to it, and a group
+    at 0 (a frozen body) stays at 0. When every group is at 0 there is nothing to keep: all get
+    the schedule's LR (ratio 1).
+
+    >>> opt = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.0},
+    ...                        {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1},
+    ...                        {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 1.0}])
+    >>> group_ratios(opt)
+    [0.0, 1.0, 10.0]
+    """
+    values = [float(group[key]) for group in optimizer.param_groups]
+    reference = next((value for value in values if value != 0), None)
+    if reference is None:
+        return [1.0 for _ in values]
+    return [value / reference for value in values]
 
 
 def set_momentum(group: dict[str, Any], momentum: float) -> None:

@@ -11,54 +11,22 @@ writes the store and TensorBoard, and it tells the others which trials to skip.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lrscope.config.find import RangeTestConfig
-from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
 from lrscope.errors import InputError
+from lrscope.rng import preserved_rng
+from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
 from lrscope.study.store.sqlite import Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
-from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, sgd
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    """Everything a study needs, resolved: what the CLI or the API builds from a config."""
-
-    name: str
-    task: Task
-    config: dict[str, Any]  # the resolved config, stored with the run; a rerun must match it
-    seeds: tuple[int, ...]
-    steps: int
-    eval_every: int
-    make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
-    schedules: tuple[str, ...] = ()  # explicit specs; empty: use the recipe
-    recipe: str = "smith"
-    range_test: RangeTestConfig | None = dataclasses.field(
-        default_factory=lambda: RangeTestConfig(start=1e-5))
-    parallel: str = "none"  # see lrscope.trials.runners
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """What a progress display hears about: a trial started, skipped or ended."""
-
-    key: str
-    index: int
-    total: int
-    state: str  # "skipped" | "running" | "finished" | "diverged"
-    result: TrialResult | None = None
-    evaluation: Evaluation | None = None  # with state "running": the latest evaluation
+from lrscope.trials.trial import Evaluation, TrialResult
 
 
 def tb_dir(out: Path, key: str) -> Path:
@@ -69,9 +37,16 @@ def tb_dir(out: Path, key: str) -> Path:
 
 def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
               progress: Callable[[TrialEvent], None] | None = None) -> Suite:
-    """Run (or resume) the study into ``out``; return the suite of schedules it compared."""
-    engine = engine or LocalEngine()
-    out = Path(out)
+    """Run (or resume) the study into ``out``; return the suite of schedules it compared.
+
+    The caller's global RNGs are left as they were.
+    """
+    with preserved_rng():
+        return _run_study(plan, Path(out), engine or LocalEngine(), progress)
+
+
+def _run_study(plan: StudyPlan, out: Path, engine: Engine,
+               progress: Callable[[TrialEvent], None] | None) -> Suite:
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
     try:
@@ -146,21 +121,22 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
     saved = store.range_test(run_id) if store is not None and run_id is not None else None
     if saved is not None and engine.world_size == 1:
         return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion, saved.stopped)
-    import torch
-
     from lrscope.rangetest.loop import range_test  # the loop is only needed when measuring
+    from lrscope.trials.trial import seeded_model
 
-    torch.manual_seed(plan.seeds[0])
-    model = plan.task.make_model()
+    settings = plan.range_test
+    model = seeded_model(plan.task, plan.seeds[0], engine.device)
     optimizer = plan.make_optimizer(model)
+    val = plan.task.validation_batches(settings.val_examples) if settings.validates else None
     result = range_test(model, optimizer, plan.task.loss_fn, plan.task.train_batches(plan.seeds[0]),
-                        engine=engine, **plan.range_test.range_test_kwargs())
+                        engine=engine, val_batches=val, val_every=settings.val_every or None,
+                        **settings.range_test_kwargs())
     if store is not None and run_id is not None and engine.is_main:
         found = {rule: lr for rule, lr in result.suggestions.items() if lr is not None}
         store.save_range_test(run_id, lrs=result.lrs, losses=result.losses,
                               smoothed=result.smoothed, suggestions=found,
                               suggestion=result.suggestion, stopped=result.stopped,
-                              config=plan.range_test.model_dump(mode="json"))
+                              config=settings.to_dict())
     return anchors_from_curve(result.lrs, result.smoothed, result.suggestion, result.stopped)
 
 
@@ -186,7 +162,8 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None) -> None:
-    mode = resolve_mode(plan.parallel, plan, engine)
+    setup = plan.trial_setup()
+    mode = resolve_mode(plan.parallel, setup, engine)
     all_jobs = [(label, schedule, seed)
                 for label, schedule in suite.schedules for seed in plan.seeds]
     total = len(all_jobs)
@@ -214,7 +191,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
         if progress:
             progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
 
-    for job, result in run_jobs(pending, plan, mode, engine, heard):
+    for job, result in run_jobs(pending, setup, mode, engine, heard):
         if engine.is_main:
             assert store is not None
             _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
@@ -230,7 +207,9 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
     for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
         rows += [(step, "lr", float(lr)), (step, "train_loss", float(loss))]
     for ev in result.evaluations:
-        rows += [(ev.step, "test_loss", ev.loss), (ev.step, "test_accuracy", ev.accuracy)]
+        rows.append((ev.step, "test_loss", ev.loss))
+        if ev.accuracy is not None:  # only tasks with classes have one
+            rows.append((ev.step, "test_accuracy", ev.accuracy))
     store.add_metrics(trial_id, rows)
     shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
     with TensorBoardWriter(tb) as writer:

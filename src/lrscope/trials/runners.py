@@ -13,6 +13,7 @@ writes the store, so workers never contend for the SQLite file.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 import os
@@ -20,19 +21,32 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
+from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.schedules import Schedule
-from lrscope.trials.trial import Evaluation, TrialResult, run_trial
-
-if TYPE_CHECKING:
-    from lrscope.study.run import StudyPlan
+from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, run_trial, sgd
 
 PARALLEL_MODES = ("none", "batched", "processes", "auto")
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of a study shares: the task, the budget and the optimizer factory."""
+
+    task: Task
+    steps: int
+    eval_every: int
+    make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
+
+    def run(self, job: Job, engine: Engine | None = None,
+            on_eval: Callable[[Evaluation], None] | None = None) -> TrialResult:
+        return run_trial(self.task, job.schedule, seed=job.seed, steps=self.steps,
+                         eval_every=self.eval_every, make_optimizer=self.make_optimizer,
+                         engine=engine, on_eval=on_eval)
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class Job:
     index: int
 
 
-def resolve_mode(mode: str, plan: StudyPlan, engine: Engine) -> str:
+def resolve_mode(mode: str, plan: TrialSetup, engine: Engine) -> str:
     """The concrete mode for ``mode`` (``auto`` decided here); errors say what to use instead."""
     if mode not in PARALLEL_MODES:
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
@@ -53,14 +67,18 @@ def resolve_mode(mode: str, plan: StudyPlan, engine: Engine) -> str:
             raise InputError(f"parallel: {mode!r} runs on the local engine only; with "
                              f"--engine {engine.name} use --parallel none (ranks share each trial)")
         return "none"
+    if mode == "processes" and engine.device.type != "cpu":
+        raise InputError(f"parallel: 'processes' runs on the CPU only, not on {engine.device}; "
+                         "use --parallel none or batched on a GPU")
     return mode
 
 
-def _fallback(plan: StudyPlan) -> str:
-    return "processes" if (os.cpu_count() or 1) > 1 and _picklable(plan) is None else "none"
+def _fallback(plan: TrialSetup, engine: Engine) -> str:
+    cores = (os.cpu_count() or 1) > 1 and engine.device.type == "cpu"
+    return "processes" if cores and _picklable(plan) is None else "none"
 
 
-def _picklable(plan: StudyPlan) -> str | None:
+def _picklable(plan: TrialSetup) -> str | None:
     """None when ``plan`` can cross a process boundary, else why not."""
     try:
         pickle.dumps(plan)
@@ -69,7 +87,7 @@ def _picklable(plan: StudyPlan) -> str | None:
     return None
 
 
-def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine,
+def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
              on_eval: Callable[[Job, Evaluation], None] | None = None,
              ) -> Iterator[tuple[Job, TrialResult]]:
     """Run ``jobs``, yielding each with its result as soon as it is done.
@@ -82,20 +100,18 @@ def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine,
     if mode == "none":
         for job in jobs:
             hear = None if on_eval is None else functools.partial(on_eval, job)
-            yield job, run_trial(plan.task, job.schedule, seed=job.seed, steps=plan.steps,
-                                 eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
-                                 engine=engine, on_eval=hear)
+            yield job, plan.run(job, engine, hear)
     elif mode == "processes":
         yield from _in_processes(jobs, plan)
     elif mode in ("batched", "auto"):
-        groups = _batched(jobs, plan, on_eval)
+        groups = _batched(jobs, plan, engine.device, on_eval)
         if mode == "auto":
             # The batched runner refuses a model or optimizer it cannot run exactly (BatchNorm,
             # dropout, RMSprop, ...) before it computes anything: then fall back.
             try:
                 first = next(groups)
             except InputError:
-                yield from run_jobs(jobs, plan, _fallback(plan), engine, on_eval)
+                yield from run_jobs(jobs, plan, _fallback(plan, engine), engine, on_eval)
                 return
             except StopIteration:
                 return
@@ -106,7 +122,7 @@ def run_jobs(jobs: Sequence[Job], plan: StudyPlan, mode: str, engine: Engine,
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
 
 
-def _batched(jobs: Sequence[Job], plan: StudyPlan,
+def _batched(jobs: Sequence[Job], plan: TrialSetup, device: torch.device,
              on_eval: Callable[[Job, Evaluation], None] | None,
              ) -> Iterator[list[tuple[Job, TrialResult]]]:
     """Per seed, all its schedules in one vmapped model; one list of results per seed."""
@@ -121,11 +137,12 @@ def _batched(jobs: Sequence[Job], plan: StudyPlan,
 
         results = run_trials_batched(plan.task, [job.schedule for job in group], seed=seed,
                                      steps=plan.steps, eval_every=plan.eval_every,
-                                     make_optimizer=plan.make_optimizer, on_eval=hear)
+                                     make_optimizer=plan.make_optimizer, device=device,
+                                     on_eval=hear)
         yield list(zip(group, results, strict=True))
 
 
-def _in_processes(jobs: Sequence[Job], plan: StudyPlan) -> Iterator[tuple[Job, TrialResult]]:
+def _in_processes(jobs: Sequence[Job], plan: TrialSetup) -> Iterator[tuple[Job, TrialResult]]:
     problem = _picklable(plan)
     if problem is not None:
         raise InputError(f"parallel: 'processes' needs a picklable task and optimizer "
@@ -140,6 +157,5 @@ def _in_processes(jobs: Sequence[Job], plan: StudyPlan) -> Iterator[tuple[Job, T
             yield futures[future], future.result()
 
 
-def _run_job(plan: StudyPlan, job: Job) -> TrialResult:
-    return run_trial(plan.task, job.schedule, seed=job.seed, steps=plan.steps,
-                     eval_every=plan.eval_every, make_optimizer=plan.make_optimizer)
+def _run_job(plan: TrialSetup, job: Job) -> TrialResult:
+    return plan.run(job)

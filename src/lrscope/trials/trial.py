@@ -5,32 +5,41 @@ Nothing else: no files, no store, no plots. Metrics leave through the returned
 
 Pairing: the model's initial weights and the data order depend only on ``seed``, so every
 schedule at the same seed starts from the same weights and sees the same batches.
-The schedule is stepped once per optimizer step, as in the seed study.
+The schedule is stepped once per optimizer step, as in the seed study. The caller's global RNGs
+are left as they were (the trial seeds torch for its own model, inside a preserved state).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from lrscope.data.evaluation import evaluate_pairs
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
+from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, apply_schedule, group_ratios
 
 OptimizerFactory = Callable[[list[nn.Parameter] | nn.Module], torch.optim.Optimizer]
+DIVERGE_FACTOR = 100.0
 
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Test metrics after ``step`` optimizer steps; ``accuracy`` is None for tasks without
+    classes (regression, ...)."""
+
     step: int
     loss: float
-    accuracy: float
+    accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,31 +58,50 @@ class TrialResult:
     def final(self) -> Evaluation | None:
         return self.evaluations[-1] if self.evaluations else None
 
+    @classmethod
+    def assemble(cls, lrs: np.ndarray, losses: torch.Tensor, evaluations: list[Evaluation],
+                 diverged_at: int | None, steps: int, wall_time: float) -> TrialResult:
+        """The result of a run of ``steps`` steps, cut after ``diverged_at`` when it diverged
+        (the one place every runner builds its results)."""
+        run = diverged_at + 1 if diverged_at is not None else steps
+        return cls(
+            status="diverged" if diverged_at is not None else "finished",
+            steps_run=run,
+            lr=np.array(lrs[:run], dtype=float),
+            train_loss=losses[:run].detach().cpu().numpy().copy(),
+            evaluations=evaluations,
+            diverged_at=diverged_at,
+            wall_time=wall_time,
+        )
+
+
+def _sgd(params: list[nn.Parameter] | nn.Module, lr: float, momentum: float,
+         weight_decay: float) -> torch.optim.Optimizer:
+    if isinstance(params, nn.Module):
+        params = list(params.parameters())
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
 
 def sgd(lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0) -> OptimizerFactory:
-    """An optimizer factory; the LR is overwritten by the schedule at every step."""
-    def make(params: list[nn.Parameter] | nn.Module) -> torch.optim.Optimizer:
-        if isinstance(params, nn.Module):
-            params = list(params.parameters())
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-    return make
+    """A (picklable) optimizer factory; the LR is overwritten by the schedule at every step."""
+    return functools.partial(_sgd, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, task: Task, device: torch.device) -> tuple[float, float]:
-    """Mean test loss and accuracy over the whole test set (every rank sees the same weights)."""
-    was_training = model.training
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    for x, y in task.test_batches():
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        total_loss += float(task.loss_fn(out, y)) * len(y)
-        correct += int((out.argmax(dim=1) == y).sum())
-        count += len(y)
-    model.train(was_training)
-    return total_loss / count, correct / count
+def evaluate(model: nn.Module, task: Task, device: torch.device) -> Evaluation:
+    """Mean test loss over the whole test set, and accuracy when the task has classes (step 0;
+    the caller dates it). Every rank sees the same weights and the same test set."""
+    loss, accuracy = evaluate_pairs(model, task.test_batches(), task.loss_fn, device,
+                                    classes=task.has_classes)
+    return Evaluation(0, loss, accuracy)
+
+
+def seeded_model(task: Task, seed: int, device: torch.device) -> nn.Module:
+    """``task.make_model()`` under ``torch.manual_seed(seed)``: the same seed, the same weights.
+
+    The caller keeps the RNG: run it inside :func:`lrscope.rng.preserved_rng`.
+    """
+    torch.manual_seed(seed)
+    return task.make_model().to(device)
 
 
 def run_trial(
@@ -86,7 +114,7 @@ def run_trial(
     make_optimizer: OptimizerFactory | None = None,
     engine: Engine | None = None,
     on_eval: Callable[[Evaluation], None] | None = None,
-    diverge_factor: float = 100.0,
+    diverge_factor: float = DIVERGE_FACTOR,
 ) -> TrialResult:
     """Train ``task`` for ``steps`` optimizer steps under ``schedule`` and evaluate on the way.
 
@@ -94,28 +122,35 @@ def run_trial(
     (when that is positive), ends the trial as ``"diverged"`` at that step; the steps before it
     are kept. (A net pushed far past its stable LR often stays finite at 1e9 and then sits at
     chance: that is a diverged run too, and training on would only waste the budget.)
-    Evaluations run every ``eval_every`` steps and after the last step.
+    Evaluations run every ``eval_every`` steps and after the last step. Modules keep the
+    train/eval flags ``make_model`` gave them.
     """
     engine = engine or LocalEngine()
-    schedule = schedule.with_total_steps(steps)
-    torch.manual_seed(seed)
-    raw_model = task.make_model().to(engine.device)
-    raw_optimizer = (make_optimizer or sgd())(raw_model)
+    with preserved_rng():
+        return _run(task, schedule.with_total_steps(steps), seed, steps, eval_every,
+                    make_optimizer or sgd(), engine, on_eval, diverge_factor)
+
+
+def _run(task: Task, schedule: Schedule, seed: int, steps: int, eval_every: int,
+         make_optimizer: OptimizerFactory, engine: Engine,
+         on_eval: Callable[[Evaluation], None] | None, diverge_factor: float) -> TrialResult:
+    device = engine.device
+    raw_model = seeded_model(task, seed, device)
+    raw_optimizer = make_optimizer(raw_model)
     ratios = group_ratios(raw_optimizer)
     model, optimizer = engine.setup(raw_model, raw_optimizer)
     lrs = np.empty(steps)
     # Losses stay on the device and are checked in chunks: no host sync per step on a GPU.
-    losses = torch.empty(steps, dtype=torch.float64, device=engine.device)
+    losses = torch.empty(steps, dtype=torch.float64, device=device)
     evaluations: list[Evaluation] = []
     diverged_at: int | None = None
     checked = 0
     start = time.perf_counter()
-    model.train()
     try:
-        batches = task.train_batches(seed).steps(steps)
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = task.train_batches(seed).steps(steps)
         for step, batch in enumerate(batches):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
-            x, y = (t.to(engine.device) for t in engine.shard(batch))
+            x, y = (t.to(device) for t in engine.shard(batch))
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss_fn(model(x), y)
             engine.backward(loss, optimizer)
@@ -127,29 +162,23 @@ def run_trial(
                 checked = step + 1
                 if diverged_at is not None:
                     break
-                ev = Evaluation(step + 1, *evaluate(model, task, engine.device))
+                ev = dataclasses.replace(evaluate(model, task, device), step=step + 1)
                 evaluations.append(ev)
                 if on_eval is not None:
                     on_eval(ev)
     finally:
         engine.teardown(model, optimizer)
-    run = diverged_at + 1 if diverged_at is not None else steps
-    return TrialResult(
-        status="diverged" if diverged_at is not None else "finished",
-        steps_run=run,
-        lr=lrs[:run],
-        train_loss=losses[:run].cpu().numpy(),
-        evaluations=evaluations,
-        diverged_at=diverged_at,
-        wall_time=time.perf_counter() - start,
-    )
+    return TrialResult.assemble(lrs, losses, evaluations, diverged_at, steps,
+                                time.perf_counter() - start)
 
 
 def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
-                    factor: float) -> int | None:
+                   factor: float) -> int | None:
     """Average losses[lo:hi] over ranks in place; return the first diverged step, if any.
 
-    Every rank sees the same averaged chunk, so every rank stops at the same step.
+    The trials' divergence rule (every runner calls this one): a non-finite loss, or one past
+    ``factor`` times the first step's loss when that is positive. Every rank sees the same
+    averaged chunk, so every rank stops at the same step.
     """
     losses[lo:hi] = engine.mean_tensor(losses[lo:hi])
     chunk = losses[lo:hi]

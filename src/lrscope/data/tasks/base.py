@@ -33,6 +33,20 @@ def check_limit(label: str, value: int | None) -> None:
         raise InputError(f"{label}={value!r}: must be a whole number >= 1")
 
 
+def infer_classes(*targets: torch.Tensor) -> int:
+    """The number of classes that 1-D integer ``targets`` index, else 0 (no classes).
+
+    >>> infer_classes(torch.tensor([0, 2, 1])), infer_classes(torch.tensor([[0.5], [1.0]]))
+    (3, 0)
+    """
+    given = [t for t in targets if len(t)]
+    integral = all(t.dim() == 1 and not t.is_floating_point() and not t.is_complex()
+                   and t.dtype != torch.bool for t in given)
+    if not given or not integral:
+        return 0
+    return int(max(int(t.max()) for t in given)) + 1
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """A supervised problem.
@@ -40,6 +54,11 @@ class Task:
     ``make_model()`` builds a fresh model; callers seed ``torch`` before calling it so that the
     same seed gives the same initial weights. ``loss_fn(model(x), y)`` is a mean loss, like a
     torch criterion.
+
+    ``num_classes`` says whether the task has classes: accuracy and steps-to-target exist only
+    then (a regression task ranks by loss and shows no accuracy). Left as None it is read off
+    the targets: 1-D integer targets are class indices (``max + 1`` classes); anything else
+    (float targets, several columns) has none. ``num_classes=0`` says "no classes" outright.
     """
 
     name: str
@@ -57,6 +76,22 @@ class Task:
     def __post_init__(self) -> None:
         if len(self.train_x) != len(self.train_y) or len(self.test_x) != len(self.test_y):
             raise InputError(f"task {self.name!r}: inputs and targets differ in length")
+        if self.num_classes is None:
+            object.__setattr__(self, "num_classes", infer_classes(self.train_y, self.test_y))
+
+    @property
+    def has_classes(self) -> bool:
+        """True for classification tasks (accuracy is measured)."""
+        return bool(self.num_classes)
+
+    def to(self, device: torch.device | str) -> Task:
+        """A copy whose tensors live on ``device``: in-memory data moves once, not every step."""
+        device = torch.device(device)
+        if self.train_x.device == device:
+            return self
+        return dataclasses.replace(
+            self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
+            test_x=self.test_x.to(device), test_y=self.test_y.to(device))
 
     def limited(self, limit_train: int | None = None, limit_test: int | None = None) -> Task:
         """A copy keeping only the first ``limit_train`` / ``limit_test`` examples (None: all).
@@ -87,6 +122,15 @@ class Task:
         """Training batches in a seeded order: the same seed gives the same order every time."""
         return TensorBatches(self.train_x, self.train_y, self.batch_size, seed=seed,
                              drop_last=drop_last)
+
+    def validation_batches(self, examples: int = 512, chunk: int = 512) -> list[Batch] | None:
+        """The first ``examples`` test examples in chunks: the range test's fixed validation
+        set (None when the test set is empty)."""
+        n = min(examples, len(self.test_x))
+        if n == 0:
+            return None
+        x, y = self.test_x[:n], self.test_y[:n]
+        return [(x[i:i + chunk], y[i:i + chunk]) for i in range(0, n, chunk)]
 
     def test_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
         """Test batches in file order (no shuffling)."""

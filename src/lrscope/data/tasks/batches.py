@@ -46,7 +46,8 @@ class TensorBatches:
         return torch.randperm(len(self.x), generator=generator)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self.order(epoch)
+        # The permutation is drawn on the CPU (the same order on every device), moved once.
+        order = self.order(epoch).to(self.x.device)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]

@@ -28,15 +28,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrscope.data.evaluation import Totals, correct_predictions, evaluating
 from lrscope.data.tasks.base import Task
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError
+from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule
 from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
 from lrscope.trials.batched.stacked import StackedModel
 
 # The divergence rule is run_trial's own function, so the two can never disagree on it.
-from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, first_diverged, sgd
+from lrscope.trials.trial import (
+    DIVERGE_FACTOR,
+    Evaluation,
+    OptimizerFactory,
+    TrialResult,
+    first_diverged,
+    seeded_model,
+    sgd,
+)
 
 EvalCallback = Callable[[int, Evaluation], None]
 _LOCAL = LocalEngine()  # one process: the loss averaged over ranks is the loss
@@ -82,7 +92,6 @@ def _probe(model: nn.Module, task: Task, batch: tuple[torch.Tensor, torch.Tensor
     the batched update must too); raises InputError if ``forward`` wrote to a buffer.
     """
     versions = {name: b._version for name, b in model.named_buffers()}
-    model.train()
     x, y = (t.to(device) for t in batch)
     task.loss_fn(model(x), y).backward()
     used = {n for n, p in model.named_parameters() if p.grad is not None}
@@ -96,21 +105,18 @@ def _probe(model: nn.Module, task: Task, batch: tuple[torch.Tensor, torch.Tensor
 
 @torch.no_grad()
 def evaluate_stacked(stack: StackedModel, task: Task,
-                     device: torch.device) -> list[tuple[float, float]]:
-    """(mean test loss, accuracy) of every stacked trial, as lrscope.trials.trial.evaluate
-    computes it."""
-    was_training = stack.model.training
-    stack.model.eval()
-    total, correct, count = [0.0] * stack.k, torch.zeros(stack.k, dtype=torch.long), 0
-    for x, y in task.test_batches():
-        x, y = x.to(device), y.to(device)
-        out = stack.forward(x)
-        for k, loss in enumerate(stack.losses(out, y).tolist()):
-            total[k] += loss * len(y)
-        correct += (out.argmax(dim=2) == y).sum(dim=1).cpu()
-        count += len(y)
-    stack.model.train(was_training)
-    return [(t / count, int(c) / count) for t, c in zip(total, correct.tolist(), strict=True)]
+                     device: torch.device) -> list[tuple[float, float | None]]:
+    """(mean test loss, accuracy or None) of every stacked trial, counted as
+    :func:`lrscope.data.evaluation.evaluate_pairs` counts one model."""
+    totals = [Totals() for _ in range(stack.k)]
+    with evaluating(stack.model):
+        for x, y in task.test_batches():
+            x, y = x.to(device), y.to(device)
+            out = stack.forward(x)
+            for k, loss in enumerate(stack.losses(out, y).tolist()):
+                hits = correct_predictions(out[k], y) if task.has_classes else 0
+                totals[k].add(loss, len(y), hits)
+    return [(t.mean_loss(), t.accuracy() if task.has_classes else None) for t in totals]
 
 
 def run_trials_batched(
@@ -123,7 +129,7 @@ def run_trials_batched(
     make_optimizer: OptimizerFactory | None = None,
     device: torch.device | str = "cpu",
     on_eval: EvalCallback | None = None,
-    diverge_factor: float = 100.0,
+    diverge_factor: float = DIVERGE_FACTOR,
 ) -> list[TrialResult]:
     """``run_trial(task, s, seed=seed, ...)`` for every ``s`` in ``schedules``, trained at once.
 
@@ -147,12 +153,18 @@ def run_trials_batched(
     """
     if not schedules:
         raise InputError("schedules: nothing to run; give at least one schedule")
-    device = torch.device(device)
-    schedules = [s.with_total_steps(steps) for s in schedules]
+    with preserved_rng():  # the caller's RNGs are left as found, as run_trial leaves them
+        return _run_batched(task, [s.with_total_steps(steps) for s in schedules], seed, steps,
+                            eval_every, make_optimizer or sgd(), torch.device(device), on_eval,
+                            diverge_factor)
+
+
+def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, eval_every: int,
+                 make_optimizer: OptimizerFactory, device: torch.device,
+                 on_eval: EvalCallback | None, diverge_factor: float) -> list[TrialResult]:
     k = len(schedules)
-    torch.manual_seed(seed)  # the same initial weights as run_trial's at this seed
-    model = task.make_model().to(device)
-    optimizer = (make_optimizer or sgd())(model)
+    model = seeded_model(task, seed, device)  # the same initial weights as run_trial's
+    optimizer = make_optimizer(model)
     check_batchable(model)
     batches = task.train_batches(seed)
     used = _probe(model, task, next(iter(batches.steps(1))), device)
@@ -165,7 +177,6 @@ def run_trials_batched(
     diverged_at: list[int | None] = [None] * k
     wall = [0.0] * k
     checked, clock = 0, time.perf_counter()
-    model.train()
     for step, (x, y) in enumerate(batches.steps(steps)):
         lr = [schedules[i](step) for i in active]
         lrs[step, active] = lr
@@ -197,8 +208,8 @@ def run_trials_batched(
         clock, active = now, running
         if not active:
             break
-    return [_result(lrs[:, i], losses[:, i], evaluations[i], diverged_at[i], steps, wall[i])
-            for i in range(k)]
+    return [TrialResult.assemble(lrs[:, i], losses[:, i], evaluations[i], diverged_at[i], steps,
+                                 wall[i]) for i in range(k)]
 
 
 def _step(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, lr: list[float],
@@ -211,17 +222,3 @@ def _step(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, lr: list[float]
         raise InputError(f"model: its forward draws random numbers (as dropout does), which "
                          f"batched runs cannot match trial by trial; {UNSUPPORTED_ADVICE}"
                          ) from error
-
-
-def _result(lrs: np.ndarray, losses: torch.Tensor, evaluations: list[Evaluation],
-            diverged_at: int | None, steps: int, wall_time: float) -> TrialResult:
-    run = diverged_at + 1 if diverged_at is not None else steps
-    return TrialResult(
-        status="diverged" if diverged_at is not None else "finished",
-        steps_run=run,
-        lr=lrs[:run].copy(),
-        train_loss=losses[:run].cpu().numpy().copy(),
-        evaluations=evaluations,
-        diverged_at=diverged_at,
-        wall_time=wall_time,
-    )

@@ -24,6 +24,7 @@ from torch.func import functional_call, vmap
 
 from lrscope.data.tasks.base import LossFn
 from lrscope.errors import InputError
+from lrscope.schedules.torch_adapter import group_ratios
 from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE, FlatRule, flat_rules
 
 
@@ -35,7 +36,7 @@ class StackedGroup:
     shapes: list[torch.Size]
     flat: torch.Tensor  # (K, P): row k holds trial k's parameters of this group
     rule: FlatRule
-    ratio: float  # this group's LR relative to the first group's, as apply_schedule keeps it
+    ratio: float  # this group's LR relative to the reference group's (schedules.group_ratios)
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         sizes = [math.prod(shape) for shape in self.shapes]
@@ -56,10 +57,10 @@ class StackedModel:
         self.model, self.loss_fn, self.k = model, loss_fn, k
         names = {id(p): n for n, p in model.named_parameters()}
         rules = flat_rules(optimizer)
-        reference = float(optimizer.param_groups[0]["lr"])
+        ratios = group_ratios(optimizer)  # the one rule (a frozen group at lr 0 stays at 0)
         self.groups: list[StackedGroup] = []
         trained: set[str] = set()
-        for group, rule in zip(optimizer.param_groups, rules, strict=True):
+        for group, rule, ratio in zip(optimizer.param_groups, rules, ratios, strict=True):
             params = [p for p in group["params"] if names.get(id(p)) in used]
             if any(id(p) not in names for p in group["params"]):
                 raise InputError("optimizer: it holds a tensor that is not a parameter of the "
@@ -70,7 +71,6 @@ class StackedModel:
                 raise InputError("optimizer: a param group mixes dtypes; batched runs keep a "
                                  f"group in one tensor; {UNSUPPORTED_ADVICE}")
             flat = torch.cat([p.detach().reshape(-1) for p in params]).to(device)
-            ratio = float(group["lr"]) / reference if reference != 0 else 1.0
             self.groups.append(StackedGroup(
                 [names[id(p)] for p in params], [p.shape for p in params],
                 flat.unsqueeze(0).repeat(k, 1), rule, ratio))

@@ -1,0 +1,48 @@
+"""From a validated config to the plain plan the library runs: the config-to-plan step that the
+CLI and any other front end share (the study itself never sees pydantic).
+
+>>> from lrscope.config.study import load_study_config
+>>> plan = study_plan(load_study_config(overrides={"steps": 40, "seeds": 2, "limit_train": 64}))
+>>> plan.steps, plan.seeds, plan.eval_every, type(plan.range_test).__name__
+(40, (0, 1), 1, 'RangeTestSettings')
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from torch import nn
+
+from lrscope.config.find import OptimizerConfig
+from lrscope.config.study import StudyConfig
+from lrscope.study.plan import StudyPlan
+
+# Settings that do not change what a trial computes: a rerun may change them and still resume.
+NOT_COMPARED = ("out", "parallel", "device")
+
+
+def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
+    """Module-level (picklable) optimizer factory for trials run in worker processes."""
+    return config.build(model.parameters())
+
+
+def study_plan(config: StudyConfig) -> StudyPlan:
+    """The study ``config`` describes: its task (training with the configured loss, its data on
+    the configured device), budget, seeds, optimizer, suite and range test."""
+    task = config.build_task()
+    if config.engine == "local":  # ColossalAI places each rank's data itself
+        task = task.to(config.resolved_device())
+    return StudyPlan(
+        name=config.name,
+        task=task,
+        config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
+        seeds=config.seed_list(),
+        steps=config.total_steps(task.steps_per_epoch),
+        eval_every=config.eval_every or task.steps_per_epoch,
+        make_optimizer=functools.partial(build_optimizer, config.optimizer),
+        schedules=config.schedules,
+        recipe=config.recipe,
+        range_test=config.range_test.settings() if config.run_range_test else None,
+        parallel=config.parallel,
+    )

@@ -1,0 +1,80 @@
+"""The one evaluation rule: a model in eval mode, no gradients, every loss weighted by the
+number of examples in its batch, accuracy only for tasks with classes. The range test's
+validation, a trial's evaluation and the batched runner's all count with it.
+
+>>> import torch
+>>> model = torch.nn.Linear(3, 2)
+>>> y = torch.tensor([0, 1, 1, 0])
+>>> batches = [(torch.randn(4, 3), y), (torch.randn(2, 3), y[:2])]
+>>> ce = torch.nn.functional.cross_entropy
+>>> loss, accuracy = evaluate_pairs(model, batches, ce, classes=True)
+>>> 0 <= accuracy <= 1, model.training
+(True, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrscope.data.batching import to_device
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model.eval()`` for the ``with`` body, then every module's own flag back as it was (a
+    BatchNorm the user froze in eval mode stays frozen; ``model.train()`` would unfreeze it)."""
+    flags = [module.training for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in zip(model.modules(), flags, strict=True):
+            module.training = flag
+
+
+@dataclass
+class Totals:
+    """Running sums of one evaluation: loss x examples, correct predictions, examples."""
+
+    loss: float = 0.0
+    correct: int = 0
+    count: int = 0
+
+    def add(self, mean_loss: float, examples: int, correct: int = 0) -> None:
+        self.loss += mean_loss * examples
+        self.correct += correct
+        self.count += examples
+
+    def mean_loss(self) -> float:
+        return self.loss / self.count if self.count else float("nan")
+
+    def accuracy(self) -> float:
+        return self.correct / self.count if self.count else float("nan")
+
+
+def correct_predictions(outputs: torch.Tensor, targets: torch.Tensor) -> int:
+    """Top-1 hits of class scores ``outputs`` (..., N, C) against ``targets`` (N,)."""
+    return int((outputs.argmax(dim=-1) == targets).sum())
+
+
+@torch.no_grad()
+def evaluate_pairs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                   loss_fn: Callable[[Any, Any], torch.Tensor],
+                   device: torch.device | None = None,
+                   classes: bool = False) -> tuple[float, float | None]:
+    """Mean loss over every example of ``(inputs, targets)`` batches, and top-1 accuracy when
+    ``classes`` (else None); the model in eval mode, its flags put back afterwards."""
+    totals = Totals()
+    with evaluating(model):
+        for batch in batches:
+            x, y = batch if device is None else to_device(batch, device)
+            out = model(x)
+            totals.add(float(loss_fn(out, y)), len(y),
+                       correct_predictions(out, y) if classes else 0)
+    return totals.mean_loss(), (totals.accuracy() if classes else None)

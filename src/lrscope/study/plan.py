@@ -1,0 +1,47 @@
+"""What a study runs, resolved into plain frozen dataclasses (no pydantic: a config file, the
+CLI or the Python API build one; the study only reads it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from lrscope.data.tasks.base import Task
+from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.trials.runners import TrialSetup
+from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, sgd
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything a study needs, resolved."""
+
+    name: str
+    task: Task
+    config: dict[str, Any]  # the resolved config, stored with the run; a rerun must match it
+    seeds: tuple[int, ...]
+    steps: int
+    eval_every: int
+    make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
+    schedules: tuple[str, ...] = ()  # explicit specs; empty: use the recipe
+    recipe: str = "smith"
+    range_test: RangeTestSettings | None = dataclasses.field(
+        default_factory=lambda: RangeTestSettings(start=1e-5))
+    parallel: str = "none"  # see lrscope.trials.runners
+
+    def trial_setup(self) -> TrialSetup:
+        """What every trial of this study shares (all the runners need to know)."""
+        return TrialSetup(self.task, self.steps, self.eval_every, self.make_optimizer)
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What a progress display hears about: a trial started, skipped or ended."""
+
+    key: str
+    index: int
+    total: int
+    state: str  # "skipped" | "running" | "finished" | "diverged"
+    result: TrialResult | None = None
+    evaluation: Evaluation | None = None  # with state "running": the latest evaluation
