@@ -40,6 +40,7 @@ def result_summary(result: RangeTestResult, config: FindConfig, task: Task) -> d
         "task": task.name,
         "model": task.model_name or config.model,
         "seed": config.seed,
+        "device": str(config.resolved_device()) if config.engine == "local" else None,
         "optimizer": config.optimizer.name,
         "train_examples": len(task.train_x),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

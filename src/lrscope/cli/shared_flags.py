@@ -17,6 +17,7 @@ SHARED_FIELDS: dict[str, tuple[str, str]] = {
     "limit_test": ("limit_test", "--limit-test"),
     "engine": ("engine", "--engine"),
     "plugin": ("plugin", "--plugin"),
+    "device": ("device", "--device"),
     "out": ("out", "--out"),
     "optimizer": ("optimizer.name", "--optimizer"),
     "momentum": ("optimizer.momentum", "--momentum"),
@@ -42,4 +43,6 @@ def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     add("--engine", metavar="local|colossalai", help="how steps run (default local)")
     add("--plugin", metavar="NAME", help="ColossalAI plugin: torch_ddp (default), hybrid, "
         "gemini, low_level_zero")
+    add("--device", metavar="auto|cpu|cuda[:i]", help="where the local engine trains (default "
+        "auto: CUDA when present, else the CPU)")
     add("--out", metavar="DIR", help=out_help)
