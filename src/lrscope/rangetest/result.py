@@ -139,13 +139,13 @@ class RangeTestResult:
 
     def plot(self, path: str | Path) -> Path:
         """Save the loss-vs-LR figure (log x, raw and smoothed, each rule marked) to ``path``."""
-        from lrscope.outputs.report.range_test import plot_loss_vs_lr
+        from lrscope.rangetest.figures import plot_loss_vs_lr
 
         return plot_loss_vs_lr(self.lrs, self.losses, self.smoothed, self.suggestions, path,
                                val_losses=self.val_losses, headline=self.rule)
 
     def plot_lr(self, path: str | Path) -> Path:
         """Save the LR-vs-step figure to ``path``."""
-        from lrscope.outputs.report.range_test import plot_lr_vs_step
+        from lrscope.rangetest.figures import plot_lr_vs_step
 
         return plot_lr_vs_step(self.lrs, path)

@@ -16,11 +16,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from lrscope.outputs.report import range_test as range_figures
 from lrscope.outputs.report.data import LabelCurves, RunView
 from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
 from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
 from lrscope.outputs.report.leaderboard_output import display_rows
+from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import EXCLUSION_NOTE
 from lrscope.study.stats.uncertainty import MIN_PAIRS, MIN_PAIRS_WILCOXON

@@ -1,4 +1,4 @@
-"""Range-test figures (lrscope.outputs.report.range_test) from plain arrays."""
+"""Range-test figures (lrscope.rangetest.figures) from plain arrays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import to_hex
 
-from lrscope.outputs.report.range_test import (
+from lrscope.rangetest.figures import (
     RULE_LABELS,
     RULE_STYLES,
     loss_vs_lr_figure,
