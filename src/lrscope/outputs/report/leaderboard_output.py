@@ -92,6 +92,21 @@ def display_rows(rows: Sequence[LeaderboardRow],
 
 
 NARROW_DROPS = ("best test loss", "best test acc", "wall (s)")
+# Columns that exist only for tasks with classes: left out when no row has them.
+CLASSIFICATION_COLUMNS = ("final test acc", "best test acc")
+
+
+def shown_rows(rows: Sequence[LeaderboardRow],
+               digits: int = 4) -> tuple[list[str], list[list[str]]]:
+    """:func:`display_rows` without the accuracy columns when no schedule has an accuracy (a
+    regression task ranks by loss and shows none), for the terminal table and the report."""
+    header, cells = display_rows(rows, digits)
+    classes = any(r.final_test_accuracy.mean is not None for r in rows)
+    drop = set() if classes else {header.index(name) for name in CLASSIFICATION_COLUMNS}
+    if not classes:
+        drop.add(6)  # steps to target
+    keep = [i for i in range(len(header)) if i not in drop]
+    return [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
 
 
 def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
@@ -102,7 +117,7 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     the best-so-far and wall-time columns, and "vs best" keeps only the difference and p.
     """
     narrow = width is not None and width < 160
-    header, cells = display_rows(rows, digits=3 if narrow else 4)
+    header, cells = shown_rows(rows, digits=3 if narrow else 4)
     if narrow:
         for i, row in enumerate(rows):
             cells[i][-1] = row.vs_best.text(short=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from lrscope.outputs.report.data import LabelCurves, RunView
 from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
 from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
-from lrscope.outputs.report.leaderboard_output import display_rows
+from lrscope.outputs.report.leaderboard_output import shown_rows
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import EXCLUSION_NOTE
@@ -100,7 +100,7 @@ def range_test_section(view: RunView, writer: FigureWriter) -> Section:
 
 
 def leaderboard_section(view: RunView) -> Section:
-    header, cells = display_rows(view.rows)
+    header, cells = shown_rows(view.rows)
     target = next((r.target_accuracy for r in view.rows if r.target_accuracy is not None), None)
     paired = view.run.kind == "study"
     method = (f"paired over the seeds both finished: fewer than {MIN_PAIRS} pairs -> not enough "
