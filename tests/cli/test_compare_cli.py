@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from lrscope.cli import main
+from lrscope.errors import InputError
+from lrscope.study.recipes import Anchors, build_suite, smith
 from lrscope.study.store.sqlite import Store
 
 
@@ -130,3 +132,21 @@ def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "nope" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# issue 8 item 10
+def test_too_few_steps_for_the_recipe_names_steps_before_any_work(tmp_path, capsys):
+    out = tmp_path / "short"
+    code, _, err = run_cli(capsys, "compare", "--task", "digits", "--steps", "1", "--seeds", "1",
+                           "--out", str(out))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--steps: steps = 1: recipe 'smith' needs at least 2 steps" in err
+    assert "warmup_steps" not in err  # the user wrote no warmup
+    assert not out.exists()  # refused before the range test (and before writing anything)
+    # The same rule where the suite is built, and the minimum it states is the real one.
+    with pytest.raises(InputError, match=r"^steps = 1: recipe 'smith' needs at least 2 steps"):
+        build_suite("smith", Anchors(suggestion=0.05, lr_at_min_loss=2.4), 1)
+    assert len(smith(Anchors(suggestion=0.05, lr_at_min_loss=2.4), 2).schedules) == 8
+    cfg = write_config(tmp_path / "study.toml", 'task = "digits"\nsteps = 1\n')
+    code, _, err = run_cli(capsys, "compare", "--config", str(cfg), "--out", str(out))
+    assert code == 2 and "study.toml:2: steps = 1: recipe 'smith'" in err and not out.exists()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,8 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from lrscope.config import find as find_module
+from lrscope.config import study as study_module
 from lrscope.config.base import save_config
 from lrscope.config.find import FindConfig, OptimizerConfig, RangeTestConfig, load_config
+from lrscope.config.study import load_study_config
 from lrscope.config.toml_text import dump_toml, key_lines
 from lrscope.errors import InputError
 
@@ -227,3 +234,63 @@ def test_dump_round_trips_and_every_leaf_gets_its_line(data: dict[str, Any]) -> 
     lines, rows = key_lines(text), text.splitlines()
     for path in _leaves(data):
         assert rows[lines[path] - 1].startswith(path.rsplit(".", 1)[-1] + " = ")
+
+
+def _docstring_example(module: ModuleType) -> str:
+    """The indented block after the first ``::`` of ``module``'s docstring, dedented."""
+    lines = (module.__doc__ or "").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.rstrip().endswith("::")) + 1
+    block = []
+    for line in lines[start:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block)).strip() + "\n"
+
+
+def _alternatives(line: str) -> list[str]:
+    """The lines a trailing comment offers instead of ``line``: any ``key = value`` written in
+    it (``# or epochs = 2``, ``(plugin = ...)``), ``# a | b`` and ``# or "x", "y"`` (values)."""
+    code, _, comment = line.partition("#")
+    key, eq, value = (part.strip() for part in code.partition("="))
+    if not eq or not comment:
+        return []
+    found = [m.group(0) for m in re.finditer(r'\b\w+ = ("[^"]*"|[\w.+-]+)', comment)]
+    words = re.sub(r"\(.*?\)", "", comment).strip()
+    quote = '"' if value.startswith('"') else ""
+    if re.fullmatch(r"\w+( \| \w+)+", words):
+        found += [f"{key} = {quote}{word}{quote}" for word in words.split(" | ")]
+    elif words.startswith("or "):
+        found += [f"{key} = {other}" for other in re.findall(r'"[^"]*"', words)]
+    return found
+
+
+def _example_variants(example: str) -> list[str]:
+    """The example as written, with every commented-out key set, and each alternative its
+    comments name substituted in turn."""
+    full = re.sub(r"(?m)^# (\w+ = )", r"\1", example)
+    lines = full.splitlines()
+    variants = [example, full]
+    for i, line in enumerate(lines):
+        for alternative in _alternatives(line):
+            variants.append("\n".join([*lines[:i], alternative, *lines[i + 1:]]) + "\n")
+    return variants
+
+
+# issue 8 item 10
+@pytest.mark.parametrize(("module", "load"), [(find_module, load_config),
+                                              (study_module, load_study_config)])
+def test_docstring_examples_load(tmp_path: Path, module: ModuleType,
+                                 load: Callable[[Path], Any]) -> None:
+    example = _docstring_example(module)
+    assert example.count("\n") > 5, example  # the block was found
+    variants = _example_variants(example)
+    for n, text in enumerate(variants):
+        try:
+            load(_write(tmp_path, text, f"example{n}.toml"))
+        except InputError as err:
+            pytest.fail(f"{module.__name__}'s example does not load: {err}\n{text}")
+    if module is find_module:  # the variants do cover the documented alternatives
+        assert any('plugin = "torch_ddp"' in v for v in variants)
+        assert any('plugin = "low_level_zero"' in v for v in variants)
+        assert any("epochs = 2" in v and "steps = 100" not in v for v in variants)

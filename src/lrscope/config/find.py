@@ -4,9 +4,13 @@ A find config (every key optional; these are the defaults)::
 
     task = "digits"          # or "fashion-mnist", "mnist", "package.module:function"
     model = "mlp"            # the task's default when left out
-    # data_dir = "/path/to/idx"   batch_size = 64   limit_train = 1000   limit_test = 500
+    # data_dir = "/path/to/idx"
+    # batch_size = 64
+    # limit_train = 1000
+    # limit_test = 500
     seed = 0
-    engine = "local"         # or "colossalai" (plugin = "ddp", ...)
+    engine = "local"         # local | colossalai
+    # plugin = "torch_ddp"   # torch_ddp | hybrid | gemini | low_level_zero (colossalai only)
     # out = "runs/find-digits"
 
     [optimizer]

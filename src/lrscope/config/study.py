@@ -31,7 +31,7 @@ from lrscope.config.find import (
 )
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.recipes import RECIPES
+from lrscope.study.recipes import RECIPES, budget_problem
 from lrscope.trials.runners import PARALLEL_MODES
 
 DEFAULT_EPOCHS = 20
@@ -42,12 +42,13 @@ class StudyConfig(TaskConfig):
 
     name: str = "study"
     seeds: int | tuple[int, ...] = 3  # a count (seeds 0..n-1) or the seeds themselves
+    # recipe and schedules come before steps: the steps validator checks the budget against them
+    recipe: str = "smith"
+    schedules: tuple[str, ...] = ()
     steps: int | None = Field(default=None, ge=1)
     epochs: int | None = Field(default=None, ge=1)  # neither: DEFAULT_EPOCHS epochs
     eval_every: int | None = Field(default=None, ge=1)  # None: once per epoch, as the seed did
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
-    recipe: str = "smith"
-    schedules: tuple[str, ...] = ()
     parallel: Literal["none", "batched", "processes", "auto"] = "auto"
     engine: Literal["local", "colossalai"] = "local"
     plugin: str | None = None
@@ -66,6 +67,18 @@ class StudyConfig(TaskConfig):
         if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
             raise ValueError("must be distinct seeds >= 0")
         return seeds
+
+    @field_validator("steps")
+    @classmethod
+    def _enough_steps_for_the_recipe(cls, steps: int | None,
+                                     info: ValidationInfo) -> int | None:
+        # Only when the recipe builds the suite (listed schedules report their own problems),
+        # and only when recipe and schedules are valid themselves.
+        if steps is not None and "recipe" in info.data and info.data.get("schedules") == ():
+            problem = budget_problem(info.data["recipe"], steps)
+            if problem is not None:
+                raise ValueError(problem)
+        return steps
 
     @field_validator("epochs")
     @classmethod

@@ -32,11 +32,11 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from lrscope.errors import InputError
+from lrscope.outputs.tensorboard import SEED_TAGS
 from lrscope.rangetest.smoothing import smooth
-from lrscope.study.store.sqlite import DONE_STATUSES, Store
+from lrscope.study.store.sqlite import DONE_STATUSES, METRIC_NAMES, Store
 
-TAG_TO_METRIC = {"LR/train": "lr", "Loss/train": "train_loss", "Loss/test": "test_loss",
-                 "Accuracy/test": "test_accuracy"}
+TAG_TO_METRIC = dict(zip(SEED_TAGS, METRIC_NAMES, strict=True))
 # Checked in order against the lower-cased folder name.
 FAMILY_PATTERNS = (
     (r"multistep", "multistep"), (r"cosine.*restart", "cosine_restarts"), (r"cosine", "cosine"),

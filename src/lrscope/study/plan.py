@@ -9,6 +9,7 @@ from typing import Any
 
 from lrscope.data.tasks.base import Task
 from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.study.recipes import check_budget, explicit
 from lrscope.trials.runners import TrialSetup
 from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, sgd
 
@@ -29,6 +30,14 @@ class StudyPlan:
     range_test: RangeTestSettings | None = dataclasses.field(
         default_factory=lambda: RangeTestSettings(start=1e-5))
     parallel: str = "none"  # see lrscope.trials.runners
+
+    def __post_init__(self) -> None:
+        # A budget the schedules cannot run in is an error now, before any range test: listed
+        # schedules say what in them does not fit, a recipe names the steps it needs.
+        if self.schedules:
+            explicit(list(self.schedules), self.steps)
+        else:
+            check_budget(self.recipe, self.steps)
 
     def trial_setup(self) -> TrialSetup:
         """What every trial of this study shares (all the runners need to know)."""

@@ -17,6 +17,10 @@ kept as text beside the schedules so the report can say exactly how each schedul
 * cosine (5% warmup) and warmup-stable-decay (5% warmup, last 20% cooled down) start from max_lr.
 * constant at the range test's headline suggestion is the no-schedule reference.
 
+A recipe needs a run of at least :data:`MIN_STEPS` steps (smith: 2, as its cosine and WSD
+schedules warm up for at least one step and need one more after it); a shorter budget is an
+error that names ``steps`` (:func:`check_budget`), raised before any range test runs.
+
 ``seed`` is the seed study's suite verbatim, whatever the range test says.
 """
 
@@ -65,6 +69,33 @@ def _round(lr: float) -> float:
     return float(f"{lr:.3g}")
 
 
+# The shortest run each recipe builds its schedules for (smith: cosine and WSD warm up for at
+# least one step, and a warmup must leave a step after it).
+MIN_STEPS: Mapping[str, int] = {"smith": 2, "seed": 1}
+
+
+def budget_problem(recipe: str, total_steps: int) -> str | None:
+    """Why ``recipe`` cannot build a suite for ``total_steps`` steps, or None when it can."""
+    minimum = MIN_STEPS.get(recipe, 1)
+    if total_steps >= minimum:
+        return None
+    why = " (its cosine and WSD schedules warm up for a step first)" if recipe == "smith" else ""
+    return (f"recipe {recipe!r} needs at least {minimum} steps{why}; give steps >= {minimum} "
+            "or list the schedules")
+
+
+def check_budget(recipe: str, total_steps: int) -> None:
+    """InputError naming ``steps`` when the run is too short for ``recipe`` (see MIN_STEPS).
+
+    >>> check_budget("smith", 2)  # the shortest run smith builds: no error
+    >>> budget_problem("smith", 1) is not None, budget_problem("seed", 1)
+    (True, None)
+    """
+    problem = budget_problem(recipe, total_steps)
+    if problem is not None:
+        raise InputError(f"steps = {total_steps}: {problem}")
+
+
 def smith(anchors: Anchors, total_steps: int) -> Suite:
     """Smith's rules (module docstring) for a run of ``total_steps`` optimizer steps.
 
@@ -72,6 +103,7 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
     >>> suite.labels()[:2]
     ['constant(lr=0.05)', 'step(lr=0.8, step_size=200, gamma=0.5)']
     """
+    check_budget("smith", total_steps)
     top = _round(anchors.max_lr)
     base = _round(top / 4)
     step_size = max(1, total_steps // 5)
@@ -138,4 +170,5 @@ def build_suite(recipe: str, anchors: Anchors | None, total_steps: int) -> Suite
                          f"choose one of {', '.join(RECIPES)}")
     if recipe == "smith" and anchors is None:
         raise InputError("recipe: 'smith' needs a range test; enable it or list schedules")
+    check_budget(recipe, total_steps)
     return RECIPES[recipe](anchors, total_steps)

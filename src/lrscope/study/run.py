@@ -24,6 +24,7 @@ from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
+from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS
 from lrscope.study.store.sqlite import Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.trial import Evaluation, TrialResult
@@ -204,12 +205,12 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
     from lrscope.outputs.tensorboard import TensorBoardWriter
 
     rows: list[tuple[int, str, float]] = []
-    for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
-        rows += [(step, "lr", float(lr)), (step, "train_loss", float(loss))]
+    for step, values in enumerate(zip(result.lr, result.train_loss, strict=True)):
+        rows += [(step, name, float(v)) for name, v in zip(STEP_METRICS, values, strict=True)]
     for ev in result.evaluations:
-        rows.append((ev.step, "test_loss", ev.loss))
-        if ev.accuracy is not None:  # only tasks with classes have one
-            rows.append((ev.step, "test_accuracy", ev.accuracy))
+        metrics = zip(EVAL_METRICS, (ev.loss, ev.accuracy), strict=True)
+        # accuracy is None for tasks without classes: nothing is written for it
+        rows += [(ev.step, name, float(v)) for name, v in metrics if v is not None]
     store.add_metrics(trial_id, rows)
     shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
     with TensorBoardWriter(tb) as writer:

@@ -109,3 +109,28 @@ def test_unknown_builtin_names_suggest_the_closest() -> None:
 def test_bad_limits_are_input_errors(option: str) -> None:
     with pytest.raises(InputError, match=option):
         get_task("digits", **{option: 0})
+
+
+# issue 8 item 10
+@pytest.mark.parametrize(("body", "line", "what"), [
+    ("import torch\n\nscale = undefined_name * 2\n", 3,
+     "NameError: name 'undefined_name' is not defined"),
+    ("x = 1\nimport lrscope_no_such_package_xyz\n", 2,
+     "ModuleNotFoundError: No module named 'lrscope_no_such_package_xyz'"),
+])
+def test_a_module_failing_on_import_says_what_failed_and_where(tmp_path: Path, body: str,
+                                                               line: int, what: str) -> None:
+    name = f"lrscope_broken_task_{tmp_path.name.replace('-', '_')}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(body + "\ndef build():\n    return None\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(InputError) as info:
+            get_task(f"{name}:build")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(name, None)
+    message = str(info.value)
+    assert "\n" not in message and f"module {name!r} failed while importing" in message
+    assert what in message and f"{path}:{line}" in message
+    assert "PYTHONPATH" not in message  # the module was found: the path is not the problem

@@ -23,6 +23,7 @@ import importlib
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -44,9 +45,13 @@ def _import_function(spec: str) -> Callable[..., Any]:
         sys.path.append(os.getcwd())  # appended, so the cwd never shadows installed packages
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise InputError(f"task {spec!r}: cannot import module {module_name!r} ({err}); "
-                         "is it on PYTHONPATH or in the current directory?") from None
+    except ModuleNotFoundError as err:
+        if _is_the_module(err.name, module_name):
+            raise InputError(f"task {spec!r}: cannot import module {module_name!r} ({err}); "
+                             "is it on PYTHONPATH or in the current directory?") from None
+        raise InputError(_failed_import(spec, module_name, err)) from None
+    except Exception as err:  # the module was found; running it failed
+        raise InputError(_failed_import(spec, module_name, err)) from None
     function = getattr(module, function_name, None)
     if function is None:
         names = [n for n in vars(module) if not n.startswith("_") and callable(vars(module)[n])]
@@ -55,6 +60,35 @@ def _import_function(spec: str) -> Callable[..., Any]:
     if not callable(function):
         raise InputTypeError(f"task {spec!r}: {module_name}.{function_name} is not callable")
     return function
+
+
+def _is_the_module(missing: str | None, module_name: str) -> bool:
+    """Whether a ModuleNotFoundError for ``missing`` means ``module_name`` itself (or one of its
+    parent packages) is not there, rather than something it imports."""
+    return missing is not None and (module_name == missing
+                                    or module_name.startswith(missing + "."))
+
+
+def _failed_import(spec: str, module_name: str, err: BaseException) -> str:
+    """One line: the module was found but raised while importing; what, and where in it."""
+    what = " ".join(f"{type(err).__name__}: {err}".split())
+    where = _where(module_name, err)
+    return (f"task {spec!r}: module {module_name!r} failed while importing: {what}"
+            + (f" (at {where})" if where else ""))
+
+
+def _where(module_name: str, err: BaseException) -> str | None:
+    """``file:line`` of the deepest frame in the user's package (its own modules, not the
+    libraries it calls or importlib's machinery); for a SyntaxError, the line that has it."""
+    if isinstance(err, SyntaxError) and err.filename:
+        return f"{err.filename}:{err.lineno}"
+    top = module_name.split(".")[0]
+    found = None
+    for frame, line in traceback.walk_tb(err.__traceback__):
+        name = str(frame.f_globals.get("__name__", ""))
+        if name == top or name.startswith(top + "."):
+            found = f"{frame.f_code.co_filename}:{line}"
+    return found
 
 
 def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lrscope.study.stats.leaderboard import LeaderboardRow, leaderboard
-from lrscope.study.store.sqlite import RangeTestRecord, RunRecord, Store, TrialRecord
+from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
-METRICS = ("lr", "train_loss", "test_loss", "test_accuracy")
+METRICS = METRIC_NAMES
 # Families in the seed study's order; any other family follows, alphabetically.
 FAMILY_ORDER = ("ramp", "constant", "step", "multistep", "exponential", "onecycle", "cyclic",
                 "cosine", "cosine_restarts", "linear", "polynomial", "inverse_sqrt", "wsd")

@@ -21,6 +21,12 @@ import numpy as np
 SCHEMA_VERSION = 1
 RUN_KINDS = ("study", "import")
 TRIAL_STATUSES = ("running", "finished", "diverged", "failed")
+# The metric names lrscope writes, the one list its writers use and its docs name: per optimizer
+# step, and at each evaluation (lrscope.study.run; import-tb maps the seed's TensorBoard tags
+# onto the same names).
+STEP_METRICS = ("lr", "train_loss")
+EVAL_METRICS = ("test_loss", "test_accuracy")
+METRIC_NAMES = STEP_METRICS + EVAL_METRICS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -35,9 +35,11 @@ The contract (all a trial loop, ``lrscope compare`` or ``lrscope import-tb`` may
 Open one Store per process (a connection must not cross a fork); writes from several processes
 queue on SQLite's lock (busy timeout 60 s).
 
-Metric names used across lrscope: ``train_loss`` and ``lr`` (every step), ``momentum`` (where
-the schedule cycles it), ``test_loss`` and ``test_accuracy`` (a fraction in [0, 1], at each
-evaluation). Steps count optimizer steps from 0. Times are ISO 8601 UTC strings.
+Metric names used across lrscope (:data:`METRIC_NAMES`, what the study writes): ``lr`` and
+``train_loss`` (every step), ``test_loss`` and ``test_accuracy`` (a fraction in [0, 1], at each
+evaluation). ``lrscope import-tb`` writes the same names for the seed's TensorBoard tags and
+keeps any other tag under its own name. Steps count optimizer steps from 0. Times are ISO 8601
+UTC strings.
 
 >>> import tempfile, os
 >>> with tempfile.TemporaryDirectory() as d, Store.in_dir(d) as store:
@@ -65,6 +67,7 @@ import numpy as np
 
 from lrscope.errors import InputError
 from lrscope.study.store.records import (
+    METRIC_NAMES,
     RUN_KINDS,
     SCHEMA,
     SCHEMA_VERSION,
@@ -84,6 +87,7 @@ DONE_STATUSES = ("finished", "diverged")
 
 __all__ = [
     "DONE_STATUSES",
+    "METRIC_NAMES",
     "STORE_FILENAME",
     "MetricBuffer",
     "RangeTestRecord",
