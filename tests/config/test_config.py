@@ -294,3 +294,16 @@ def test_docstring_examples_load(tmp_path: Path, module: ModuleType,
         assert any('plugin = "torch_ddp"' in v for v in variants)
         assert any('plugin = "low_level_zero"' in v for v in variants)
         assert any("epochs = 2" in v and "steps = 100" not in v for v in variants)
+
+
+@pytest.mark.parametrize("load", [load_config, load_study_config], ids=["find", "compare"])
+def test_gemini_takes_adam_or_adamw_and_only_on_the_colossalai_engine(load: Any) -> None:
+    for name in ("adam", "adamw"):
+        config = load(overrides={"engine": "colossalai", "plugin": "gemini",
+                                 "optimizer.name": name})
+        assert (config.plugin, config.optimizer.name) == ("gemini", name)
+    # The local engine ignores the plugin, so nothing is refused there.
+    assert load(overrides={"engine": "local", "plugin": "gemini"}).plugin == "gemini"
+    with pytest.raises(InputError, match=r'^config: plugin = "gemini": needs Adam or AdamW .*'
+                                         r'not SGD \(optimizer.name = "sgd"\)'):
+        load(overrides={"engine": "colossalai", "plugin": "gemini"})

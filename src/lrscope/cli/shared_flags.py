@@ -42,7 +42,7 @@ def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     add("--weight-decay", type=float, metavar="W", help="weight decay (default: torch's)")
     add("--engine", metavar="local|colossalai", help="how steps run (default local)")
     add("--plugin", metavar="NAME", help="ColossalAI plugin: torch_ddp (default), hybrid, "
-        "gemini, low_level_zero")
+        "gemini (CUDA; --optimizer adam or adamw), low_level_zero (CUDA)")
     add("--device", metavar="auto|cpu|cuda[:i]", help="where the local engine trains (default "
         "auto: CUDA when present, else the CPU)")
     add("--out", metavar="DIR", help=out_help)

@@ -48,7 +48,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lrscope.config.base import ConfigModel, load_model, save_config
 from lrscope.data.tasks import DEFAULT_TASK, Task, check_task_name, get_task
-from lrscope.engines.colossalai_plugins import PLUGINS
+from lrscope.engines.colossalai_plugins import PLUGINS, plugin_optimizer_problem
 from lrscope.engines.local import resolve_device
 from lrscope.errors import InputError, did_you_mean
 from lrscope.rangetest.settings import RangeTestSettings
@@ -214,15 +214,17 @@ class FindConfig(TaskConfig):
 
     seed: int = Field(default=0, ge=0)
     engine: Literal["local", "colossalai"] = "local"
-    plugin: str | None = None  # the ColossalAI Booster plugin; None: the engine's default
     out: str | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
+    # The ColossalAI Booster plugin (None: the engine's default); after `optimizer`, which
+    # its check reads.
+    plugin: str | None = None
     range_test: RangeTestConfig = RangeTestConfig()
 
     @field_validator("plugin")
     @classmethod
-    def _known_plugin(cls, plugin: str | None) -> str | None:
-        return check_plugin_name(plugin)
+    def _known_plugin(cls, plugin: str | None, info: ValidationInfo) -> str | None:
+        return check_plugin_name(plugin, info)
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`lrscope.engines.get_engine` for this config."""
@@ -266,12 +268,23 @@ def check_steps_or_epochs(epochs: int | None, info: ValidationInfo) -> int | Non
     return epochs
 
 
-def check_plugin_name(plugin: str | None) -> str | None:
+def check_plugin_name(plugin: str | None, info: ValidationInfo | None = None) -> str | None:
     """``plugin`` when it names a ColossalAI plugin (whether this machine can run it is the
-    engine's to say), for config validators; else ValueError with the closest name."""
+    engine's to say) that can train the config's optimizer, for config validators; else
+    ValueError with the closest name, or with the plugin's optimizer rule
+    (:func:`~lrscope.engines.colossalai_plugins.plugin_optimizer_problem`) when the engine is
+    colossalai. ``info.data`` must hold ``engine`` and ``optimizer`` (declare them before
+    ``plugin``)."""
     if plugin is not None and plugin not in PLUGINS:
         raise ValueError(f"unknown ColossalAI plugin{did_you_mean(plugin, PLUGINS)}; choose one "
                          f"of {', '.join(PLUGINS)}")
+    data = info.data if info is not None else {}
+    optimizer = data.get("optimizer")
+    if plugin is not None and data.get("engine") == "colossalai" and optimizer is not None:
+        problem = plugin_optimizer_problem(plugin, optimizer.name,
+                                           given=f' (optimizer.name = "{optimizer.name}")')
+        if problem is not None:
+            raise ValueError(problem)
     return plugin
 
 

@@ -51,9 +51,9 @@ class StudyConfig(TaskConfig):
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
     parallel: Literal["none", "batched", "processes", "auto"] = "auto"
     engine: Literal["local", "colossalai"] = "local"
-    plugin: str | None = None
     out: str | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
+    plugin: str | None = None  # after `optimizer`, which its check reads
     range_test: RangeTestConfig = RangeTestConfig(start=1e-5)
     run_range_test: bool = True  # false: no range test (then list schedules or recipe "seed")
 
@@ -104,8 +104,8 @@ class StudyConfig(TaskConfig):
 
     @field_validator("plugin")
     @classmethod
-    def _known_plugin(cls, plugin: str | None) -> str | None:
-        return check_plugin_name(plugin)
+    def _known_plugin(cls, plugin: str | None, info: ValidationInfo) -> str | None:
+        return check_plugin_name(plugin, info)
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds

@@ -42,7 +42,12 @@ import torch.utils._pytree as pytree  # torch's own nested-container walker
 from torch import nn
 
 from lrscope.engines.base import Engine
-from lrscope.engines.colossalai_plugins import check_plugin, make_plugin, quiet_colossalai
+from lrscope.engines.colossalai_plugins import (
+    check_plugin,
+    make_plugin,
+    optimizer_for_plugin,
+    quiet_colossalai,
+)
 from lrscope.engines.distributed import (
     acquire_process_group,
     collective_timeout,
@@ -139,9 +144,13 @@ class ColossalAIEngine(Engine):
         """``booster.boost(model, optimizer)`` with a fresh Booster and plugin.
 
         With ``torch_ddp`` and ``hybrid`` the wrappers train the caller's own parameters and
-        optimizer (same tensors, same ``param_groups``).
+        optimizer (same tensors, same ``param_groups``). ``gemini`` trains a HybridAdam made
+        from the caller's Adam or AdamW and refuses other optimizers before anything is built
+        (see :func:`~lrscope.engines.colossalai_plugins.optimizer_for_plugin`); the caller's
+        optimizer is then left untouched, and the LRs go to the optimizer returned here.
         """
         self._check_open()
+        train_optimizer = optimizer_for_plugin(self.plugin, optimizer)
         from colossalai.booster import Booster
 
         self._release_retired()
@@ -150,7 +159,7 @@ class ColossalAIEngine(Engine):
         with (collective_timeout(self.timeout_s), quiet_colossalai(), self._collective("setup"),
               _keep_batchnorm(self._device)):
             booster = Booster(plugin=make_plugin(self.plugin, self.plugin_options))
-            boosted_model, boosted_optimizer, *_ = booster.boost(model, optimizer)
+            boosted_model, boosted_optimizer, *_ = booster.boost(model, train_optimizer)
         self._boosted.append(_Boosted(booster, boosted_model, boosted_optimizer, batchnorms))
         return boosted_model, boosted_optimizer
 
