@@ -202,7 +202,9 @@ def _metrics(tags: dict[str, Series]) -> dict[str, Series]:
 
 
 def _divergence_step(series: dict[str, Series]) -> int | None:
-    """First step where the train or test loss is not finite."""
+    """First step where the train or test loss is not finite. Deliberately not the trials'
+    100x rule (:func:`lrscope.trials.trial.diverged_index`): another tool's logs start wherever
+    they start, and a run that logged finite losses is recorded as it logged them."""
     bad = [int(steps[~np.isfinite(values)][0]) for name in ("train_loss", "test_loss")
            if name in series for steps, values, _ in [series[name]]
            if not np.isfinite(values).all()]

@@ -176,15 +176,26 @@ def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
                    factor: float) -> int | None:
     """Average losses[lo:hi] over ranks in place; return the first diverged step, if any.
 
-    The trials' divergence rule (every runner calls this one): a non-finite loss, or one past
-    ``factor`` times the first step's loss when that is positive. Every rank sees the same
-    averaged chunk, so every rank stops at the same step.
+    Every rank sees the same averaged chunk, so every rank stops at the same step.
     """
     losses[lo:hi] = engine.mean_tensor(losses[lo:hi])
-    chunk = losses[lo:hi]
-    bad = ~torch.isfinite(chunk)
-    first = float(losses[0])
+    found = diverged_index(losses[lo:hi], float(losses[0]), factor)
+    return None if found is None else found + lo
+
+
+def diverged_index(losses: torch.Tensor, first: float,
+                   factor: float = DIVERGE_FACTOR) -> int | None:
+    """The trials' divergence rule, the one copy every runner (and import-tb) calls: the index
+    of the first loss that is not finite, or past ``factor`` times ``first`` (the run's first
+    loss) when that is positive; None when none is.
+
+    >>> diverged_index(torch.tensor([2.0, 1.0, 250.0]), first=2.0)
+    2
+    >>> diverged_index(torch.tensor([-1.0, float("nan")]), first=-1.0)
+    1
+    """
+    bad = ~torch.isfinite(losses)
     if math.isfinite(first) and first > 0:
-        bad |= chunk > factor * first
+        bad |= losses > factor * first
     where = bad.nonzero()
-    return int(where[0]) + lo if len(where) else None
+    return int(where[0]) if len(where) else None
