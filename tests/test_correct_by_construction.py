@@ -445,6 +445,35 @@ def test_item8_model_and_optimizer_return_to_their_dtype_and_values():
     assert state["exp_avg"].dtype == torch.float32 and torch.equal(state["exp_avg"], exp_avg)
 
 
+@pytest.mark.colossalai
+def test_item8_colossalai_bf16_plugin_leaves_the_users_weights_as_they_were():
+    from lrscope.engines import get_engine
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = _data(64)
+    CE(model(x), y).backward()
+    optimizer.step()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    buffer = optimizer.state[model[0].weight]["momentum_buffer"].clone()
+    options = {"tp_size": 1, "pp_size": 1, "precision": "bf16"}  # casts the model it boosts
+    with get_engine("colossalai", plugin="hybrid", plugin_options=options) as engine:
+        result = lrscope.range_test(model, optimizer, CE, _batches(x, y), start_lr=1e-3,
+                                    end_lr=1.0, num_steps=6, engine=engine)
+    assert result.steps == 6
+    for name, value in model.state_dict().items():
+        assert value.dtype == torch.float32 and torch.equal(value, before[name]), name
+    state = optimizer.state[model[0].weight]["momentum_buffer"]
+    assert state.dtype == torch.float32 and torch.equal(state, buffer)
+    # the plugin's fp32 master copies are gone: the caller's optimizer trains the caller's model
+    assert all(p is q for p, q in zip(optimizer.param_groups[0]["params"], model.parameters(),
+                                      strict=True))
+    CE(model(x), y).backward()
+    optimizer.step()
+    assert not torch.equal(model[0].weight, before["0.weight"])
+
+
 # -- item 11: --device / device= on the local engine -------------------------------------------
 def test_item11_device_auto_is_this_machines_and_cuda_without_one_is_refused():
     from lrscope.engines.local import resolve_device

@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import gc
 import os
-import random
 import sys
 import warnings
 import weakref
@@ -35,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.utils._pytree as pytree  # torch's own nested-container walker
@@ -56,6 +54,7 @@ from lrscope.engines.distributed import (
     release_process_group,
 )
 from lrscope.errors import InputError
+from lrscope.rng import preserved_rng
 
 DEFAULT_TIMEOUT_S = 60.0
 TIMEOUT_VARIABLE = "LRSCOPE_COLLECTIVE_TIMEOUT_S"
@@ -119,7 +118,8 @@ class ColossalAIEngine(Engine):
     def _launch() -> None:
         import colossalai
 
-        with quiet_colossalai(), _rng_kept():
+        # colossalai.launch reseeds Python, NumPy and torch: the caller's streams are put back.
+        with quiet_colossalai(), preserved_rng():
             if is_launched_by_torchrun():
                 colossalai.launch_from_torch(verbose=False)
             else:
@@ -273,21 +273,6 @@ def _timeout(timeout_s: float | None) -> float:
     if not timeout_s > 0:
         raise InputError(f"timeout_s={timeout_s!r}: must be a positive number of seconds")
     return float(timeout_s)
-
-
-@contextmanager
-def _rng_kept() -> Iterator[None]:
-    """Put back the Python, NumPy and torch RNG states that ``colossalai.launch`` reseeds."""
-    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.random.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
 
 
 @contextmanager

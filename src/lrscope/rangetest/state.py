@@ -56,6 +56,9 @@ class Snapshot:
     training: list[bool]
     placement: dict[str, tuple[torch.device, torch.dtype]]  # params and buffers, by name
     optimizer_state: dict[str, Any]
+    # Each group's own "params" list and what it held: a mixed-precision wrapper may swap the
+    # caller's parameters for fp32 master copies inside those lists.
+    group_params: list[tuple[list[Any], list[Any]]]
     rng: RngState
 
 
@@ -100,6 +103,7 @@ def snapshot(model: nn.Module, optimizer: Any) -> Snapshot:
         training=[module.training for module in model.modules()],
         placement={name: (t.device, t.dtype) for name, t in _tensors(model)},
         optimizer_state=to_cpu_copy(optimizer.state_dict()),
+        group_params=[(g["params"], list(g["params"])) for g in optimizer.param_groups],
         rng=RngState.capture(),
     )
 
@@ -151,6 +155,9 @@ def restore(snap: Snapshot, model: nn.Module, optimizer: Any) -> None:
             p.grad.copy_(saved_grad)
     for module, flag in zip(model.modules(), snap.training, strict=True):
         module.training = flag
+    for group, (held, params) in zip(optimizer.param_groups, snap.group_params, strict=False):
+        held[:] = params  # the caller's parameters, in the caller's list
+        group["params"] = held
     restore_optimizer(optimizer, snap.optimizer_state)
     snap.rng.restore()
 
