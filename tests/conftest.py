@@ -11,3 +11,9 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Property tests draw the same examples on every run (deterministic CI, no example database).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("lrscope", derandomize=True, database=None, deadline=None)
+settings.load_profile("lrscope")
