@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,17 +14,8 @@ from torch.utils.tensorboard import SummaryWriter
 from lrscope.errors import InputError
 from lrscope.outputs.import_tb import ImportSummary, import_logdirs
 from lrscope.study.store.sqlite import Store
+from seed_logs import SEED_LOGS
 
-
-def _seed_logs() -> Path:
-    """The seed study's TensorBoard logs: $LRSCOPE_SEED_LOGS, ../shared or /work/shared."""
-    repo = Path(__file__).resolve().parents[2]
-    candidates = [os.environ.get("LRSCOPE_SEED_LOGS", ""), repo.parent / "shared/seed/tb_logs",
-                  repo / "shared/seed/tb_logs", "/work/shared/seed/tb_logs"]
-    return next((Path(c) for c in candidates if c and Path(c).is_dir()), Path(candidates[-1]))
-
-
-SEED_LOGS = _seed_logs()
 pytestmark = pytest.mark.skipif(not SEED_LOGS.is_dir(), reason="the seed study's logs are absent")
 
 

@@ -7,7 +7,6 @@ with real losses from real training, plus the seed study's TensorBoard logs impo
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -20,17 +19,8 @@ from lrscope.rangetest.smoothing import smooth
 from lrscope.rangetest.suggest import suggest
 from lrscope.schedules import Ramp, Schedule, apply_schedule, parse
 from lrscope.study.store.sqlite import MetricBuffer, Store
+from seed_logs import SEED_LOGS
 
-
-def _seed_logs() -> Path:
-    """The seed study's TensorBoard logs: $LRSCOPE_SEED_LOGS, ../shared or /work/shared."""
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [os.environ.get("LRSCOPE_SEED_LOGS", ""), repo.parent / "shared/seed/tb_logs",
-                  repo / "shared/seed/tb_logs", "/work/shared/seed/tb_logs"]
-    return next((Path(c) for c in candidates if c and Path(c).is_dir()), Path(candidates[-1]))
-
-
-SEED_LOGS = _seed_logs()
 STEPS, EVAL_EVERY, SEEDS = 120, 40, (0, 1, 2)
 SCRIPT_LABEL = "exponential <script>window.__pwned = 1</script>"
 SCHEDULES = {  # label -> spec
