@@ -158,7 +158,8 @@ def _raise_after(n: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     ({"engine": "locl"}, InputError, "did you mean 'local'"),
     ({"val_batches": BATCHES[:1], "val_every": 0}, InputError, "val_every=0"),
     ({"loss_fn": None}, InputTypeError, "give loss_fn"),
-    ({"batches": [torch.zeros(2, 20)]}, InputTypeError, "not an \\(inputs, targets\\) pair"),
+    ({"batches": [torch.zeros(2, 20)]}, InputTypeError,
+     r"not an \(inputs, targets, \*extras\) tuple"),
     ({"loss_fn": lambda out, y: CE(out, y, reduction="none")}, InputTypeError, "scalar"),
 ])
 def test_bad_input_is_one_clear_error(kwargs: dict[str, Any], error: type[Exception],

@@ -30,8 +30,9 @@ def make_scorer(loss_fn: LossFn | None, step_fn: StepFn | None,
     """A function ``(model, batch) -> loss``.
 
     With ``step_fn``: ``step_fn(batch)``, or ``step_fn(model, batch)`` when it takes two
-    positional arguments (the model as the engine set it up). Otherwise the batch must be an
-    ``(inputs, targets)`` pair scored as ``loss_fn(model(inputs), targets)``.
+    positional arguments (the model as the engine set it up). Otherwise the batch is
+    ``(inputs, targets, *extras)`` scored as ``loss_fn(model(inputs), targets)`` (extras such as
+    sample ids or weights are passed over, as torch-lr-finder does).
     ``where`` names the caller in error messages.
     """
     if step_fn is not None:
@@ -47,12 +48,11 @@ def make_scorer(loss_fn: LossFn | None, step_fn: StepFn | None,
     criterion = loss_fn
 
     def score(model: nn.Module, batch: Any) -> torch.Tensor:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise InputTypeError(
-                f"{where}: a batch is a {type(batch).__name__}, not an (inputs, targets) "
-                "pair; for other batches pass step_fn=lambda batch: loss")
-        inputs, targets = batch
-        return criterion(model(inputs), targets)
+                f"{where}: a batch is a {type(batch).__name__}, not an (inputs, targets, "
+                "*extras) tuple; for other batches pass step_fn=lambda batch: loss")
+        return criterion(model(batch[0]), batch[1])
 
     return score
 

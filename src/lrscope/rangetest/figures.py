@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,10 +70,26 @@ def loss_vs_lr_figure(
 
     Rules without an answer (None) are left out; the ``headline`` rule's label says so.
     """
-    x, raw, smooth = _finite(lrs), _finite(losses), _finite(smoothed)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    draw_loss_vs_lr(figure.add_subplot(), lrs, losses, smoothed, suggestions,
+                    val_losses=val_losses, headline=headline, title=title)
+    return figure
+
+
+def draw_loss_vs_lr(
+    axes: Any,
+    lrs: Curve,
+    losses: Curve,
+    smoothed: Curve,
+    suggestions: Mapping[str, float | None],
+    *,
+    val_losses: Curve | None = None,
+    headline: str | None = None,
+    title: str = "LR range test",
+) -> Any:
+    """:func:`loss_vs_lr_figure`'s drawing, onto the matplotlib ``axes`` given; returns them."""
+    x, raw, smooth = _finite(lrs), _finite(losses), _finite(smoothed)
     axes.plot(x, raw, color="tab:blue", alpha=0.3, linewidth=1, label="loss")
     axes.plot(x, smooth, color="tab:blue", linewidth=2, label="smoothed loss")
     if val_losses is not None:
@@ -97,7 +114,7 @@ def loss_vs_lr_figure(
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    return figure
+    return axes
 
 
 def lr_vs_step_figure(lrs: Curve, *, title: str = "LR range test: learning rate") -> Figure:

@@ -23,6 +23,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from lrscope.data.scoring import LossFn, Scorer, StepFn, make_scorer
 from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
+from lrscope.engines.precision import MixedPrecision
 from lrscope.errors import InputError, InputTypeError, did_you_mean
 from lrscope.rangetest.result import RangeTestResult, Stopped
 from lrscope.rangetest.smoothing import (
@@ -64,7 +66,7 @@ def range_test(
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn | None,
     batches: Iterable[Any],
-    start_lr: float = 1e-7,
+    start_lr: float | None = 1e-7,
     end_lr: float = 10.0,
     num_steps: int | None = None,
     mode: str = "exp",
@@ -79,6 +81,9 @@ def range_test(
     engine: Engine | str | None = None,
     callback: Callback | None = None,
     prefer: str = "steepest",
+    precision: str | None = None,
+    grad_scaler: Any | None = None,
+    cache_dir: str | Path | None = None,
 ) -> RangeTestResult:
     """Run the LR range test on ``model`` and leave model, optimizer and RNGs as they were.
 
@@ -111,6 +116,13 @@ def range_test(
             decision uses ``engine.mean`` of the loss, so every rank stops at the same step.
         callback: ``callback(step, lr, loss, smoothed)`` after every step (a progress bar);
             the loop itself prints nothing.
+        start_lr: None starts from the optimizer's current LR (its reference group's, see
+            :func:`lrscope.schedules.group_ratios`), as torch-lr-finder does.
+        precision: ``"bf16"`` or ``"fp16"`` runs the forward pass under ``torch.autocast``;
+            fp16 also scales the loss with a GradScaler (``grad_scaler``, or one made here).
+            A ``grad_scaler`` the caller gives is used as it is and its state restored after.
+        cache_dir: keep the snapshot in a file in this folder instead of host memory (for models
+            too large to copy twice); the file is removed after the restore.
         prefer: the rule whose answer becomes the headline (see
             :func:`lrscope.rangetest.suggest.suggest`).
 
@@ -127,6 +139,8 @@ def range_test(
     if val_batches is not None:
         check_iterable("range_test", "val_batches", val_batches)
     steps = resolve_steps(num_steps, epochs, batches, accumulation_steps)
+    if start_lr is None:
+        start_lr = _current_lr(optimizer)
     _check_options(start_lr, end_lr, mode, beta, diverge_th, val_every, prefer)
     ramp = Ramp(start_lr=start_lr, end_lr=end_lr, total_steps=steps - 1, mode=mode)
     score = make_scorer(loss_fn, step_fn)
@@ -135,12 +149,15 @@ def range_test(
     if isinstance(engine, str):
         engine = get_engine(engine)
     engine = engine if engine is not None else LocalEngine()
+    device = _device_of(model, engine)
+    amp = MixedPrecision.make(precision, device, grad_scaler)
 
     started = time.perf_counter()
-    with preserved(model, optimizer):  # snapshot now, restore in a finally
+    # snapshot now, restore in a finally (the caller's GradScaler too)
+    with preserved(model, optimizer, cache_dir=cache_dir, extra=grad_scaler):
         train_model, train_opt = engine.setup(model, optimizer)
         try:
-            run = _Loop(engine, train_model, train_opt, score, _device_of(model, engine))
+            run = _Loop(engine, train_model, train_opt, score, device, amp)
             run.run(ramp, steps, batches, accumulation_steps, beta, diverge_th,
                     val_batches, val_every, callback)
         finally:
@@ -166,9 +183,9 @@ class _Loop:
     """The steps of one range test; what it records is read off its attributes."""
 
     def __init__(self, engine: Engine, model: nn.Module, optimizer: Any, score: Scorer,
-                 device: torch.device) -> None:
+                 device: torch.device, amp: MixedPrecision) -> None:
         self.engine, self.model, self.optimizer = engine, model, optimizer
-        self.score, self.device = score, device
+        self.score, self.device, self.amp = score, device, amp
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
@@ -201,7 +218,7 @@ class _Loop:
             for group, ratio in groups:
                 group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
-            if accumulation == 1:
+            if accumulation == 1 and not self.amp.enabled:
                 batch = shard(next(source))
                 if move:
                     batch = to_device(batch, device)
@@ -237,19 +254,21 @@ class _Loop:
 
     def _accumulated_step(self, source: Iterator[Any], move: bool, accumulation: int,
                           first: bool) -> float:
-        """One optimizer step over ``accumulation`` micro-batches; their mean loss."""
+        """One optimizer step over ``accumulation`` micro-batches (1 with mixed precision, the
+        general path), under autocast and the GradScaler when asked; their mean loss."""
         total: torch.Tensor | None = None
         for _ in range(accumulation):
             batch = self.engine.shard(next(source))
             if move:
                 batch = to_device(batch, self.device)
-            loss = self.score(self.model, batch)
+            with self.amp.autocast():
+                loss = self.score(self.model, batch)
             if first and total is None:
                 self._check_first(loss, batch)
             # Each micro-batch's loss / k: the summed gradients are the mean over micro-batches.
-            self.engine.backward(loss / accumulation, self.optimizer)
+            self.engine.backward(self.amp.scale(loss / accumulation), self.optimizer)
             total = loss.detach() if total is None else total + loss.detach()
-        self.optimizer.step()
+        self.amp.step(self.optimizer)
         assert total is not None
         return total.item() / accumulation
 
@@ -310,6 +329,16 @@ def _check_options(start_lr: float, end_lr: float, mode: str, beta: float, diver
     if prefer not in RULE_FUNCTIONS:
         raise InputError(f"range_test: prefer={prefer!r} is not one of "
                          f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
+
+
+def _current_lr(optimizer: Any) -> float:
+    """The optimizer's LR as the ramp reads it: the reference group's (first non-zero)."""
+    lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    current = next((lr for lr in lrs if lr != 0), None)
+    if current is None:
+        raise InputError("range_test: start_lr=None takes the optimizer's LR, but every param "
+                         "group has lr 0; give start_lr")
+    return current
 
 
 def _device_of(model: nn.Module, engine: Engine) -> torch.device:

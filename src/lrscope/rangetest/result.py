@@ -137,12 +137,27 @@ class RangeTestResult:
                    smoothed=np.array([float(r["smoothed_loss"]) for r in rows]),
                    val_losses=val, **fields)
 
-    def plot(self, path: str | Path) -> Path:
-        """Save the loss-vs-LR figure (log x, raw and smoothed, each rule marked) to ``path``."""
-        from lrscope.rangetest.figures import plot_loss_vs_lr
+    def plot(self, path: str | Path | None = None, *, ax: Any | None = None) -> Any:
+        """The loss-vs-LR figure (log x, raw and smoothed, each rule marked).
 
-        return plot_loss_vs_lr(self.lrs, self.losses, self.smoothed, self.suggestions, path,
-                               val_losses=self.val_losses, headline=self.rule)
+        With ``ax`` (a matplotlib Axes, e.g. from ``plt.subplots()``) it is drawn there and the
+        axes are returned. Without, a new figure is made and ``(axes, figure)`` returned; either
+        way it is also saved to ``path`` when one is given (format from the suffix).
+        """
+        from lrscope.rangetest.figures import draw_loss_vs_lr, loss_vs_lr_figure
+
+        if ax is not None:
+            draw_loss_vs_lr(ax, self.lrs, self.losses, self.smoothed, self.suggestions,
+                            val_losses=self.val_losses, headline=self.rule)
+            if path is not None:
+                ax.figure.savefig(path, dpi=120)
+            return ax
+        figure = loss_vs_lr_figure(self.lrs, self.losses, self.smoothed, self.suggestions,
+                                   val_losses=self.val_losses, headline=self.rule)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(path, dpi=120)
+        return figure.axes[0], figure
 
     def plot_lr(self, path: str | Path) -> Path:
         """Save the LR-vs-step figure to ``path``."""

@@ -36,8 +36,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -212,10 +216,40 @@ def restore_optimizer(optimizer: Any, saved: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module, optimizer: Any) -> Iterator[Snapshot]:
-    """Run the ``with`` body, then restore model, optimizer and RNGs whatever happened."""
+def preserved(model: nn.Module, optimizer: Any, *, cache_dir: str | Path | None = None,
+              extra: Any | None = None) -> Iterator[Snapshot]:
+    """Run the ``with`` body, then restore model, optimizer and RNGs whatever happened.
+
+    ``cache_dir``: the model's and optimizer's state wait in a file there (memory-mapped when
+    read back) instead of in host memory; the file is removed after the restore. ``extra``: one
+    more object with ``state_dict``/``load_state_dict`` (a GradScaler) restored with them.
+    """
     snap = snapshot(model, optimizer)
+    extra_state = None if extra is None else copy.deepcopy(extra.state_dict())
+    cache = None if cache_dir is None else _to_disk(snap, Path(cache_dir))
     try:
         yield snap
     finally:
+        if cache is not None:
+            snap = _from_disk(snap, cache)
         restore(snap, model, optimizer)
+        if extra is not None and extra_state:
+            extra.load_state_dict(extra_state)
+        if cache is not None:
+            cache.unlink(missing_ok=True)
+
+
+def _to_disk(snap: Snapshot, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="lrscope-snapshot-", suffix=".pt", dir=folder)
+    os.close(handle)
+    path = Path(name)
+    torch.save({"model": snap.model_state, "optimizer": snap.optimizer_state}, path)
+    snap.model_state.clear()  # the copies now live on disk only
+    snap.optimizer_state.clear()
+    return path
+
+
+def _from_disk(snap: Snapshot, path: Path) -> Snapshot:
+    saved = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    return dataclasses.replace(snap, model_state=saved["model"], optimizer_state=saved["optimizer"])
