@@ -90,7 +90,7 @@ def test_bad_precision_and_scaler_are_one_clear_error():
     model, optimizer, batches = _setup()
     with pytest.raises(ValueError, match="precision='fp8'"):
         lrscope.range_test(model, optimizer, CE, batches, precision="fp8")
-    with pytest.raises(TypeError, match="grad_scaler must be a torch.amp.GradScaler"):
+    with pytest.raises(TypeError, match=r"grad_scaler must be a torch\.amp\.GradScaler"):
         lrscope.range_test(model, optimizer, CE, batches, grad_scaler=object())
 
 
