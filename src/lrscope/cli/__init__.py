@@ -7,40 +7,81 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from lrscope.errors import InputError
+from lrscope.errors import InputError, did_you_mean
 
-# subcommand -> module in lrscope.cli exposing add_parser(subparsers) and run(args) -> int
+# subcommand -> (module in lrscope.cli with add_parser(subparsers) and run(args) -> int, help).
+# Only the module of the command that runs is imported: `lrscope find` never loads the study,
+# the report or their libraries, and `lrscope --help` loads none.
 COMMANDS = {
-    "schedules": "schedules",
-    "find": "find",
-    "compare": "compare",
-    "report": "report",
-    "import-tb": "import_tb",
+    "schedules": ("schedules", "plot LR schedules against the step and write their values"),
+    "find": ("find", "LR range test: suggested learning rates, plots and history"),
+    "compare": ("compare", "train a suite of schedules side by side, several seeds, "
+                "leaderboard"),
+    "report": ("report", "write report.md and a self-contained report.html from a results "
+               "directory"),
+    "import-tb": ("import_tb", "import TensorBoard event files (e.g. the seed study's tb_logs) "
+                  "into a store"),
 }
+DESCRIPTION = ("Which learning rate, and which schedule? The LR range test and a side-by-side "
+               "study of learning-rate schedules, on one CPU or many GPUs.")
+
+
+def describe(doc: str | None) -> str | None:
+    """A module docstring's first paragraph in plain words, for ``--help`` (no ``rst`` markup).
+
+    >>> describe("``lrscope find``: the LR range test,\nand more.\n\nDetails.")
+    'lrscope find: the LR range test, and more.'
+    """
+    if not doc:
+        return None
+    first = doc.strip().split("\n\n", 1)[0]
+    text = " ".join(first.split())
+    text = re.sub(r":(?:func|class|mod|meth|data):`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        hint = did_you_mean(wrong.group(1), COMMANDS) if wrong and self.prog == "lrscope" else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lrscope", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module_name in COMMANDS.values():
-        module = importlib.import_module(f"lrscope.cli.{module_name}")
-        module.add_parser(sub)
+def build_parser(command: str | None = "all") -> argparse.ArgumentParser:
+    """The parser; ``command`` names the one subcommand to load in full (``"all"``: every one,
+    None: none, only their names and help for the listing)."""
+    parser = _Parser(prog="lrscope", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"lrscope {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        if command in ("all", name):
+            importlib.import_module(f"lrscope.cli.{module_name}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lrscope")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

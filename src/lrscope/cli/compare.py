@@ -15,7 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
+from lrscope.cli import COMMANDS, describe
+from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.base import UNSET, save_config
 from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
@@ -43,8 +44,8 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "compare", help="train a suite of schedules side by side, several seeds, leaderboard",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        "compare", help=COMMANDS["compare"][1],
+        description=describe(__doc__),
         epilog='Example: lrscope compare --task digits --seeds 3 --schedules '
                '"onecycle(max_lr=0.5)" "exponential(lr=0.5, gamma=0.999)"')
     add_shared_flags(parser, "output folder (default runs/<name>-<task>)")
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         Console(quiet=not engine.is_main).print(
             f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
+                      TimeElapsedColumn(), console=console, transient=True,
+                      disable=not live_progress(console)) as bar:
             progress_id = bar.add_task("trials", total=None)
 
             def on_event(event: TrialEvent) -> None:

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lrscope.cli import COMMANDS, describe
 from lrscope.cli.find_output import write_outputs
-from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags
+from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.find import FindConfig, load_config
 from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
@@ -41,8 +42,8 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "find", help="LR range test: suggested learning rates, plots and history",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        "find", help=COMMANDS["find"][1],
+        description=describe(__doc__),
         epilog="Example: lrscope find --task digits --model lenet --start 1e-5 --end 10 "
                "--steps 200")
     add_shared_flags(parser, "output folder (default runs/find-<task>-<timestamp>)")
@@ -136,7 +137,7 @@ class _ProgressBar:
     """A rich progress bar fed by range_test's callback (a no-op when quiet)."""
 
     def __init__(self, console: Console, total: int, quiet: bool) -> None:
-        self.bar = None if quiet else Progress(
+        self.bar = None if quiet or not live_progress(console) else Progress(
             TextColumn("range test"), BarColumn(), MofNCompleteColumn(),
             TextColumn("lr {task.fields[lr]:.2e}  loss {task.fields[loss]:.4f}"),
             TimeElapsedColumn(), console=console, transient=True)

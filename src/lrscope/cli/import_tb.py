@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from lrscope.cli import COMMANDS, describe
 from lrscope.errors import InputError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "import-tb",
-        help="import TensorBoard event files (e.g. the seed study's tb_logs) into a store",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        "import-tb", help=COMMANDS["import-tb"][1],
+        description=describe(__doc__),
         epilog="Example: lrscope import-tb shared/seed/tb_logs --out runs/seed && "
                "lrscope report runs/seed",
     )

@@ -11,15 +11,14 @@ import math
 
 from rich.console import Console
 
+from lrscope.cli import COMMANDS, describe
 from lrscope.errors import InputError
-from lrscope.outputs.report.leaderboard_output import rich_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "report",
-        help="write report.md and a self-contained report.html from a results directory",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        "report", help=COMMANDS["report"][1],
+        description=describe(__doc__),
         epilog="Example: lrscope report runs/study",
     )
     parser.add_argument("directory", metavar="DIR",
@@ -36,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--target-accuracy {target!r} is out of range; give a fraction in (0, 1]")
     # Imported here: matplotlib and the report modules load only when this command runs.
     from lrscope.outputs.report.build import write_report
+    from lrscope.outputs.report.leaderboard_output import rich_table
 
     files = write_report(args.directory, target_accuracy=target)
     console = Console()

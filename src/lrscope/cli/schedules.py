@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lrscope.cli import COMMANDS
 from lrscope.errors import InputError
 from lrscope.schedules import REGISTRY, SEED_SPECS, SEED_TOTAL_STEPS, Schedule, parse
 
@@ -35,8 +36,7 @@ class Curve:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "schedules",
-        help="plot LR schedules against the step and write their values",
+        "schedules", help=COMMANDS["schedules"][1],
         description="Plot learning-rate schedules (and momentum, where a schedule cycles it) "
         "against the optimizer step, write their values and print first/max/min/final LR.",
         epilog=f"Families: {', '.join(sorted(REGISTRY))}. Example: lrscope schedules "

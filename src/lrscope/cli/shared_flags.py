@@ -7,6 +7,8 @@ to (dotted key, flag) so a bad value names the flag it came from.
 from __future__ import annotations
 
 import argparse
+import os
+from typing import Any
 
 SHARED_FIELDS: dict[str, tuple[str, str]] = {
     "task": ("task", "--task"),
@@ -46,3 +48,10 @@ def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
     add("--device", metavar="auto|cpu|cuda[:i]", help="where the local engine trains (default "
         "auto: CUDA when present, else the CPU)")
     add("--out", metavar="DIR", help=out_help)
+
+
+def live_progress(console: Any) -> bool:
+    """Whether a live progress bar belongs on ``console``: a real terminal, not a dumb one, and
+    not CI (``CI`` set, as GitHub Actions, GitLab CI and most others do). Pipes, files and CI
+    logs get the results only, never a stream of redrawn bars."""
+    return bool(console.is_terminal and not console.is_dumb_terminal and not os.environ.get("CI"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,23 @@ def test_same_seed_same_initial_weights() -> None:
     torch.manual_seed(5)
     b = task.make_model().state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_kept_split_is_sklearns_and_the_data_is_load_digits():
+    # The task reads sklearn's digits file directly and keeps the split's indices (no sklearn
+    # import at run time); both must be exactly what sklearn itself gives.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from lrscope.data.tasks import digits
+
+    data = load_digits()
+    images = (data.images / 16.0).astype(np.float32)[:, None, :, :]
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, data.target, test_size=digits.TEST_FRACTION, random_state=digits.SPLIT_SEED,
+        stratify=data.target)
+    task = digits.digits_task()
+    assert np.array_equal(task.train_x.numpy(), x_train)
+    assert np.array_equal(task.test_x.numpy(), x_test)
+    assert np.array_equal(task.train_y.numpy(), y_train)
+    assert np.array_equal(task.test_y.numpy(), y_test)
