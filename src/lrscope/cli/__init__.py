@@ -32,7 +32,7 @@ DESCRIPTION = ("Which learning rate, and which schedule? The LR range test and a
 
 
 def describe(doc: str | None) -> str | None:
-    """A module docstring's first paragraph in plain words, for ``--help`` (no ``rst`` markup).
+    r"""A module docstring's first paragraph in plain words, for ``--help`` (no rst markup).
 
     >>> describe("``lrscope find``: the LR range test,\nand more.\n\nDetails.")
     'lrscope find: the LR range test, and more.'
