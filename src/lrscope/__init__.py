@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lrscope import schedules
 from lrscope.errors import InputError, InputTypeError
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from lrscope import schedules
     from lrscope.rangetest.loop import RangeTestResult, range_test
 
 
 def __getattr__(name: str) -> Any:
-    # The range test pulls in its loop and suggestion rules only when used.
+    # torch, the schedules and the range test load on first use: `lrscope --version` and
+    # `lrscope --help` answer without importing torch.
+    if name == "schedules":
+        import lrscope.schedules
+
+        return lrscope.schedules
     if name in ("range_test", "RangeTestResult"):
         from lrscope import rangetest
 
