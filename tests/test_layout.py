@@ -118,6 +118,8 @@ def test_every_module_imports(module):
     if module.startswith("lrscope.engines.colossalai") and \
             importlib.util.find_spec("colossalai") is None:
         pytest.skip("colossalai is not installed")
+    if module == "lrscope.integrations.lightning" and importlib.util.find_spec("lightning") is None:
+        pytest.skip("lightning is not installed")
     if module == "lrscope.__main__":
         pytest.skip("runs the CLI when imported (python -m lrscope)")
     importlib.import_module(module)
