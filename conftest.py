@@ -7,6 +7,14 @@ import importlib.util
 
 import pytest
 
+# Modules of optional integrations: their doctests are collected only where the library is.
+OPTIONAL_MODULES = {
+    "src/lrscope/integrations/lightning.py": "lightning",
+    "src/lrscope/integrations/transformers.py": "transformers",
+}
+collect_ignore = [path for path, needs in OPTIONAL_MODULES.items()
+                  if importlib.util.find_spec(needs) is None]
+
 COLOSSALAI_MISSING = "colossalai is not installed (scripts/install-colossalai.sh installs it)"
 
 

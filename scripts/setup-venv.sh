@@ -11,6 +11,12 @@ command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" torch==2.13.0
+# Everything after torch is installed with it held fixed (lightning, torch-lr-finder, ... must
+# not swap it for a CUDA build).
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+echo "torch==$(.venv/bin/python -c 'import torch; print(torch.__version__)')" >"$constraints"
+PIP+=(-c "$constraints")
 if [ "${1:-}" = test ]; then
   "${PIP[@]}" -e ".[test]"
   scripts/install-colossalai.sh
