@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,3 +57,18 @@ def test_unknown_recipe_and_smith_without_range_test():
         build_suite("smit", Anchors(0.1), 100)
     with pytest.raises(InputError, match="needs a range test"):
         build_suite("smith", None, 100)
+
+
+def test_a_range_test_whose_minimum_is_at_its_end_is_flagged():
+    # issue 10 item 7: the ramp never reached the minimum, so max_lr is a guess from below
+    from lrscope.study.run import anchors_from_curve
+
+    lrs = np.logspace(-5, 1, 60)
+    falling = np.linspace(2.0, 0.5, 60)
+    anchors = anchors_from_curve(lrs, falling, suggestion=0.01)
+    suite = smith(anchors, total_steps=200)
+    assert anchors.min_at_end and len(suite.warnings) == 1
+    assert "never reached its minimum" in suite.warnings[0] and "--range-end" in suite.warnings[0]
+    assert "Warning:" in suite.rules
+    valley = np.concatenate([falling[:40], np.linspace(0.9, 3.0, 20)])
+    assert smith(anchors_from_curve(lrs, valley, 0.01), total_steps=200).warnings == ()

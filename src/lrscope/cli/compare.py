@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
 
         files = write_report(out)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
+        for warning in suite.warnings:
+            console.print(f"warning: {warning}", style="yellow", highlight=False)
         # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.
         stdout = Console()
         if not stdout.is_terminal:

@@ -26,6 +26,7 @@ error that names ``steps`` (:func:`check_budget`), raised before any range test 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Anchors:
     suggestion: float
     lr_at_min_loss: float | None = None
     diverged_lr: float | None = None
+    min_at_end: bool = False  # the lowest loss sat at the ramp's last LRs: the ramp was too narrow
 
     @property
     def max_lr(self) -> float:
@@ -59,6 +61,7 @@ class Suite:
     schedules: tuple[tuple[str, Schedule], ...]
     recipe: str
     rules: str
+    warnings: tuple[str, ...] = ()  # what the user should know about how the suite was built
 
     def labels(self) -> list[str]:
         return [label for label, _ in self.schedules]
@@ -128,7 +131,24 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
         f"100x and 1000x lower; onecycle with torch's defaults; cyclic up {cycle} / down "
         f"{2 * cycle} steps; cosine and WSD warm up over {warmup} steps."
     )
-    return _suite("smith", specs, total_steps, rules)
+    warnings = range_test_warnings(anchors)
+    if warnings:
+        rules += " Warning: " + " ".join(warnings)
+    return dataclasses.replace(_suite("smith", specs, total_steps, rules), warnings=warnings)
+
+
+def range_test_warnings(anchors: Anchors) -> tuple[str, ...]:
+    """What the range test could not tell the recipe, one sentence each.
+
+    >>> range_test_warnings(Anchors(suggestion=0.1, lr_at_min_loss=10.0, min_at_end=True))[0]
+    'the range test never reached its minimum (the lowest loss is at its last LRs, 10): \
+max_lr may be too low; rerun with a higher --range-end.'
+    """
+    if not anchors.min_at_end:
+        return ()
+    return (f"the range test never reached its minimum (the lowest loss is at its last LRs, "
+            f"{anchors.lr_at_min_loss:.3g}): max_lr may be too low; rerun with a higher "
+            "--range-end.",)
 
 
 # The seed's compared schedules: its list without the range-test ramp.

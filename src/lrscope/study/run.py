@@ -143,12 +143,15 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
 
 def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
                        stopped: str = "completed") -> Anchors:
-    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, and the LR
-    where it diverged (only when it did).
+    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, the LR
+    where it diverged (only when it did), and whether the lowest loss sat at the ramp's end
+    (its last 2% of steps, at least the last one) of a run that did not diverge.
 
     >>> a = anchors_from_curve([0.01, 0.1, 1.0], [2.0, 1.0, 3.0], 0.05, stopped="diverged")
-    >>> a.lr_at_min_loss, a.diverged_lr, a.suggestion
-    (0.1, 1.0, 0.05)
+    >>> a.lr_at_min_loss, a.diverged_lr, a.suggestion, a.min_at_end
+    (0.1, 1.0, 0.05, False)
+    >>> anchors_from_curve([0.01, 0.1, 1.0], [3.0, 2.0, 1.0], 0.05).min_at_end
+    True
     """
     lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
     finite = np.isfinite(smoothed)
@@ -157,8 +160,11 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
     best = int(np.nanargmin(np.where(finite, smoothed, np.nan)))
     lr_at_min = float(lrs[best])
     headline = suggestion if suggestion is not None and np.isfinite(suggestion) else lr_at_min / 10
+    last = int(np.flatnonzero(finite)[-1])
+    at_end = stopped != "diverged" and best >= last - max(0, len(lrs) // 50)
     return Anchors(suggestion=float(headline), lr_at_min_loss=lr_at_min,
-                   diverged_lr=float(lrs[-1]) if stopped == "diverged" else None)
+                   diverged_lr=float(lrs[-1]) if stopped == "diverged" else None,
+                   min_at_end=at_end)
 
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
