@@ -62,7 +62,13 @@ from lrscope.data.evaluation import evaluate_pairs
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.loop import range_test as lrscope_range_test
 from lrscope.rangetest.result import RangeTestResult
-from lrscope.rangetest.state import _from_disk, _to_disk, preserved, restore, snapshot
+from lrscope.rangetest.state import (
+    preserved,
+    restore,
+    snapshot,
+    snapshot_from_disk,
+    snapshot_to_disk,
+)
 from lrscope.rangetest.suggest import suggest
 from lrscope.rng import RngState
 
@@ -116,7 +122,7 @@ class LRFinder:
         self._initial_file: Path | None = None
         if not memory_cache:
             assert cache_dir is not None
-            self._initial_file = _to_disk(self._initial, Path(cache_dir))
+            self._initial_file = snapshot_to_disk(self._initial, Path(cache_dir))
             weakref.finalize(self, self._initial_file.unlink, missing_ok=True)
 
     def reset(self) -> None:
@@ -124,7 +130,7 @@ class LRFinder:
         global RNGs are left as they are)."""
         initial = self._initial
         if self._initial_file is not None:
-            initial = _from_disk(initial, self._initial_file)
+            initial = snapshot_from_disk(initial, self._initial_file)
         restore(replace(initial, rng=RngState.capture()), self.model, self.optimizer)
 
     def range_test(self, train_loader: Any, val_loader: Any = None,

@@ -226,12 +226,12 @@ def preserved(model: nn.Module, optimizer: Any, *, cache_dir: str | Path | None 
     """
     snap = snapshot(model, optimizer)
     extra_state = None if extra is None else copy.deepcopy(extra.state_dict())
-    cache = None if cache_dir is None else _to_disk(snap, Path(cache_dir))
+    cache = None if cache_dir is None else snapshot_to_disk(snap, Path(cache_dir))
     try:
         yield snap
     finally:
         if cache is not None:
-            snap = _from_disk(snap, cache)
+            snap = snapshot_from_disk(snap, cache)
         restore(snap, model, optimizer)
         if extra is not None and extra_state:
             extra.load_state_dict(extra_state)
@@ -239,7 +239,8 @@ def preserved(model: nn.Module, optimizer: Any, *, cache_dir: str | Path | None 
             cache.unlink(missing_ok=True)
 
 
-def _to_disk(snap: Snapshot, folder: Path) -> Path:
+def snapshot_to_disk(snap: Snapshot, folder: Path) -> Path:
+    """Move ``snap``'s model and optimizer copies into a new file in ``folder``; its path."""
     folder.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="lrscope-snapshot-", suffix=".pt", dir=folder)
     os.close(handle)
@@ -250,6 +251,7 @@ def _to_disk(snap: Snapshot, folder: Path) -> Path:
     return path
 
 
-def _from_disk(snap: Snapshot, path: Path) -> Snapshot:
+def snapshot_from_disk(snap: Snapshot, path: Path) -> Snapshot:
+    """``snap`` with its copies read back (memory-mapped) from :func:`snapshot_to_disk`'s file."""
     saved = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     return dataclasses.replace(snap, model_state=saved["model"], optimizer_state=saved["optimizer"])
