@@ -34,6 +34,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "steps": ("steps", "--steps"),
     "epochs": ("epochs", "--epochs"),
     "eval_every": ("eval_every", "--eval-every"),
+    "accumulation_steps": ("accumulation_steps", "--accumulation-steps"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
     "parallel": ("parallel", "--parallel"),
     "rt_start": ("range_test.start", "--range-start"),
@@ -58,6 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--steps", type=int, help="optimizer steps per trial")
     budget.add_argument("--epochs", type=int, help="epochs per trial (default 20)")
     add("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
+    add("--accumulation-steps", type=int, metavar="K", help="micro-batches per optimizer step "
+        "(default 1)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")

@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
                                 task.train_batches(seed=config.seed),
                                 **settings.range_test_kwargs(), val_batches=val,
                                 val_every=settings.val_every or None, engine=engine,
-                                callback=callback)
+                                precision=config.precision,
+                                clip_grad_norm=config.clip_grad_norm, callback=callback)
         if engine.is_main:
             console.print(suggestion_table(result.suggestions, result.rule))
             console.print(_summary(result))

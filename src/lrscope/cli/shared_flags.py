@@ -20,6 +20,8 @@ SHARED_FIELDS: dict[str, tuple[str, str]] = {
     "engine": ("engine", "--engine"),
     "plugin": ("plugin", "--plugin"),
     "device": ("device", "--device"),
+    "precision": ("precision", "--precision"),
+    "clip_grad_norm": ("clip_grad_norm", "--clip-grad-norm"),
     "out": ("out", "--out"),
     "optimizer": ("optimizer.name", "--optimizer"),
     "momentum": ("optimizer.momentum", "--momentum"),
@@ -47,6 +49,10 @@ def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
         "gemini (CUDA; --optimizer adam or adamw), low_level_zero (CUDA)")
     add("--device", metavar="auto|cpu|cuda[:i]", help="where the local engine trains (default "
         "auto: CUDA when present, else the CPU)")
+    add("--precision", metavar="bf16|fp16", help="mixed precision: autocast (fp16 also scales "
+        "the loss with a GradScaler); default: full precision")
+    add("--clip-grad-norm", type=float, metavar="N", help="clip the gradients' global norm to N "
+        "before each step (default: no clipping)")
     add("--out", metavar="DIR", help=out_help)
 
 

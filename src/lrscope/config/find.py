@@ -80,6 +80,8 @@ class TaskConfig(ConfigModel):
     loss: Literal["task", "cross_entropy"] = "task"
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     device: str = "auto"  # auto | cpu | cuda | cuda:i (the local engine's device)
+    precision: Literal["bf16", "fp16"] | None = None  # autocast (fp16 with a GradScaler)
+    clip_grad_norm: float | None = Field(default=None, gt=0.0)  # clip the gradient norm
 
     @field_validator("task")
     @classmethod

@@ -17,6 +17,7 @@ from torch import nn
 from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.study.plan import StudyPlan
+from lrscope.trials.trial import TrainOptions
 
 # Settings that do not change what a trial computes: a rerun may change them and still resume.
 NOT_COMPARED = ("out", "parallel", "device")
@@ -37,6 +38,7 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         name=config.name,
         task=task,
         config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
+        config_defaults=StudyConfig().model_dump(mode="json", exclude=set(NOT_COMPARED)),
         seeds=config.seed_list(),
         steps=config.total_steps(task.steps_per_epoch),
         eval_every=config.eval_every or task.steps_per_epoch,
@@ -45,4 +47,6 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         recipe=config.recipe,
         range_test=config.range_test.settings() if config.run_range_test else None,
         parallel=config.parallel,
+        options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,
+                             accumulation_steps=config.accumulation_steps),
     )

@@ -48,6 +48,7 @@ class StudyConfig(TaskConfig):
     steps: int | None = Field(default=None, ge=1)
     epochs: int | None = Field(default=None, ge=1)  # neither: DEFAULT_EPOCHS epochs
     eval_every: int | None = Field(default=None, ge=1)  # None: once per epoch, as the seed did
+    accumulation_steps: int = Field(default=1, ge=1)  # micro-batches per optimizer step
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
     parallel: Literal["none", "batched", "processes", "auto"] = "auto"
     engine: Literal["local", "colossalai"] = "local"
@@ -111,9 +112,11 @@ class StudyConfig(TaskConfig):
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
 
     def total_steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps per trial: ``steps``, or ``epochs`` passes over the data (with
+        accumulation, each optimizer step takes ``accumulation_steps`` batches)."""
         if self.steps is not None:
             return self.steps
-        return (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch
+        return max(1, (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch // self.accumulation_steps)
 
     def engine_options(self) -> dict[str, Any]:
         return engine_options(self.engine, self.plugin, self.device)

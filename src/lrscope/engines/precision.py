@@ -59,6 +59,16 @@ class MixedPrecision:
     def scale(self, loss: torch.Tensor) -> torch.Tensor:
         return loss if self.scaler is None else self.scaler.scale(loss)
 
+    def clip(self, optimizer: Any, max_norm: float | None) -> None:
+        """Clip the gradients' global norm to ``max_norm`` (None: no clipping), after unscaling
+        them when a GradScaler scaled the loss, as torch's AMP recipe does."""
+        if max_norm is None:
+            return
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+
     def step(self, optimizer: Any) -> None:
         if self.scaler is None:
             optimizer.step()

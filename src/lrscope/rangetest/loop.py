@@ -83,6 +83,7 @@ def range_test(
     prefer: str = "steepest",
     precision: str | None = None,
     grad_scaler: Any | None = None,
+    clip_grad_norm: float | None = None,
     cache_dir: str | Path | None = None,
 ) -> RangeTestResult:
     """Run the LR range test on ``model`` and leave model, optimizer and RNGs as they were.
@@ -121,6 +122,7 @@ def range_test(
         precision: ``"bf16"`` or ``"fp16"`` runs the forward pass under ``torch.autocast``;
             fp16 also scales the loss with a GradScaler (``grad_scaler``, or one made here).
             A ``grad_scaler`` the caller gives is used as it is and its state restored after.
+        clip_grad_norm: clip the gradients' global norm before each step (after unscaling).
         cache_dir: keep the snapshot in a file in this folder instead of host memory (for models
             too large to copy twice); the file is removed after the restore.
         prefer: the rule whose answer becomes the headline (see
@@ -151,13 +153,15 @@ def range_test(
     engine = engine if engine is not None else LocalEngine()
     device = _device_of(model, engine)
     amp = MixedPrecision.make(precision, device, grad_scaler)
+    if clip_grad_norm is not None:
+        check_positive("range_test", "clip_grad_norm", clip_grad_norm)
 
     started = time.perf_counter()
     # snapshot now, restore in a finally (the caller's GradScaler too)
     with preserved(model, optimizer, cache_dir=cache_dir, extra=grad_scaler):
         train_model, train_opt = engine.setup(model, optimizer)
         try:
-            run = _Loop(engine, train_model, train_opt, score, device, amp)
+            run = _Loop(engine, train_model, train_opt, score, device, amp, clip_grad_norm)
             run.run(ramp, steps, batches, accumulation_steps, beta, diverge_th,
                     val_batches, val_every, callback)
         finally:
@@ -183,9 +187,9 @@ class _Loop:
     """The steps of one range test; what it records is read off its attributes."""
 
     def __init__(self, engine: Engine, model: nn.Module, optimizer: Any, score: Scorer,
-                 device: torch.device, amp: MixedPrecision) -> None:
+                 device: torch.device, amp: MixedPrecision, clip: float | None) -> None:
         self.engine, self.model, self.optimizer = engine, model, optimizer
-        self.score, self.device, self.amp = score, device, amp
+        self.score, self.device, self.amp, self.clip = score, device, amp, clip
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
@@ -218,7 +222,7 @@ class _Loop:
             for group, ratio in groups:
                 group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
-            if accumulation == 1 and not self.amp.enabled:
+            if accumulation == 1 and not self.amp.enabled and self.clip is None:
                 batch = shard(next(source))
                 if move:
                     batch = to_device(batch, device)
@@ -268,6 +272,7 @@ class _Loop:
             # Each micro-batch's loss / k: the summed gradients are the mean over micro-batches.
             self.engine.backward(self.amp.scale(loss / accumulation), self.optimizer)
             total = loss.detach() if total is None else total + loss.detach()
+        self.amp.clip(self.optimizer, self.clip)
         self.amp.step(self.optimizer)
         assert total is not None
         return total.item() / accumulation

@@ -11,7 +11,7 @@ from lrscope.data.tasks.base import Task
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit
 from lrscope.trials.runners import TrialSetup
-from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, sgd
+from lrscope.trials.trial import Evaluation, OptimizerFactory, TrainOptions, TrialResult, sgd
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class StudyPlan:
     range_test: RangeTestSettings | None = dataclasses.field(
         default_factory=lambda: RangeTestSettings(start=1e-5))
     parallel: str = "none"  # see lrscope.trials.runners
+    options: TrainOptions = dataclasses.field(default_factory=TrainOptions)  # AMP, clip, accum
+    # every setting's default, in ``config``'s form: fills settings a stored study predates
+    config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # A budget the schedules cannot run in is an error now, before any range test: listed
@@ -41,7 +44,7 @@ class StudyPlan:
 
     def trial_setup(self) -> TrialSetup:
         """What every trial of this study shares (all the runners need to know)."""
-        return TrialSetup(self.task, self.steps, self.eval_every, self.make_optimizer)
+        return TrialSetup(self.task, self.steps, self.eval_every, self.make_optimizer, self.options)
 
 
 @dataclass(frozen=True)

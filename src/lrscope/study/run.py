@@ -82,23 +82,42 @@ def check_resumable(plan: StudyPlan, out: str | Path) -> None:
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(plan.name)
         if run is not None:
-            _check_same(dict(run.config), plan.config)
+            _check_same(dict(run.config), plan.config, plan.config_defaults)
 
 
 def _ensure_run(store: Store | None, plan: StudyPlan) -> int:
     assert store is not None
     run = store.ensure_run(plan.name, kind="study", config=plan.config)
-    _check_same(dict(run.config), plan.config)
+    _check_same(dict(run.config), plan.config, plan.config_defaults)
     return run.id
 
 
-def _check_same(stored: dict[str, Any], config: dict[str, Any]) -> None:
+def _check_same(stored: dict[str, Any], config: dict[str, Any],
+                defaults: dict[str, Any] | None = None) -> None:
+    # A setting added to lrscope after the study was stored is absent from its config: it ran
+    # with that setting's default, so the default fills it in before comparing.
+    stored, config = _filled(stored, defaults or {}), _filled(config, defaults or {})
     if stored != config:
         raise InputError(
             "out: the study in this folder was run with other settings "
             f"({_diff(stored, config)}); rerun with the same settings to resume, "
             "or choose a new --out"
         )
+
+
+def _filled(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with every key of ``defaults`` it lacks set to the default (nested tables too).
+
+    >>> _filled({"a": 1, "t": {"x": 1}}, {"a": 0, "b": 2, "t": {"x": 0, "y": 3}})
+    {'a': 1, 't': {'x': 1, 'y': 3}, 'b': 2}
+    """
+    filled = dict(config)
+    for key, default in defaults.items():
+        if key not in filled:
+            filled[key] = default
+        elif isinstance(default, dict) and isinstance(filled[key], dict):
+            filled[key] = _filled(filled[key], default)
+    return filled
 
 
 def _diff(old: Any, new: Any) -> str:
@@ -131,6 +150,8 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
     val = plan.task.validation_batches(settings.val_examples) if settings.validates else None
     result = range_test(model, optimizer, plan.task.loss_fn, plan.task.train_batches(plan.seeds[0]),
                         engine=engine, val_batches=val, val_every=settings.val_every or None,
+                        precision=plan.options.precision,
+                        clip_grad_norm=plan.options.clip_grad_norm,
                         **settings.range_test_kwargs())
     if store is not None and run_id is not None and engine.is_main:
         found = {rule: lr for rule, lr in result.suggestions.items() if lr is not None}

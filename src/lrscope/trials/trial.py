@@ -15,21 +15,49 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from lrscope._checks import check_choice, check_int, check_positive
 from lrscope.data.evaluation import evaluate_pairs
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
+from lrscope.engines.precision import MixedPrecision
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, apply_schedule, group_ratios
 
 OptimizerFactory = Callable[[list[nn.Parameter] | nn.Module], torch.optim.Optimizer]
 DIVERGE_FACTOR = 100.0
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What users set in their own loops, for every trial of a study (and the range test).
+
+    ``precision``: None, ``"bf16"`` or ``"fp16"`` (autocast; fp16 with a GradScaler).
+    ``clip_grad_norm``: clip the gradients' global norm before each step (None: never).
+    ``accumulation_steps``: micro-batches per optimizer step; the gradient is their mean.
+    """
+
+    precision: str | None = None
+    clip_grad_norm: float | None = None
+    accumulation_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.precision is not None:
+            check_choice("trial", "precision", self.precision, ("bf16", "fp16"))
+        if self.clip_grad_norm is not None:
+            check_positive("trial", "clip_grad_norm", self.clip_grad_norm)
+        check_int("trial", "accumulation_steps", self.accumulation_steps, minimum=1)
+
+    @property
+    def plain(self) -> bool:
+        """True when a step is the plain forward, backward, step (what batched runs do)."""
+        return self == TrainOptions()
 
 
 @dataclass(frozen=True)
@@ -115,6 +143,7 @@ def run_trial(
     engine: Engine | None = None,
     on_eval: Callable[[Evaluation], None] | None = None,
     diverge_factor: float = DIVERGE_FACTOR,
+    options: TrainOptions | None = None,
 ) -> TrialResult:
     """Train ``task`` for ``steps`` optimizer steps under ``schedule`` and evaluate on the way.
 
@@ -123,18 +152,23 @@ def run_trial(
     are kept. (A net pushed far past its stable LR often stays finite at 1e9 and then sits at
     chance: that is a diverged run too, and training on would only waste the budget.)
     Evaluations run every ``eval_every`` steps and after the last step. Modules keep the
-    train/eval flags ``make_model`` gave them.
+    train/eval flags ``make_model`` gave them. ``options`` (:class:`TrainOptions`): mixed
+    precision, gradient clipping, gradient accumulation.
     """
     engine = engine or LocalEngine()
     with preserved_rng():
         return _run(task, schedule.with_total_steps(steps), seed, steps, eval_every,
-                    make_optimizer or sgd(), engine, on_eval, diverge_factor)
+                    make_optimizer or sgd(), engine, on_eval, diverge_factor,
+                    options or TrainOptions())
 
 
 def _run(task: Task, schedule: Schedule, seed: int, steps: int, eval_every: int,
          make_optimizer: OptimizerFactory, engine: Engine,
-         on_eval: Callable[[Evaluation], None] | None, diverge_factor: float) -> TrialResult:
+         on_eval: Callable[[Evaluation], None] | None, diverge_factor: float,
+         options: TrainOptions) -> TrialResult:
     device = engine.device
+    amp = MixedPrecision.make(options.precision, device, where="trial")
+    micro = options.accumulation_steps
     raw_model = seeded_model(task, seed, device)
     raw_optimizer = make_optimizer(raw_model)
     ratios = group_ratios(raw_optimizer)
@@ -147,15 +181,22 @@ def _run(task: Task, schedule: Schedule, seed: int, steps: int, eval_every: int,
     checked = 0
     start = time.perf_counter()
     try:
-        batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = task.train_batches(seed).steps(steps)
-        for step, batch in enumerate(batches):
+        batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(
+            task.train_batches(seed).steps(steps * micro))
+        for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
-            x, y = (t.to(device) for t in engine.shard(batch))
             optimizer.zero_grad(set_to_none=True)
-            loss = task.loss_fn(model(x), y)
-            engine.backward(loss, optimizer)
-            optimizer.step()
-            losses[step] = loss.detach()
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            for _ in range(micro):
+                x, y = (t.to(device) for t in engine.shard(next(batches)))
+                with amp.autocast():
+                    loss = task.loss_fn(model(x), y)
+                # each micro-batch's loss / k: the summed gradients are their mean
+                engine.backward(amp.scale(loss / micro), optimizer)
+                total += loss.detach()
+            amp.clip(optimizer, options.clip_grad_norm)
+            amp.step(optimizer)
+            losses[step] = total / micro
             last = step + 1 == steps
             if (step + 1) % eval_every == 0 or last:
                 diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)

@@ -28,7 +28,14 @@ from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.schedules import Schedule
-from lrscope.trials.trial import Evaluation, OptimizerFactory, TrialResult, run_trial, sgd
+from lrscope.trials.trial import (
+    Evaluation,
+    OptimizerFactory,
+    TrainOptions,
+    TrialResult,
+    run_trial,
+    sgd,
+)
 
 PARALLEL_MODES = ("none", "batched", "processes", "auto")
 
@@ -41,12 +48,13 @@ class TrialSetup:
     steps: int
     eval_every: int
     make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
+    options: TrainOptions = dataclasses.field(default_factory=TrainOptions)
 
     def run(self, job: Job, engine: Engine | None = None,
             on_eval: Callable[[Evaluation], None] | None = None) -> TrialResult:
         return run_trial(self.task, job.schedule, seed=job.seed, steps=self.steps,
                          eval_every=self.eval_every, make_optimizer=self.make_optimizer,
-                         engine=engine, on_eval=on_eval)
+                         engine=engine, on_eval=on_eval, options=self.options)
 
 
 @dataclass(frozen=True)
@@ -126,8 +134,12 @@ def _batched(jobs: Sequence[Job], plan: TrialSetup, device: torch.device,
              on_eval: Callable[[Job, Evaluation], None] | None,
              ) -> Iterator[list[tuple[Job, TrialResult]]]:
     """Per seed, all its schedules in one vmapped model; one list of results per seed."""
+    from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
     from lrscope.trials.batched.run import run_trials_batched
 
+    if not plan.options.plain:  # refused before anything runs, so that auto falls back
+        raise InputError("options: batched runs train in full precision without clipping or "
+                         f"accumulation; {UNSUPPORTED_ADVICE}")
     for seed in dict.fromkeys(job.seed for job in jobs):
         group = [job for job in jobs if job.seed == seed]
 
