@@ -83,5 +83,6 @@ def test_seed_specs_all_parse() -> None:
     schedules = [S.parse(spec, total_steps=S.SEED_TOTAL_STEPS) for spec in S.SEED_SPECS]
     assert [s.family for s in schedules] == [
         "step", "exponential", "exponential", "exponential", "onecycle", "onecycle", "cyclic",
+        "cyclic",
         "ramp"]
     assert all(s(0) > 0 for s in schedules)

@@ -13,5 +13,6 @@ SEED_SPECS = (
     "onecycle(max_lr=1.0)",
     "onecycle(max_lr=1.1)",
     "cyclic(base_lr=0.01, max_lr=1, step_size_up=50, step_size_down=100)",
+    "cyclic(base_lr=0.1, max_lr=1, step_size_up=50, step_size_down=100)",
     "ramp(start_lr=1e-05, end_lr=10, mode=exp)",
 )

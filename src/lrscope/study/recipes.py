@@ -159,11 +159,11 @@ def seed(anchors: Anchors | None, total_steps: int) -> Suite:
     """The seed study's schedules, as it ran them (all stepped once per batch).
 
     >>> len(seed(None, 2345).schedules)
-    7
+    8
     """
     rules = ("The seed study's schedules, unchanged: StepLR(100, 0.5), ExponentialLR "
              "0.99/0.996/0.999 from lr 1, OneCycleLR max_lr 1 and 1.1, "
-             "CyclicLR base 0.01 max 1 up 50 down 100.")
+             "CyclicLR base 0.01 and 0.1, max 1, up 50 down 100.")
     return _suite("seed", list(SEED_SPECS), total_steps, rules)
 
 
