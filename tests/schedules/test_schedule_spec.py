@@ -23,6 +23,7 @@ def test_every_family_is_registered_under_its_design_name() -> None:
     assert set(S.REGISTRY) == {
         "constant", "step", "multistep", "exponential", "onecycle", "cyclic", "cosine",
         "cosine_restarts", "linear", "polynomial", "inverse_sqrt", "wsd", "ramp",
+        "warmup", "join",  # the combinators
     }
 
 

@@ -31,7 +31,9 @@ class Curve:
 
     spec: str
     lrs: list[float]
-    momenta: list[float] | None  # None when the schedule leaves momentum alone
+    # None when the schedule leaves momentum alone; an entry is None at a step where it does
+    # (a join of a constant LR and then onecycle sets momentum only after the boundary)
+    momenta: list[float | None] | None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,13 +43,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "against the optimizer step, write their values and print first/max/min/final LR.",
         epilog=f"Families: {', '.join(sorted(REGISTRY))}. Example: lrscope schedules "
         "\"onecycle(max_lr=1.1)\" "
-        "\"cyclic(base_lr=0.01, max_lr=1, step_size_up=50, step_size_down=100)\" --steps 2345",
+        "\"cyclic(base_lr=0.01, max_lr=1, step_size_up=50, step_size_down=100)\" "
+        "\"warmup(step(lr=1, step_size=100, gamma=0.5), steps=50)\" --steps 2345",
     )
     parser.add_argument(
         "specs",
         nargs="*",
         metavar="SPEC",
-        help="schedule specs like 'exponential(lr=1, gamma=0.999)'; none: the seed study's",
+        help="schedule specs like 'exponential(lr=1, gamma=0.999)' or combinators of them "
+        "like 'join([constant(lr=0.01), cosine(lr=0.1)], boundaries=[100])'; none: the seed "
+        "study's",
     )
     parser.add_argument(
         "--steps",
@@ -110,7 +115,7 @@ def evaluate(schedule: Schedule, steps: int) -> Curve:
     if not schedule.cycles_momentum:
         return Curve(schedule.spec(), lrs, None)
     momenta = [schedule.momentum(step) for step in range(steps)]
-    return Curve(schedule.spec(), lrs, [float(m) for m in momenta if m is not None])
+    return Curve(schedule.spec(), lrs, [None if m is None else float(m) for m in momenta])
 
 
 def spans_decades(values: list[float], decades: float = 2.0) -> bool:
@@ -159,7 +164,8 @@ def plot(curves: list[Curve], out: Path) -> Figure:
         momentum_axis = axes[1]
         for curve in with_momentum:
             assert curve.momenta is not None
-            momentum_axis.plot(range(len(curve.momenta)), curve.momenta, label=curve.spec,
+            momenta = [math.nan if m is None else m for m in curve.momenta]  # a gap
+            momentum_axis.plot(range(len(momenta)), momenta, label=curve.spec,
                                linewidth=1.2, color=colours[id(curve)])
         momentum_axis.set_ylabel("momentum (or Adam beta1)")
         momentum_axis.grid(True, alpha=0.3)
@@ -179,7 +185,8 @@ def write_csv(curves: list[Curve], path: Path) -> None:
         writer.writerow(CSV_COLUMNS)
         for curve in curves:
             for step, lr in enumerate(curve.lrs):
-                momentum = "" if curve.momenta is None else repr(curve.momenta[step])
+                value = None if curve.momenta is None else curve.momenta[step]
+                momentum = "" if value is None else repr(value)
                 writer.writerow((curve.spec, step, repr(lr), momentum))
 
 

@@ -14,9 +14,12 @@ optimizer.
 (0.044, 1.1, 0.95)
 >>> sorted(schedules.REGISTRY)[:4]
 ['constant', 'cosine', 'cosine_restarts', 'cyclic']
+>>> schedules.parse("warmup(step(lr=1, step_size=100, gamma=0.5), steps=50)")(150)
+0.5
 """
 
 from lrscope.schedules.base import REGISTRY, Schedule, register
+from lrscope.schedules.combinators import Join, Warmup
 from lrscope.schedules.constant import Constant
 from lrscope.schedules.cosine import Cosine, CosineRestarts
 from lrscope.schedules.cyclic import Cyclic
@@ -40,6 +43,7 @@ __all__ = [
     "Cyclic",
     "ExponentialDecay",
     "InverseSqrt",
+    "Join",
     "Linear",
     "MultiStepDecay",
     "OneCycle",
@@ -48,6 +52,7 @@ __all__ = [
     "Schedule",
     "ScheduleLR",
     "StepDecay",
+    "Warmup",
     "WarmupStableDecay",
     "apply_schedule",
     "group_ratios",

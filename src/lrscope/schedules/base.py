@@ -36,6 +36,9 @@ class Schedule:
     """Base class: subclasses are frozen dataclasses that implement :meth:`lr_at`."""
 
     family: ClassVar[str] = ""
+    # Fields holding other schedules (the combinators'): the spec gives them first, unnamed,
+    # as nested family calls, e.g. warmup(cosine(lr=0.5), steps=100).
+    schedule_args: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -93,12 +96,14 @@ class Schedule:
 
     def spec(self) -> str:
         """The spec string that parses back to this schedule."""
-        args = ", ".join(
-            f"{f.name}={_format_value(getattr(self, f.name))}"
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) != f.default or f.default is dataclasses.MISSING
-        )
-        return f"{self.family}({args})"
+        args = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in self.schedule_args:
+                args.append(_format_value(value))
+            elif value != f.default or f.default is dataclasses.MISSING:
+                args.append(f"{f.name}={_format_value(value)}")
+        return f"{self.family}({', '.join(args)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, **dataclasses.asdict(self)}
@@ -108,6 +113,8 @@ class Schedule:
 
 
 def _format_value(value: Any) -> str:
+    if isinstance(value, Schedule):  # a combinator's nested schedule
+        return value.spec()
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):

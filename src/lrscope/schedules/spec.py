@@ -3,8 +3,10 @@
 A spec is read with Python's own parser (:mod:`ast`, eval mode) but never evaluated: only
 keyword arguments with literal values are accepted: numbers (``1e-3``, ``-1``), ``True`` /
 ``False`` / ``None``, strings (quoted, or bare names like ``mode=exp``) and lists of those
-(``milestones=[100, 200]``). Every error is one line naming the family or argument at fault,
-with the closest valid name when there is one.
+(``milestones=[100, 200]``). The combinators (``warmup``, ``join``) take other schedules as
+nested family calls, first and unnamed: ``warmup(cosine(lr=0.5), steps=100)``,
+``join([constant(lr=0.1), cosine(lr=0.1)], boundaries=[100])``. Every error is one line naming
+the family or argument at fault, with the closest valid name when there is one.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ def parse(spec: str, total_steps: int | None = None) -> Schedule:
     """
     if not isinstance(spec, str):
         raise InputTypeError(f"schedule spec {spec!r} must be a string; {_FORM}")
-    family, kwargs = _read_call(spec)
-    schedule = build(family, kwargs)
+    schedule = _schedule(_read_tree(spec), spec)
     return schedule.with_total_steps(total_steps) if total_steps is not None else schedule
 
 
@@ -69,30 +70,71 @@ def build(family: str, kwargs: dict[str, Any]) -> Schedule:
     return cls(**kwargs)
 
 
-def _read_call(spec: str) -> tuple[str, dict[str, Any]]:
-    text = spec.strip()
+def _read_tree(spec: str) -> ast.expr:
     try:
-        tree = ast.parse(text, mode="eval").body
+        return ast.parse(spec.strip(), mode="eval").body
     except SyntaxError as err:
         raise InputError(f"malformed schedule spec {spec!r} ({err.msg}); {_FORM}") from None
+
+
+def _schedule(node: ast.expr, spec: str) -> Schedule:
+    family, kwargs = _read_call(node, spec)
+    return build(family, kwargs)
+
+
+def _read_call(tree: ast.expr, spec: str) -> tuple[str, dict[str, Any]]:
     if isinstance(tree, ast.Name):  # a family with all-default arguments, e.g. "constant"
         return tree.id, {}
     if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
         raise InputError(f"malformed schedule spec {spec!r}; {_FORM}")
     family = tree.func.id
-    if tree.args:
+    nested = REGISTRY[family].schedule_args if family in REGISTRY else ()
+    if len(tree.args) > len(nested):
+        if family not in REGISTRY and any(_looks_nested(arg) for arg in tree.args):
+            build(family, {})  # warmupp(cosine(...)): say the family is unknown
+        extra = ast.unparse(tree.args[len(nested)])
+        if nested:
+            fields = ", ".join(f.name for f in dataclasses.fields(REGISTRY[family]))
+            raise InputError(
+                f"{family}: only {nested[0]} may be given without a name; name the others "
+                f"({family} takes {fields}), not {extra!r} alone"
+            )
         raise InputError(
-            f"{family}: arguments must be named, e.g. {family}(lr=0.1), "
-            f"not {ast.unparse(tree.args[0])!r} alone"
+            f"{family}: arguments must be named, e.g. {family}(lr=0.1), not {extra!r} alone"
         )
-    kwargs: dict[str, Any] = {}
+    positional = zip(nested, tree.args, strict=False)  # len(args) <= len(nested)
+    kwargs: dict[str, Any] = {name: _nested(family, name, node, spec) for name, node in positional}
     for keyword in tree.keywords:
         if keyword.arg is None:
             raise InputError(f"{family}: '**' is not allowed in a spec; {_FORM}")
         if keyword.arg in kwargs:
             raise InputError(f"{family}: argument {keyword.arg!r} is given twice")
-        kwargs[keyword.arg] = _literal(family, keyword.arg, keyword.value)
+        if keyword.arg in nested:
+            kwargs[keyword.arg] = _nested(family, keyword.arg, keyword.value, spec)
+        else:
+            kwargs[keyword.arg] = _literal(family, keyword.arg, keyword.value)
     return family, kwargs
+
+
+def _looks_nested(node: ast.expr) -> bool:
+    """A nested family call (or list of them) as a combinator takes, e.g. cosine(lr=0.5)."""
+    return isinstance(node, (ast.Call, ast.List))
+
+
+def _nested(family: str, name: str, node: ast.expr, spec: str) -> Schedule | tuple[Schedule, ...]:
+    """A combinator's schedule argument: one family call, or a list of them."""
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return tuple(_nested_one(family, name, element, spec) for element in node.elts)
+    return _nested_one(family, name, node, spec)
+
+
+def _nested_one(family: str, name: str, node: ast.expr, spec: str) -> Schedule:
+    if not isinstance(node, (ast.Call, ast.Name)):
+        raise InputError(
+            f"{family}: {name}={ast.unparse(node)} is not a schedule; give a family call "
+            "like cosine(lr=0.5)"
+        )
+    return _schedule(node, spec)
 
 
 def _literal(family: str, name: str, node: ast.expr) -> Any:
