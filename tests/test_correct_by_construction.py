@@ -124,7 +124,7 @@ def test_item2_compare_trains_and_range_tests_with_the_configured_loss(tmp_path)
         """))
     out = tmp_path / "study"
     assert main(["compare", "--config", str(config), "--out", str(out)]) == 0
-    task = get_task("digits", limit_train=256)
+    task = get_task("digits", limit_train=256).with_validation(0.1)  # the default split
     smoothed, plain = _smoothed_first_loss(task, 0, 0.3), _smoothed_first_loss(task, 0, 0.0)
     assert abs(smoothed - plain) > 1e-3  # far more than the rel=1e-5 checked below
     with Store.in_dir(out, create=False) as store:

@@ -35,6 +35,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("epochs", "--epochs"),
     "eval_every": ("eval_every", "--eval-every"),
     "accumulation_steps": ("accumulation_steps", "--accumulation-steps"),
+    "val_fraction": ("val_fraction", "--val-fraction"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
     "parallel": ("parallel", "--parallel"),
     "rt_start": ("range_test.start", "--range-start"),
@@ -61,6 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
     add("--accumulation-steps", type=int, metavar="K", help="micro-batches per optimizer step "
         "(default 1)")
+    add("--val-fraction", type=float, metavar="F", help="training examples held out to select "
+        "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")

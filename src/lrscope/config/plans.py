@@ -31,14 +31,14 @@ def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
 def study_plan(config: StudyConfig) -> StudyPlan:
     """The study ``config`` describes: its task (training with the configured loss, its data on
     the configured device), budget, seeds, optimizer, suite and range test."""
-    task = config.build_task()
+    task = config.build_task().with_validation(config.resolved_val_fraction())
     if config.engine == "local":  # ColossalAI places each rank's data itself
         task = task.to(config.resolved_device())
     return StudyPlan(
         name=config.name,
         task=task,
         config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
-        config_defaults=StudyConfig().model_dump(mode="json", exclude=set(NOT_COMPARED)),
+        config_defaults=_stored_defaults(),
         seeds=config.seed_list(),
         steps=config.total_steps(task.steps_per_epoch),
         eval_every=config.eval_every or task.steps_per_epoch,
@@ -50,3 +50,11 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,
                              accumulation_steps=config.accumulation_steps),
     )
+
+
+def _stored_defaults() -> dict[str, Any]:
+    """What a setting that a stored study predates meant then: its default, except the
+    validation split, which studies before it did not hold out."""
+    defaults = StudyConfig().model_dump(mode="json", exclude=set(NOT_COMPARED))
+    defaults["val_fraction"] = 0.0
+    return defaults

@@ -29,12 +29,14 @@ from lrscope.config.find import (
     check_steps_or_epochs,
     engine_options,
 )
+from lrscope.data.tasks import is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.recipes import RECIPES, budget_problem
 from lrscope.trials.runners import PARALLEL_MODES
 
 DEFAULT_EPOCHS = 20
+DEFAULT_VAL_FRACTION = 0.1  # built-in tasks: a tenth of the training set selects
 
 
 class StudyConfig(TaskConfig):
@@ -49,6 +51,9 @@ class StudyConfig(TaskConfig):
     epochs: int | None = Field(default=None, ge=1)  # neither: DEFAULT_EPOCHS epochs
     eval_every: int | None = Field(default=None, ge=1)  # None: once per epoch, as the seed did
     accumulation_steps: int = Field(default=1, ge=1)  # micro-batches per optimizer step
+    # held out of training to select on (the test set only reports); None: 0.1 for built-in
+    # tasks, none for a user's task (unless it brings val_x/val_y)
+    val_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
     parallel: Literal["none", "batched", "processes", "auto"] = "auto"
     engine: Literal["local", "colossalai"] = "local"
@@ -110,6 +115,11 @@ class StudyConfig(TaskConfig):
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
+
+    def resolved_val_fraction(self) -> float:
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.0 if is_user_task(self.task) else DEFAULT_VAL_FRACTION
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps per trial: ``steps``, or ``epochs`` passes over the data (with

@@ -34,9 +34,10 @@ from tensorboard.util import tensor_util
 from lrscope.errors import InputError
 from lrscope.outputs.tensorboard import SEED_TAGS
 from lrscope.rangetest.smoothing import smooth
-from lrscope.study.store.sqlite import DONE_STATUSES, METRIC_NAMES, Store
+from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS
+from lrscope.study.store.sqlite import DONE_STATUSES, Store
 
-TAG_TO_METRIC = dict(zip(SEED_TAGS, METRIC_NAMES, strict=True))
+TAG_TO_METRIC = dict(zip(SEED_TAGS, STEP_METRICS + EVAL_METRICS, strict=True))
 # Checked in order against the lower-cased folder name.
 FAMILY_PATTERNS = (
     (r"multistep", "multistep"), (r"cosine.*restart", "cosine_restarts"), (r"cosine", "cosine"),

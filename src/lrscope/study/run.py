@@ -24,7 +24,7 @@ from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
-from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS
+from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
 from lrscope.study.store.sqlite import Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.trial import Evaluation, TrialResult
@@ -235,7 +235,8 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
     for step, values in enumerate(zip(result.lr, result.train_loss, strict=True)):
         rows += [(step, name, float(v)) for name, v in zip(STEP_METRICS, values, strict=True)]
     for ev in result.evaluations:
-        metrics = zip(EVAL_METRICS, (ev.loss, ev.accuracy), strict=True)
+        metrics = zip(EVAL_METRICS + VAL_METRICS,
+                      (ev.loss, ev.accuracy, ev.val_loss, ev.val_accuracy), strict=True)
         # accuracy is None for tasks without classes: nothing is written for it
         rows += [(ev.step, name, float(v)) for name, v in metrics if v is not None]
     store.add_metrics(trial_id, rows)
@@ -245,5 +246,9 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
             writer.log_step(step, lr=lr, loss=loss)
         for ev in result.evaluations:
             writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
+            if ev.val_loss is not None:
+                writer.log_scalar("Loss/val", ev.val_loss, ev.step)
+            if ev.val_accuracy is not None:
+                writer.log_scalar("Accuracy/val", ev.val_accuracy, ev.step)
     store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at,
                        wall_time=result.wall_time)

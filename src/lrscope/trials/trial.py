@@ -62,12 +62,15 @@ class TrainOptions:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Test metrics after ``step`` optimizer steps; ``accuracy`` is None for tasks without
-    classes (regression, ...)."""
+    """Test metrics after ``step`` optimizer steps, and the validation split's when the task
+    has one (a study selects on those; the test set only reports). Accuracies are None for
+    tasks without classes (regression, ...)."""
 
     step: int
     loss: float
     accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,16 @@ def sgd(lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0) -> Op
 
 
 def evaluate(model: nn.Module, task: Task, device: torch.device) -> Evaluation:
-    """Mean test loss over the whole test set, and accuracy when the task has classes (step 0;
-    the caller dates it). Every rank sees the same weights and the same test set."""
+    """Mean test loss over the whole test set, and accuracy when the task has classes; the same
+    on the validation split when there is one (step 0; the caller dates it). Every rank sees
+    the same weights and the same examples."""
     loss, accuracy = evaluate_pairs(model, task.test_batches(), task.loss_fn, device,
                                     classes=task.has_classes)
-    return Evaluation(0, loss, accuracy)
+    if not task.has_validation:
+        return Evaluation(0, loss, accuracy)
+    val_loss, val_accuracy = evaluate_pairs(model, task.val_batches(), task.loss_fn, device,
+                                            classes=task.has_classes)
+    return Evaluation(0, loss, accuracy, val_loss, val_accuracy)
 
 
 def seeded_model(task: Task, seed: int, device: torch.device) -> nn.Module:

@@ -20,7 +20,8 @@ def documented_names() -> set[str]:
 # issue 8 item 10
 def test_documented_metric_names_are_the_written_ones(tmp_path) -> None:
     # A tiny study with a schedule that cycles momentum (onecycle) and one that does not.
-    plan = StudyPlan(name="names", task=get_task("digits", limit_train=64, limit_test=32),
+    task = get_task("digits", limit_train=64, limit_test=32).with_validation(0.25)
+    plan = StudyPlan(name="names", task=task,
                      config={}, seeds=(0,), steps=6, eval_every=3, range_test=None,
                      schedules=("constant(lr=0.1)", "onecycle(max_lr=0.3)"))
     run_study(plan, tmp_path)

@@ -72,12 +72,47 @@ class Task:
     num_classes: int | None = None
     description: str = ""
     model_name: str = ""
+    # A validation split (held out of training): what a study selects on; the test set reports.
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if len(self.train_x) != len(self.train_y) or len(self.test_x) != len(self.test_y):
             raise InputError(f"task {self.name!r}: inputs and targets differ in length")
         if self.num_classes is None:
             object.__setattr__(self, "num_classes", infer_classes(self.train_y, self.test_y))
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_x is not None and self.val_y is not None and len(self.val_x) > 0
+
+    def with_validation(self, fraction: float, seed: int = 0) -> Task:
+        """A copy that holds ``fraction`` of the training examples out as its validation split.
+
+        The split is fixed by ``seed`` (a permutation from its own generator), not by a run's
+        seed: every schedule and seed of a study trains and selects on the same examples.
+
+        >>> task = Task("t", lambda: nn.Linear(2, 2), torch.zeros(10, 2), torch.zeros(10).long(),
+        ...             torch.zeros(4, 2), torch.zeros(4).long())
+        >>> split = task.with_validation(0.2)
+        >>> len(split.train_x), len(split.val_x), task.with_validation(0.0) is task
+        (8, 2, True)
+        """
+        if not 0 <= fraction < 1:
+            raise InputError(f"val_fraction={fraction!r} is out of range; it must lie in [0, 1)")
+        if fraction == 0:
+            return self
+        n = len(self.train_x)
+        held = round(n * fraction)
+        if held < 1 or held >= n:
+            raise InputError(f"val_fraction={fraction!r} of {n} training examples holds out "
+                             f"{held}; it must leave at least one on each side")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        order = order.to(self.train_x.device)
+        val, train = order[:held].sort().values, order[held:].sort().values
+        return dataclasses.replace(
+            self, train_x=self.train_x[train], train_y=self.train_y[train],
+            val_x=self.train_x[val], val_y=self.train_y[val], num_classes=self.num_classes)
 
     @property
     def has_classes(self) -> bool:
@@ -89,9 +124,10 @@ class Task:
         device = torch.device(device)
         if self.train_x.device == device:
             return self
-        return dataclasses.replace(
-            self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
-            test_x=self.test_x.to(device), test_y=self.test_y.to(device))
+        moved = {name: getattr(self, name).to(device) for name in
+                 ("train_x", "train_y", "test_x", "test_y", "val_x", "val_y")
+                 if getattr(self, name) is not None}
+        return dataclasses.replace(self, **moved)
 
     def limited(self, limit_train: int | None = None, limit_test: int | None = None) -> Task:
         """A copy keeping only the first ``limit_train`` / ``limit_test`` examples (None: all).
@@ -134,5 +170,14 @@ class Task:
 
     def test_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
         """Test batches in file order (no shuffling)."""
-        for start in range(0, len(self.test_x), batch_size):
-            yield self.test_x[start:start + batch_size], self.test_y[start:start + batch_size]
+        yield from _chunks(self.test_x, self.test_y, batch_size)
+
+    def val_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
+        """Validation batches in order (nothing without a validation split)."""
+        if self.val_x is not None and self.val_y is not None:
+            yield from _chunks(self.val_x, self.val_y, batch_size)
+
+
+def _chunks(x: torch.Tensor, y: torch.Tensor, size: int) -> Iterator[Batch]:
+    for start in range(0, len(x), size):
+        yield x[start:start + size], y[start:start + size]

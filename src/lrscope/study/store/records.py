@@ -26,7 +26,8 @@ TRIAL_STATUSES = ("running", "finished", "diverged", "failed")
 # onto the same names).
 STEP_METRICS = ("lr", "train_loss")
 EVAL_METRICS = ("test_loss", "test_accuracy")
-METRIC_NAMES = STEP_METRICS + EVAL_METRICS
+VAL_METRICS = ("val_loss", "val_accuracy")  # with a validation split: what a study selects on
+METRIC_NAMES = STEP_METRICS + EVAL_METRICS + VAL_METRICS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -37,9 +37,10 @@ queue on SQLite's lock (busy timeout 60 s).
 
 Metric names used across lrscope (:data:`METRIC_NAMES`, what the study writes): ``lr`` and
 ``train_loss`` (every step), ``test_loss`` and ``test_accuracy`` (a fraction in [0, 1], at each
-evaluation). ``lrscope import-tb`` writes the same names for the seed's TensorBoard tags and
-keeps any other tag under its own name. Steps count optimizer steps from 0. Times are ISO 8601
-UTC strings.
+evaluation), and ``val_loss`` and ``val_accuracy`` (the same on the validation split, when the
+study holds one out). ``lrscope import-tb`` writes the same names for the seed's TensorBoard
+tags and keeps any other tag under its own name. Steps count optimizer steps from 0. Times are
+ISO 8601 UTC strings.
 
 >>> import tempfile, os
 >>> with tempfile.TemporaryDirectory() as d, Store.in_dir(d) as store:

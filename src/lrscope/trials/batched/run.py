@@ -21,8 +21,9 @@ Memory: K copies of the parameters, their gradients and the optimizer state.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -104,19 +105,30 @@ def _probe(model: nn.Module, task: Task, batch: tuple[torch.Tensor, torch.Tensor
 
 
 @torch.no_grad()
-def evaluate_stacked(stack: StackedModel, task: Task,
-                     device: torch.device) -> list[tuple[float, float | None]]:
-    """(mean test loss, accuracy or None) of every stacked trial, counted as
+def evaluate_stacked(stack: StackedModel, task: Task, device: torch.device) -> list[Evaluation]:
+    """Every stacked trial's :func:`lrscope.trials.trial.evaluate` (step 0), counted as
     :func:`lrscope.data.evaluation.evaluate_pairs` counts one model."""
+    test = _stacked_totals(stack, task.test_batches(), task, device)
+    val = _stacked_totals(stack, task.val_batches(), task, device) if task.has_validation \
+        else None
+    classes = task.has_classes
+    return [Evaluation(0, t.mean_loss(), t.accuracy() if classes else None,
+                       None if val is None else val[k].mean_loss(),
+                       None if val is None or not classes else val[k].accuracy())
+            for k, t in enumerate(test)]
+
+
+def _stacked_totals(stack: StackedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                    task: Task, device: torch.device) -> list[Totals]:
     totals = [Totals() for _ in range(stack.k)]
     with evaluating(stack.model):
-        for x, y in task.test_batches():
+        for x, y in batches:
             x, y = x.to(device), y.to(device)
             out = stack.forward(x)
             for k, loss in enumerate(stack.losses(out, y).tolist()):
                 hits = correct_predictions(out[k], y) if task.has_classes else 0
                 totals[k].add(loss, len(y), hits)
-    return [(t.mean_loss(), t.accuracy() if task.has_classes else None) for t in totals]
+    return totals
 
 
 def run_trials_batched(
@@ -197,9 +209,8 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
         if running:
             if len(rows) < len(active):
                 stack.keep(torch.tensor(rows, dtype=torch.long, device=device))
-            for i, (test_loss, accuracy) in zip(running, evaluate_stacked(stack, task, device),
-                                                strict=True):
-                evaluations[i].append(Evaluation(step + 1, test_loss, accuracy))
+            for i, ev in zip(running, evaluate_stacked(stack, task, device), strict=True):
+                evaluations[i].append(dataclasses.replace(ev, step=step + 1))
                 if on_eval is not None:
                     on_eval(i, evaluations[i][-1])
         now = time.perf_counter()
