@@ -139,11 +139,14 @@ def test_leaderboard_from_a_real_store_and_its_outputs(tmp_path: Path) -> None:
     assert list(records[0]) == COLUMNS and len(records) == 3
     assert float(records[0]["final_test_loss_mean"]) == pytest.approx(0.21)
     assert records[2]["final_test_loss_mean"] == "" and records[2]["n_diverged"] == "1"
+    assert records[2]["rank_loss"] == "inf" and records[2]["vs_best_method"] == "not enough seeds"
 
     console = Console(file=io.StringIO(), width=250, record=True)
     console.print(rich_table(rows))
     text = console.export_text()
-    assert label in text and "diverged" in text and "excluded" in text
+    assert label in text and "diverged" in text
+    # the caption states the ranking rule and the adjustment
+    assert "median final test loss over all seeds" in text and "Holm-adjusted" in text
 
 
 def test_narrow_terminal_table_keeps_every_row_and_fits(tmp_path: Path) -> None:

@@ -6,7 +6,13 @@ CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with
     final_test_loss_mean, final_test_loss_low, final_test_loss_high, (same for best_test_loss,
     final_test_accuracy, best_test_accuracy), target_accuracy, steps_to_target_mean,
     steps_to_target_low, steps_to_target_high, reached_target, wall_time_s,
-    vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p
+    vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p,
+    vs_best_p_raw, rank_loss
+
+``vs_best_p`` is Holm-adjusted (against a best picked from the same data, over every pair of
+schedules), ``vs_best_p_raw`` the same test unadjusted; ``rank_loss`` is the statistic the rank
+follows, the median final test loss over all seeds with a seed that did not finish as ``inf``.
+The first columns keep their names and order; new ones are only ever added at the end.
 """
 
 from __future__ import annotations
@@ -29,8 +35,12 @@ COLUMNS = (
     + [f"{name}_{part}" for name in ESTIMATES for part in ("mean", "low", "high")]
     + ["target_accuracy", "steps_to_target_mean", "steps_to_target_low", "steps_to_target_high",
        "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
-       "vs_best_low", "vs_best_high", "vs_best_p"]
+       "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss"]
 )
+VERSUS_HEADER = "vs best (Holm p)"
+RANK_HEADER = "median loss, all seeds"
+VERSUS_NOTE = ("vs best: p against a best picked from the same data, Holm-adjusted over every "
+               "pair of schedules; a seed that did not finish counts as the run's worst test loss.")
 
 
 def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str, Any]]:
@@ -45,7 +55,8 @@ def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str,
             "wall_time_s": row.wall_time, "vs_best_method": row.vs_best.method,
             "vs_best_n": row.vs_best.n, "vs_best_difference": row.vs_best.difference,
             "vs_best_low": row.vs_best.low, "vs_best_high": row.vs_best.high,
-            "vs_best_p": row.vs_best.p_value,
+            "vs_best_p": row.vs_best.p_value, "vs_best_p_raw": row.vs_best.p_raw,
+            "rank_loss": row.rank_loss,
         }
         for name in (*ESTIMATES, "steps_to_target"):
             estimate: Estimate = getattr(row, name)
@@ -76,7 +87,8 @@ def display_rows(rows: Sequence[LeaderboardRow],
                  digits: int = 4) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by the terminal table and the report."""
     header = ["#", "schedule", "final test loss", "best test loss", "final test acc",
-              "best test acc", target_header(rows), "diverged", "wall (s)", "vs best"]
+              "best test acc", target_header(rows), "diverged", "wall (s)", RANK_HEADER,
+              VERSUS_HEADER]
     cells = []
     for r in rows:
         reached = (f"{r.steps_to_target.text(4)} ({r.reached_target}/{r.n_finished})"
@@ -86,12 +98,17 @@ def display_rows(rows: Sequence[LeaderboardRow],
             r.best_test_loss.text(digits), r.final_test_accuracy.text(digits),
             r.best_test_accuracy.text(digits), reached,
             f"{r.n_diverged}/{r.n_trials}", "—" if r.wall_time is None else f"{r.wall_time:.1f}",
-            r.vs_best.text(),
+            rank_text(r.rank_loss, digits), r.vs_best.text(),
         ])
     return header, cells
 
 
-NARROW_DROPS = ("best test loss", "best test acc", "wall (s)")
+def rank_text(value: float, digits: int = 4) -> str:
+    """The rank statistic for a cell: ``∞`` when half the seeds or more did not finish."""
+    return "∞" if value == float("inf") else f"{value:.{digits}g}"
+
+
+NARROW_DROPS = ("best test loss", "best test acc", "wall (s)", RANK_HEADER)
 # Columns that exist only for tasks with classes: left out when no row has them.
 CLASSIFICATION_COLUMNS = ("final test acc", "best test acc")
 
@@ -104,14 +121,14 @@ def shown_rows(rows: Sequence[LeaderboardRow],
     classes = any(r.final_test_accuracy.mean is not None for r in rows)
     drop = set() if classes else {header.index(name) for name in CLASSIFICATION_COLUMNS}
     if not classes:
-        drop.add(6)  # steps to target
+        drop.add(header.index(target_header(rows)))
     keep = [i for i in range(len(header)) if i not in drop]
     return [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
 
 
 def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
                width: int | None = None) -> Table:
-    """A rich Table; the caption states the CI and exclusion rules.
+    """A rich Table; the caption states the CI, ranking and adjustment rules.
 
     Columns with nothing in them are left out; below ``width`` 160 (a terminal's width) so are
     the best-so-far and wall-time columns, and "vs best" keeps only the difference and p.
@@ -123,7 +140,8 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
             cells[i][-1] = row.vs_best.text(short=True)
     keep = [i for i, name in enumerate(header)
             if any(line[i] != "—" for line in cells) and not (narrow and name in NARROW_DROPS)]
-    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {EXCLUSION_NOTE}")
+    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {EXCLUSION_NOTE} "
+                                       f"{VERSUS_NOTE}")
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
     for i in keep:

@@ -2,12 +2,26 @@
 
 Per schedule label: final and best test loss and test accuracy as mean +/- 95% CI over the
 seeds, steps to reach a target accuracy (mean over the seeds that reached it, and how many did),
-diverged count, mean wall time, and a comparison against the best schedule (lowest mean final
-test loss) as described in :mod:`lrscope.study.stats.uncertainty`.
+diverged count, mean wall time, and a comparison against the best schedule as described in
+:mod:`lrscope.study.stats.uncertainty`.
 
-Only *finished* trials enter the means and comparisons: a diverged trial has no meaningful final
-loss, so it is counted in ``n_diverged`` and left out (the table says so). Failed or unfinished
-trials are counted in ``n_other``.
+**Every seed counts.** A seed that diverged, failed or has not finished (or finished without a
+finite final test loss) is the worst outcome, not a missing one:
+
+* *Ranking*: by the median final test loss over all of a schedule's seeds, such a seed counting
+  as +inf (worse than any finished one); ties go to more finished seeds, then to the lower mean
+  over the finished ones. So a schedule that fails on half its seeds or more ranks below every
+  schedule that finished most of its seeds (2 diverged of 3 ranks below any 3 of 3), while one
+  bad seed of 3 costs a schedule its best seed rather than everything.
+* *vs best*: paired over every seed both schedules were run at, such a seed taking the run's
+  worst test loss, the highest any finished trial showed at any evaluation (the test needs a
+  number; no finished trial ever did worse, and an early evaluation is typically near the
+  untrained loss), with p-values Holm-adjusted because the best was picked from the same data
+  (:func:`~lrscope.study.stats.uncertainty.compare_with_best`).
+
+The means and intervals of the metric columns describe the finished trials only (a diverged
+trial has no meaningful final loss); ``n_diverged`` and ``n_other`` (failed or unfinished) say
+how many are left out of them.
 
 The target accuracy is the run's ``config["target_accuracy"]`` when set, else
 ``default_target``: 95% of the best schedule's mean final accuracy, rounded down to 0.01.
@@ -23,24 +37,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lrscope.study.stats.uncertainty import (
-    BEST,
-    Comparison,
-    Estimate,
-    compare_paired,
-    compare_unpaired,
-    mean_ci,
-)
+from lrscope.study.stats.uncertainty import BEST, Comparison, Estimate, compare_with_best, mean_ci
 from lrscope.study.store.sqlite import Store
 
-EXCLUSION_NOTE = ("Means and comparisons use finished trials only; diverged trials are counted "
-                  "and excluded.")
+EXCLUSION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final test "
+                  "loss over all seeds, a diverged, failed or unfinished seed counting as worse "
+                  "than any finished one (ties: more finished seeds, then lower mean).")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class TrialOutcome:
     best_test_accuracy: float | None
     accuracy_curve: tuple[tuple[int, float], ...]
     wall_time: float | None
+    worst_test_loss: float | None = None  # highest finite test loss at any evaluation
 
     def steps_to(self, target: float) -> int | None:
         """First evaluated step whose test accuracy reaches ``target``, or None."""
@@ -65,7 +74,7 @@ class TrialOutcome:
 
 @dataclass(frozen=True)
 class LeaderboardRow:
-    rank: int                   # 1 = best; rows without a finished trial come last
+    rank: int                   # 1 = best, by rank_loss (see the module docstring)
     label: str
     family: str
     n_trials: int
@@ -81,6 +90,7 @@ class LeaderboardRow:
     reached_target: int
     wall_time: float | None     # mean seconds over finished trials
     vs_best: Comparison
+    rank_loss: float = math.inf  # median final test loss over all seeds, unfinished = +inf
 
 
 def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
@@ -95,7 +105,8 @@ def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
             label=trial.label, family=trial.family, seed=trial.seed, status=trial.status,
             final_test_loss=_last(loss), best_test_loss=_extreme(loss, np.min),
             final_test_accuracy=_last(acc), best_test_accuracy=_extreme(acc, np.max),
-            accuracy_curve=curve, wall_time=trial.wall_time))
+            accuracy_curve=curve, wall_time=trial.wall_time,
+            worst_test_loss=_extreme(loss, np.max)))
     return outcomes
 
 
@@ -127,22 +138,24 @@ def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
 
 def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None = None,
               paired: bool = True) -> list[LeaderboardRow]:
-    """Rows ranked by mean final test loss (see the module docstring for the rules)."""
+    """Rows ranked best first (see the module docstring for the rules)."""
     if target_accuracy is None:
         target_accuracy = default_target(outcomes)
     groups: dict[str, list[TrialOutcome]] = defaultdict(list)
     for o in outcomes:
         groups[o.label].append(o)
-    finished = {label: [o for o in group if o.status == "finished"]
-                for label, group in groups.items()}
-    loss_by_seed = {label: {o.seed: o.final_test_loss for o in group
-                            if o.final_test_loss is not None and math.isfinite(o.final_test_loss)}
-                    for label, group in finished.items()}
-    ranked = sorted(groups, key=lambda label: _rank_key(loss_by_seed[label], label))
-    best = ranked[0] if ranked and loss_by_seed[ranked[0]] else None
+    scores = {label: {o.seed: _score(o) for o in group} for label, group in groups.items()}
+    ranked = sorted(groups, key=lambda label: rank_key(scores[label].values(), label))
+    versus: dict[str, Comparison] = {}
+    worst = worst_loss(outcomes)
+    if worst is not None and any(math.isfinite(v) for s in scores.values() for v in s.values()):
+        imputed = {label: {seed: v if math.isfinite(v) else worst for seed, v in by_seed.items()}
+                   for label, by_seed in scores.items()}
+        versus = {ranked[0]: BEST, **compare_with_best(imputed, ranked[0], paired)}
     rows = []
     for rank, label in enumerate(ranked, start=1):
-        group, done = groups[label], finished[label]
+        group = groups[label]
+        done = [o for o in group if o.status == "finished"]
         reached = [s for s in (o.steps_to(target_accuracy) for o in done) if s is not None] \
             if target_accuracy is not None else []
         walls = [o.wall_time for o in done if o.wall_time is not None]
@@ -156,26 +169,48 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
             best_test_accuracy=_estimate(done, "best_test_accuracy"),
             target_accuracy=target_accuracy, steps_to_target=mean_ci([float(s) for s in reached]),
             reached_target=len(reached), wall_time=float(np.mean(walls)) if walls else None,
-            vs_best=_versus(label, best, loss_by_seed, paired)))
+            vs_best=versus.get(label, NO_TEST_LOSS),
+            rank_loss=rank_key(scores[label].values(), label)[0]))
     return rows
 
 
-def _versus(label: str, best: str | None, loss_by_seed: dict[str, dict[int, float]],
-            paired: bool) -> Comparison:
-    if best is None:
-        return Comparison("no test loss", 0, None, None, None, None)
-    if label == best:
-        return BEST
-    if paired:
-        return compare_paired(loss_by_seed[label], loss_by_seed[best])
-    return compare_unpaired(list(loss_by_seed[label].values()),
-                            list(loss_by_seed[best].values()))
+NO_TEST_LOSS = Comparison("no test loss", 0, None, None, None, None)
 
 
-def _rank_key(losses: dict[int, float], label: str) -> tuple[int, float, str]:
-    if not losses:
-        return (1, math.inf, label)
-    return (0, float(np.mean(list(losses.values()))), label)
+def rank_key(losses: Iterable[float], label: str = "") -> tuple[float, int, float, str]:
+    """(median over all seeds, -finished seeds, mean over finished, label): lowest is best.
+
+    ``losses`` has one final test loss per seed, +inf where the seed did not finish.
+
+    >>> rank_key([0.2, math.inf, math.inf]) > rank_key([0.9, 0.9, 0.9])
+    True
+    >>> rank_key([0.2, 0.3, math.inf])[:3]
+    (0.3, -2, 0.25)
+    """
+    values = list(losses)
+    done = [v for v in values if math.isfinite(v)]
+    median = float(np.median(values)) if values else math.inf
+    return (median, -len(done), float(np.mean(done)) if done else math.inf, label)
+
+
+def worst_loss(outcomes: Iterable[TrialOutcome]) -> float | None:
+    """The run's worst test loss: the highest a finished trial showed at any evaluation.
+
+    >>> worst_loss([TrialOutcome("a", "", 0, "finished", 0.3, 0.3, None, None, (), None, 2.2),
+    ...             TrialOutcome("b", "", 0, "diverged", 9.0, 9.0, None, None, (), None, 99.0)])
+    2.2
+    """
+    seen = [v for o in outcomes if o.status == "finished"
+            for v in (o.final_test_loss, o.worst_test_loss) if v is not None and math.isfinite(v)]
+    return max(seen) if seen else None
+
+
+def _score(outcome: TrialOutcome) -> float:
+    """The final test loss of a finished trial; +inf for any other (the worst outcome)."""
+    loss = outcome.final_test_loss
+    if outcome.status != "finished" or loss is None or not math.isfinite(loss):
+        return math.inf
+    return float(loss)
 
 
 def _estimate(outcomes: Sequence[TrialOutcome], field: str) -> Estimate:
