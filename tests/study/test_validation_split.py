@@ -3,6 +3,8 @@ stored beside the test metrics; built-in tasks hold one out by default."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from lrscope.config.plans import study_plan
@@ -72,3 +74,22 @@ def test_batched_trials_measure_validation_as_single_trials_do():
                                    [e.val_loss for e in alone.evaluations], rtol=1e-4)
         assert [e.val_accuracy for e in together.evaluations] == \
             [e.val_accuracy for e in alone.evaluations]
+
+
+def test_selection_uses_validation_and_the_test_set_only_reports():
+    from lrscope.study.stats.leaderboard import TrialOutcome, ranking_note, summarize
+
+    def outcome(label: str, seed: int, val: float, test: float) -> TrialOutcome:
+        return TrialOutcome(label, "f", seed, "finished", test, test, None, None, (), 1.0,
+                            test, final_val_loss=val)
+
+    # "a" is better on validation, "b" on test: the ranking must follow validation.
+    outcomes = [outcome("a", s, 0.2, 0.9) for s in range(3)] + \
+               [outcome("b", s, 0.5, 0.1) for s in range(3)]
+    rows = summarize(outcomes)
+    assert [r.label for r in rows] == ["a", "b"]
+    assert rows[0].ranked_on == "val_loss" and rows[0].rank_loss == 0.2
+    assert rows[0].final_test_loss.mean == 0.9  # the reported numbers are the test set's
+    assert "validation loss" in ranking_note(rows)
+    without = summarize([dataclasses.replace(o, final_val_loss=None) for o in outcomes])
+    assert [r.label for r in without] == ["b", "a"] and without[0].ranked_on == "test_loss"

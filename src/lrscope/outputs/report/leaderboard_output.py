@@ -7,11 +7,13 @@ CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with
     final_test_accuracy, best_test_accuracy), target_accuracy, steps_to_target_mean,
     steps_to_target_low, steps_to_target_high, reached_target, wall_time_s,
     vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p,
-    vs_best_p_raw, rank_loss
+    vs_best_p_raw, rank_loss, ranked_on
 
 ``vs_best_p`` is Holm-adjusted (against a best picked from the same data, over every pair of
 schedules), ``vs_best_p_raw`` the same test unadjusted; ``rank_loss`` is the statistic the rank
-follows, the median final test loss over all seeds with a seed that did not finish as ``inf``.
+follows, the median final loss over all seeds with a seed that did not finish as ``inf``, of
+the validation split when the study held one out (``ranked_on``: ``val_loss``), else of the test
+set (``test_loss``).
 The first columns keep their names and order; new ones are only ever added at the end.
 """
 
@@ -26,7 +28,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from lrscope.study.stats.leaderboard import EXCLUSION_NOTE, LeaderboardRow
+from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
 from lrscope.study.stats.uncertainty import Estimate
 
 ESTIMATES = ("final_test_loss", "best_test_loss", "final_test_accuracy", "best_test_accuracy")
@@ -35,7 +37,7 @@ COLUMNS = (
     + [f"{name}_{part}" for name in ESTIMATES for part in ("mean", "low", "high")]
     + ["target_accuracy", "steps_to_target_mean", "steps_to_target_low", "steps_to_target_high",
        "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
-       "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss"]
+       "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss", "ranked_on"]
 )
 VERSUS_HEADER = "vs best (Holm p)"
 RANK_HEADER = "median loss, all seeds"
@@ -56,7 +58,7 @@ def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str,
             "vs_best_n": row.vs_best.n, "vs_best_difference": row.vs_best.difference,
             "vs_best_low": row.vs_best.low, "vs_best_high": row.vs_best.high,
             "vs_best_p": row.vs_best.p_value, "vs_best_p_raw": row.vs_best.p_raw,
-            "rank_loss": row.rank_loss,
+            "rank_loss": row.rank_loss, "ranked_on": row.ranked_on,
         }
         for name in (*ESTIMATES, "steps_to_target"):
             estimate: Estimate = getattr(row, name)
@@ -140,7 +142,7 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
             cells[i][-1] = row.vs_best.text(short=True)
     keep = [i for i, name in enumerate(header)
             if any(line[i] != "—" for line in cells) and not (narrow and name in NARROW_DROPS)]
-    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {EXCLUSION_NOTE} "
+    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {ranking_note(rows)} "
                                        f"{VERSUS_NOTE}")
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers

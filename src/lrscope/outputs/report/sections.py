@@ -22,7 +22,7 @@ from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, com
 from lrscope.outputs.report.leaderboard_output import shown_rows
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
-from lrscope.study.stats.leaderboard import EXCLUSION_NOTE
+from lrscope.study.stats.leaderboard import ranking_note
 from lrscope.study.stats.uncertainty import MIN_PAIRS, MIN_PAIRS_WILCOXON
 
 FIGURE_PREFIX = "report-"
@@ -108,8 +108,8 @@ def leaderboard_section(view: RunView) -> Section:
               f"{MIN_PAIRS_WILCOXON} or more -> Wilcoxon signed-rank" if paired else
               "unpaired (imported attempts share no seeds): Welch's t-test")
     notes = [f"Mean ± 95% Student t interval over seeds (one seed: no interval), its half-width "
-             f"to 2 significant digits. {EXCLUSION_NOTE} A schedule that failed on half its "
-             "seeds or more thus ranks below every one that finished most of them.",
+             f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "
+             "its seeds or more thus ranks below every one that finished most of them.",
              f"'vs best' is the difference in final test loss to the best schedule, its 95% "
              f"interval and p-value, {method}. A diverged, failed or unfinished seed counts as "
              "the run's worst test loss (the highest any finished trial showed at any "

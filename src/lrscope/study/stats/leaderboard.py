@@ -5,6 +5,11 @@ seeds, steps to reach a target accuracy (mean over the seeds that reached it, an
 diverged count, mean wall time, and a comparison against the best schedule as described in
 :mod:`lrscope.study.stats.uncertainty`.
 
+**Selection on validation.** When the trials measured a validation split (``val_loss``), the
+ranking reads the final *validation* loss and the test set only reports: the columns and the
+"vs best" comparison are test metrics, of a best picked on other data. Without a split the
+ranking reads the final test loss, as below.
+
 **Every seed counts.** A seed that diverged, failed or has not finished (or finished without a
 finite final test loss) is the worst outcome, not a missing one:
 
@@ -49,6 +54,15 @@ from lrscope.study.store.sqlite import Store
 EXCLUSION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final test "
                   "loss over all seeds, a diverged, failed or unfinished seed counting as worse "
                   "than any finished one (ties: more finished seeds, then lower mean).")
+VALIDATION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final "
+                   "validation loss over all seeds (the split held out of training; the test set "
+                   "only reports), a diverged, failed or unfinished seed counting as worse than "
+                   "any finished one (ties: more finished seeds, then lower mean).")
+
+
+def ranking_note(rows: Sequence[LeaderboardRow]) -> str:
+    """The one-sentence ranking rule for these rows (on validation or on test)."""
+    return VALIDATION_NOTE if any(r.ranked_on == "val_loss" for r in rows) else EXCLUSION_NOTE
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class TrialOutcome:
     accuracy_curve: tuple[tuple[int, float], ...]
     wall_time: float | None
     worst_test_loss: float | None = None  # highest finite test loss at any evaluation
+    final_val_loss: float | None = None  # with a validation split: what the ranking reads
 
     def steps_to(self, target: float) -> int | None:
         """First evaluated step whose test accuracy reaches ``target``, or None."""
@@ -90,7 +105,8 @@ class LeaderboardRow:
     reached_target: int
     wall_time: float | None     # mean seconds over finished trials
     vs_best: Comparison
-    rank_loss: float = math.inf  # median final test loss over all seeds, unfinished = +inf
+    rank_loss: float = math.inf  # median final (val or test) loss over all seeds, unfinished = +inf
+    ranked_on: str = "test_loss"  # "val_loss" when the trials measured a validation split
 
 
 def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
@@ -99,6 +115,7 @@ def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
     for trial in store.trials(run_id):
         _, loss = store.metric_series(trial.id, "test_loss")
         steps, acc = store.metric_series(trial.id, "test_accuracy")
+        _, val = store.metric_series(trial.id, "val_loss")
         curve = tuple((int(s), float(a)) for s, a in zip(steps, acc, strict=True)
                       if math.isfinite(a))
         outcomes.append(TrialOutcome(
@@ -106,7 +123,7 @@ def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
             final_test_loss=_last(loss), best_test_loss=_extreme(loss, np.min),
             final_test_accuracy=_last(acc), best_test_accuracy=_extreme(acc, np.max),
             accuracy_curve=curve, wall_time=trial.wall_time,
-            worst_test_loss=_extreme(loss, np.max)))
+            worst_test_loss=_extreme(loss, np.max), final_val_loss=_last(val)))
     return outcomes
 
 
@@ -144,13 +161,16 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
     groups: dict[str, list[TrialOutcome]] = defaultdict(list)
     for o in outcomes:
         groups[o.label].append(o)
-    scores = {label: {o.seed: _score(o) for o in group} for label, group in groups.items()}
+    on_val = any(o.final_val_loss is not None for o in outcomes)
+    scores = {label: {o.seed: _score(o, on_val) for o in group}
+              for label, group in groups.items()}
     ranked = sorted(groups, key=lambda label: rank_key(scores[label].values(), label))
     versus: dict[str, Comparison] = {}
     worst = worst_loss(outcomes)
-    if worst is not None and any(math.isfinite(v) for s in scores.values() for v in s.values()):
+    tests = {label: {o.seed: _score(o, False) for o in group} for label, group in groups.items()}
+    if worst is not None and any(math.isfinite(v) for s in tests.values() for v in s.values()):
         imputed = {label: {seed: v if math.isfinite(v) else worst for seed, v in by_seed.items()}
-                   for label, by_seed in scores.items()}
+                   for label, by_seed in tests.items()}
         versus = {ranked[0]: BEST, **compare_with_best(imputed, ranked[0], paired)}
     rows = []
     for rank, label in enumerate(ranked, start=1):
@@ -170,7 +190,8 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
             target_accuracy=target_accuracy, steps_to_target=mean_ci([float(s) for s in reached]),
             reached_target=len(reached), wall_time=float(np.mean(walls)) if walls else None,
             vs_best=versus.get(label, NO_TEST_LOSS),
-            rank_loss=rank_key(scores[label].values(), label)[0]))
+            rank_loss=rank_key(scores[label].values(), label)[0],
+            ranked_on="val_loss" if on_val else "test_loss"))
     return rows
 
 
@@ -205,9 +226,10 @@ def worst_loss(outcomes: Iterable[TrialOutcome]) -> float | None:
     return max(seen) if seen else None
 
 
-def _score(outcome: TrialOutcome) -> float:
-    """The final test loss of a finished trial; +inf for any other (the worst outcome)."""
-    loss = outcome.final_test_loss
+def _score(outcome: TrialOutcome, on_val: bool = False) -> float:
+    """The final test (``on_val``: validation) loss of a finished trial; +inf for any other
+    (the worst outcome)."""
+    loss = outcome.final_val_loss if on_val else outcome.final_test_loss
     if outcome.status != "finished" or loss is None or not math.isfinite(loss):
         return math.inf
     return float(loss)
