@@ -22,7 +22,7 @@ from engine_problem import make_batches, make_model, sgd
 from torch import nn
 
 import lrscope
-from lrscope.data.tasks.batches import TensorBatches
+from lrscope.data.tensor_batches import TensorBatches
 from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
 

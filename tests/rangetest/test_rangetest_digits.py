@@ -17,7 +17,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import lrscope
-from lrscope.data.tasks.batches import TensorBatches
+from lrscope.data.tensor_batches import TensorBatches
 
 CE = nn.functional.cross_entropy
 BUDGET = 200

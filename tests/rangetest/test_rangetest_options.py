@@ -16,7 +16,7 @@ from rangetest_support import BATCHES, CE, X, Y, mlp, run_and_compare, setup
 from torch import nn
 
 import lrscope
-from lrscope.data.tasks.batches import TensorBatches
+from lrscope.data.tensor_batches import TensorBatches
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from lrscope.data.tasks.batches import TensorBatches
+from lrscope.data.tensor_batches import TensorBatches
 from lrscope.errors import InputError, InputTypeError
 
 
@@ -30,7 +30,7 @@ list, DataLoader or generator), not int
 def batch_stream(batches: Iterable[Any], count: int) -> Iterator[Any]:
     """``count`` batches from ``batches``, starting it again each time it runs out.
 
-    A :class:`~lrscope.data.tasks.batches.TensorBatches` continues with its next (differently
+    A :class:`~lrscope.data.tensor_batches.TensorBatches` continues with its next (differently
     shuffled) epoch; any other iterable is iterated again. A one-shot iterator that runs out
     raises :class:`~lrscope.errors.InputError` saying how many batches it gave.
 

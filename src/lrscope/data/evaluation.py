@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -36,6 +36,21 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, flag in zip(model.modules(), flags, strict=True):
             module.training = flag
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics after ``step`` optimizer steps: the test set's (``loss``, ``accuracy``; reported
+    only) and the validation split's (``val_loss``, ``val_accuracy``; what a study selects on),
+    None where not measured (accuracies for tasks without classes). ``metrics``: every
+    selection metric a user's ``evaluate(model)`` returned, by name."""
+
+    step: int
+    loss: float | None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

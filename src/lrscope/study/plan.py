@@ -7,11 +7,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lrscope.data.tasks.base import Task
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit
 from lrscope.trials.runners import TrialSetup
-from lrscope.trials.trial import Evaluation, OptimizerFactory, TrainOptions, TrialResult, sgd
+from lrscope.trials.trial import (
+    Evaluation,
+    OptimizerFactory,
+    TrainOptions,
+    TrialData,
+    TrialResult,
+    sgd,
+)
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,7 @@ class StudyPlan:
     """Everything a study needs, resolved."""
 
     name: str
-    task: Task
+    task: TrialData
     config: dict[str, Any]  # the resolved config, stored with the run; a rerun must match it
     seeds: tuple[int, ...]
     steps: int

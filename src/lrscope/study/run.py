@@ -145,10 +145,12 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
     from lrscope.trials.trial import seeded_model
 
     settings = plan.range_test
-    model = seeded_model(plan.task, plan.seeds[0], engine.device)
+    task = plan.task
+    model = seeded_model(task, plan.seeds[0], engine.device)
     optimizer = plan.make_optimizer(model)
-    val = plan.task.validation_batches(settings.val_examples) if settings.validates else None
-    result = range_test(model, optimizer, plan.task.loss_fn, plan.task.train_batches(plan.seeds[0]),
+    val = task.validation_batches(settings.val_examples) if settings.validates else None
+    result = range_test(model, optimizer, task.loss_fn, task.range_batches(plan.seeds[0]),
+                        step_fn=task.step_fn,
                         engine=engine, val_batches=val, val_every=settings.val_every or None,
                         precision=plan.options.precision,
                         clip_grad_norm=plan.options.clip_grad_norm,
@@ -239,13 +241,17 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
                       (ev.loss, ev.accuracy, ev.val_loss, ev.val_accuracy), strict=True)
         # accuracy is None for tasks without classes: nothing is written for it
         rows += [(ev.step, name, float(v)) for name, v in metrics if v is not None]
+        # a user's evaluate(model) metrics beyond loss and accuracy, as val_<name>
+        rows += [(ev.step, f"val_{name}", value) for name, value in ev.metrics.items()
+                 if name not in ("loss", "accuracy")]
     store.add_metrics(trial_id, rows)
     shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
     with TensorBoardWriter(tb) as writer:
         for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
             writer.log_step(step, lr=lr, loss=loss)
         for ev in result.evaluations:
-            writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
+            if ev.loss is not None:
+                writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
             if ev.val_loss is not None:
                 writer.log_scalar("Loss/val", ev.val_loss, ev.step)
             if ev.val_accuracy is not None:

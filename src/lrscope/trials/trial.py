@@ -17,19 +17,23 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lrscope._checks import check_choice, check_int, check_positive
-from lrscope.data.evaluation import evaluate_pairs
+from lrscope.data.batching import to_device
+from lrscope.data.evaluation import Evaluation
+from lrscope.data.problem import Problem
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
 from lrscope.engines.precision import MixedPrecision
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, apply_schedule, group_ratios
 
+TrialData = Task | Problem  # what a trial trains (the same four methods on both)
 OptimizerFactory = Callable[[list[nn.Parameter] | nn.Module], torch.optim.Optimizer]
 DIVERGE_FACTOR = 100.0
 
@@ -58,19 +62,6 @@ class TrainOptions:
     def plain(self) -> bool:
         """True when a step is the plain forward, backward, step (what batched runs do)."""
         return self == TrainOptions()
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Test metrics after ``step`` optimizer steps, and the validation split's when the task
-    has one (a study selects on those; the test set only reports). Accuracies are None for
-    tasks without classes (regression, ...)."""
-
-    step: int
-    loss: float
-    accuracy: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,20 +109,14 @@ def sgd(lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0) -> Op
     return functools.partial(_sgd, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def evaluate(model: nn.Module, task: Task, device: torch.device) -> Evaluation:
-    """Mean test loss over the whole test set, and accuracy when the task has classes; the same
-    on the validation split when there is one (step 0; the caller dates it). Every rank sees
-    the same weights and the same examples."""
-    loss, accuracy = evaluate_pairs(model, task.test_batches(), task.loss_fn, device,
-                                    classes=task.has_classes)
-    if not task.has_validation:
-        return Evaluation(0, loss, accuracy)
-    val_loss, val_accuracy = evaluate_pairs(model, task.val_batches(), task.loss_fn, device,
-                                            classes=task.has_classes)
-    return Evaluation(0, loss, accuracy, val_loss, val_accuracy)
+def evaluate(model: nn.Module, task: TrialData, device: torch.device) -> Evaluation:
+    """``task.measure(model, device)``: a Task's mean test loss (and accuracy when it has
+    classes, and the same on its validation split), a Problem's metrics (step 0; the caller
+    dates it). Every rank sees the same weights and the same examples."""
+    return task.measure(model, device)
 
 
-def seeded_model(task: Task, seed: int, device: torch.device) -> nn.Module:
+def seeded_model(task: TrialData, seed: int, device: torch.device) -> nn.Module:
     """``task.make_model()`` under ``torch.manual_seed(seed)``: the same seed, the same weights.
 
     The caller keeps the RNG: run it inside :func:`lrscope.rng.preserved_rng`.
@@ -141,7 +126,7 @@ def seeded_model(task: Task, seed: int, device: torch.device) -> nn.Module:
 
 
 def run_trial(
-    task: Task,
+    task: TrialData,
     schedule: Schedule,
     *,
     seed: int,
@@ -170,7 +155,7 @@ def run_trial(
                     options or TrainOptions())
 
 
-def _run(task: Task, schedule: Schedule, seed: int, steps: int, eval_every: int,
+def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every: int,
          make_optimizer: OptimizerFactory, engine: Engine,
          on_eval: Callable[[Evaluation], None] | None, diverge_factor: float,
          options: TrainOptions) -> TrialResult:
@@ -189,16 +174,15 @@ def _run(task: Task, schedule: Schedule, seed: int, steps: int, eval_every: int,
     checked = 0
     start = time.perf_counter()
     try:
-        batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(
-            task.train_batches(seed).steps(steps * micro))
+        batches: Iterator[Any] = iter(task.stream(seed, steps * micro))
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
             optimizer.zero_grad(set_to_none=True)
             total = torch.zeros((), dtype=torch.float64, device=device)
             for _ in range(micro):
-                x, y = (t.to(device) for t in engine.shard(next(batches)))
+                batch = to_device(engine.shard(next(batches)), device)
                 with amp.autocast():
-                    loss = task.loss_fn(model(x), y)
+                    loss = task.loss(model, batch)
                 # each micro-batch's loss / k: the summed gradients are their mean
                 engine.backward(amp.scale(loss / micro), optimizer)
                 total += loss.detach()

@@ -6,8 +6,8 @@
 """
 
 from lrscope.data.tasks.base import Task
-from lrscope.data.tasks.batches import TensorBatches
 from lrscope.data.tasks.registry import DEFAULT_TASK, TASKS, check_task_name, get_task, is_user_task
+from lrscope.data.tensor_batches import TensorBatches
 
 __all__ = ["DEFAULT_TASK", "TASKS", "Task", "TensorBatches", "check_task_name", "get_task",
            "is_user_task"]

@@ -2,7 +2,7 @@
 
 A task is everything about "the user's problem" that the range test and a trial need, and
 nothing about schedules or engines. Data lives in memory as tensors and is batched directly
-(see :mod:`lrscope.data.tasks.batches`), never through a DataLoader with workers.
+(see :mod:`lrscope.data.tensor_batches`), never through a DataLoader with workers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lrscope.data.tasks.batches import TensorBatches
+from lrscope.data.evaluation import Evaluation, evaluate_pairs
+from lrscope.data.tensor_batches import TensorBatches
 from lrscope.errors import InputError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -171,6 +172,30 @@ class Task:
     def test_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
         """Test batches in file order (no shuffling)."""
         yield from _chunks(self.test_x, self.test_y, batch_size)
+
+    # -- what a trial asks of it (a Problem answers the same) --------------------------------
+    step_fn = None  # a Task's batches are (inputs, targets), scored with loss_fn
+
+    def stream(self, seed: int, count: int) -> Iterator[Batch]:
+        """``count`` training batches in seed ``seed``'s order, crossing epochs."""
+        return self.train_batches(seed).steps(count)
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return self.loss_fn(model(batch[0]), batch[1])
+
+    def range_batches(self, seed: int) -> TensorBatches:
+        return self.train_batches(seed)
+
+    def measure(self, model: nn.Module, device: torch.device) -> Evaluation:
+        """Mean test loss, and accuracy when the task has classes; the same on the validation
+        split when there is one (step 0: the caller dates it)."""
+        loss, accuracy = evaluate_pairs(model, self.test_batches(), self.loss_fn, device,
+                                        classes=self.has_classes)
+        if not self.has_validation:
+            return Evaluation(0, loss, accuracy)
+        val_loss, val_accuracy = evaluate_pairs(model, self.val_batches(), self.loss_fn, device,
+                                                classes=self.has_classes)
+        return Evaluation(0, loss, accuracy, val_loss, val_accuracy)
 
     def val_batches(self, batch_size: int = 1024) -> Iterator[Batch]:
         """Validation batches in order (nothing without a validation split)."""

@@ -32,6 +32,7 @@ from lrscope.trials.trial import (
     Evaluation,
     OptimizerFactory,
     TrainOptions,
+    TrialData,
     TrialResult,
     run_trial,
     sgd,
@@ -44,7 +45,7 @@ PARALLEL_MODES = ("none", "batched", "processes", "auto")
 class TrialSetup:
     """What every trial of a study shares: the task, the budget and the optimizer factory."""
 
-    task: Task
+    task: TrialData
     steps: int
     eval_every: int
     make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
@@ -137,6 +138,9 @@ def _batched(jobs: Sequence[Job], plan: TrialSetup, device: torch.device,
     from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
     from lrscope.trials.batched.run import run_trials_batched
 
+    if not isinstance(plan.task, Task):  # refused before anything runs: auto falls back
+        raise InputError("data: batched runs read a lrscope Task's in-memory tensors; "
+                         f"{UNSUPPORTED_ADVICE}")
     if not plan.options.plain:  # refused before anything runs, so that auto falls back
         raise InputError("options: batched runs train in full precision without clipping or "
                          f"accumulation; {UNSUPPORTED_ADVICE}")
