@@ -2,6 +2,8 @@
 
 * :func:`lrscope.range_test` runs the LR range test on any model, optimizer and batches, and
   leaves them exactly as they were.
+* :func:`lrscope.compare` trains a suite of schedules side by side on any model and data,
+  several paired seeds, and ranks them honestly.
 * :mod:`lrscope.schedules` holds closed-form schedules (``lrscope.schedules.parse(spec)``).
 """
 
@@ -16,6 +18,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from lrscope import schedules
     from lrscope.rangetest.loop import RangeTestResult, range_test
+    from lrscope.study.api import CompareResult, compare
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +28,10 @@ def __getattr__(name: str) -> Any:
         import lrscope.schedules
 
         return lrscope.schedules
+    if name in ("compare", "CompareResult"):
+        from lrscope.study import api
+
+        return getattr(api, name)
     if name in ("range_test", "RangeTestResult"):
         from lrscope import rangetest
 
@@ -32,4 +39,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'lrscope' has no attribute {name!r}")
 
 
-__all__ = ["InputError", "InputTypeError", "RangeTestResult", "range_test", "schedules"]
+__all__ = ["CompareResult", "InputError", "InputTypeError", "RangeTestResult", "compare",
+           "range_test", "schedules"]

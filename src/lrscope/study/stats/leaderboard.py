@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,15 @@ VALIDATION_NOTE = ("Means and intervals use finished trials only. Ranked by the 
 
 def ranking_note(rows: Sequence[LeaderboardRow]) -> str:
     """The one-sentence ranking rule for these rows (on validation or on test)."""
-    return VALIDATION_NOTE if any(r.ranked_on == "val_loss" for r in rows) else EXCLUSION_NOTE
+    ranked_on = next((r.ranked_on for r in rows), "test_loss")
+    if ranked_on == "test_loss":
+        return EXCLUSION_NOTE
+    if ranked_on == "val_loss":
+        return VALIDATION_NOTE
+    name = ranked_on.removeprefix("val_")
+    better = "higher" if rows[0].rank_max else "lower"
+    return VALIDATION_NOTE.replace("final validation loss",
+                                   f"final validation {name} ({better} is better)")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class TrialOutcome:
     wall_time: float | None
     worst_test_loss: float | None = None  # highest finite test loss at any evaluation
     final_val_loss: float | None = None  # with a validation split: what the ranking reads
+    # (the rank_by metric's last value, negated when it is maximised: lower is always better)
 
     def steps_to(self, target: float) -> int | None:
         """First evaluated step whose test accuracy reaches ``target``, or None."""
@@ -106,16 +115,28 @@ class LeaderboardRow:
     wall_time: float | None     # mean seconds over finished trials
     vs_best: Comparison
     rank_loss: float = math.inf  # median final (val or test) loss over all seeds, unfinished = +inf
-    ranked_on: str = "test_loss"  # "val_loss" when the trials measured a validation split
+    ranked_on: str = "test_loss"  # "val_loss" (or "val_<rank_by>") with a validation split
+    rank_max: bool = False  # the ranked metric is maximised (rank_loss holds it negated)
 
 
-def outcomes_from_store(store: Store, run_id: int) -> list[TrialOutcome]:
-    """Every trial of a run, reduced to its final/best test metrics."""
+def rank_by_of(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The run's ranking metric and direction: its ``rank_by`` setting, else ("loss", "min")."""
+    name, direction = config.get("rank_by") or ("loss", "min")
+    return str(name), str(direction)
+
+
+def outcomes_from_store(store: Store, run_id: int,
+                        rank_by: tuple[str, str] = ("loss", "min")) -> list[TrialOutcome]:
+    """Every trial of a run, reduced to its final/best test metrics and its final selection
+    metric (``val_<rank_by>``, negated when maximised)."""
+    name, direction = rank_by
+    sign = -1.0 if direction == "max" else 1.0
     outcomes = []
     for trial in store.trials(run_id):
         _, loss = store.metric_series(trial.id, "test_loss")
         steps, acc = store.metric_series(trial.id, "test_accuracy")
-        _, val = store.metric_series(trial.id, "val_loss")
+        _, val = store.metric_series(trial.id, f"val_{name}")
+        val = sign * val
         curve = tuple((int(s), float(a)) for s, a in zip(steps, acc, strict=True)
                       if math.isfinite(a))
         outcomes.append(TrialOutcome(
@@ -133,8 +154,9 @@ def leaderboard(store: Store, run_id: int, target_accuracy: float | None = None)
     run = store.run(run_id)
     if target_accuracy is None and run.config.get("target_accuracy") is not None:
         target_accuracy = float(run.config["target_accuracy"])
-    return summarize(outcomes_from_store(store, run_id), target_accuracy=target_accuracy,
-                     paired=run.kind == "study")
+    rank_by = rank_by_of(run.config)
+    return summarize(outcomes_from_store(store, run_id, rank_by), target_accuracy=target_accuracy,
+                     paired=run.kind == "study", rank_by=rank_by)
 
 
 def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
@@ -154,7 +176,8 @@ def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
 
 
 def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None = None,
-              paired: bool = True) -> list[LeaderboardRow]:
+              paired: bool = True, rank_by: tuple[str, str] = ("loss", "min"),
+              ) -> list[LeaderboardRow]:
     """Rows ranked best first (see the module docstring for the rules)."""
     if target_accuracy is None:
         target_accuracy = default_target(outcomes)
@@ -191,7 +214,8 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
             reached_target=len(reached), wall_time=float(np.mean(walls)) if walls else None,
             vs_best=versus.get(label, NO_TEST_LOSS),
             rank_loss=rank_key(scores[label].values(), label)[0],
-            ranked_on="val_loss" if on_val else "test_loss"))
+            ranked_on=f"val_{rank_by[0]}" if on_val else "test_loss",
+            rank_max=on_val and rank_by[1] == "max"))
     return rows
 
 

@@ -1,0 +1,193 @@
+"""``lrscope.compare``: the schedule study from Python, on any model, data and metric.
+
+The CLI's ``compare`` reads a config file; this takes the pieces of a training script instead:
+a model factory (lrscope seeds it, so every schedule at a seed starts from the same weights), an
+optimizer factory, and ``train_data(seed)`` giving any iterable of batches in that seed's order
+(a DataLoader with ``generator=torch.Generator().manual_seed(seed)`` is the normal case), or a
+lrscope Task. It runs the range test, the recipe's suite (or ``schedules``), every (schedule,
+seed) trial, and writes the store and the report; rerunning the same call on the same ``out``
+resumes.
+
+>>> import tempfile, torch
+>>> from torch import nn
+>>> g = torch.Generator().manual_seed(0)
+>>> x = torch.randn(256, 4, generator=g); y = (x.sum(1) > 0).long()
+>>> def train_data(seed):
+...     return torch.utils.data.DataLoader(list(zip(x, y)), batch_size=32, shuffle=True,
+...                                        generator=torch.Generator().manual_seed(seed))
+>>> res = compare(lambda: nn.Linear(4, 2), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+...               train_data, loss_fn=nn.functional.cross_entropy, val_data=train_data(99),
+...               schedules=["constant(lr=0.1)", "cosine(lr=0.5)"], steps=40, seeds=2,
+...               out=tempfile.mkdtemp(), quiet=True)
+>>> [row.label for row in res.leaderboard] == [res.best, *[r.label for r in res.leaderboard[1:]]]
+True
+>>> res.report_html.name, len(res.leaderboard)
+('report.html', 2)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lrscope.data.problem import Problem
+from lrscope.data.scoring import LossFn, StepFn
+from lrscope.data.tasks.base import Task
+from lrscope.engines.local import LocalEngine
+from lrscope.errors import InputError, InputTypeError
+from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.study.plan import StudyPlan
+from lrscope.study.recipes import RECIPES, Suite
+from lrscope.trials.runners import PARALLEL_MODES
+from lrscope.trials.trial import TrainOptions
+
+MINIMISED = ("loss", "rmse", "mse", "mae", "error", "perplexity", "nll")
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """What :func:`compare` returns: the ranked rows, the winner, where everything was written."""
+
+    leaderboard: list[Any]  # lrscope.study.stats.leaderboard.LeaderboardRow, best first
+    best: str | None
+    out: Path
+    report_html: Path
+    suite: Suite
+
+
+def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
+            train_data: Callable[[int], Iterable[Any]] | Task, *,
+            loss_fn: LossFn | None = None, step_fn: StepFn | None = None,
+            evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
+            val_data: Iterable[Any] | None = None, test_data: Iterable[Any] | None = None,
+            rank_by: str | tuple[str, str] = "loss", schedules: Sequence[str] | None = None,
+            recipe: str = "smith", lr_scales: Sequence[float] | None = None,
+            steps: int | None = None, epochs: int | None = None,
+            seeds: int | Sequence[int] = 3, device: str = "auto", parallel: str = "auto",
+            out: str | Path | None = None, name: str = "study", eval_every: int | None = None,
+            precision: str | None = None, clip_grad_norm: float | None = None,
+            accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
+            quiet: bool = False) -> CompareResult:
+    """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
+
+    ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
+    ``step_fn(model, batch) -> loss`` anything else (dict batches, a model that returns its own
+    loss). Selection reads ``evaluate(model) -> {metric: value}`` or the loss (and accuracy)
+    on ``val_data``; ``test_data`` is only reported. ``rank_by`` names the selection metric;
+    "loss"-like names are minimised, others maximised, or give ``(name, "min"|"max")``.
+    ``precision``, ``clip_grad_norm`` and ``accumulation_steps`` train as your own loop would.
+    """
+    if lr_scales is not None:
+        raise InputError("compare: lr_scales is not available in this version; leave it None")
+    if not callable(model) or not callable(optimizer):
+        raise InputTypeError("compare: model and optimizer must be functions: model() -> "
+                             "nn.Module, optimizer(params) -> torch optimizer")
+    metric = _rank_by(rank_by)
+    if isinstance(train_data, Task):
+        problem: Task | Problem = train_data
+    else:
+        problem = Problem(name, model, train_data, loss_fn, step_fn, evaluate, val_data,
+                          test_data)
+    if recipe not in RECIPES:
+        raise InputError(f"compare: recipe={recipe!r} is not one of {', '.join(RECIPES)}")
+    if parallel not in PARALLEL_MODES:
+        raise InputError(f"compare: parallel={parallel!r} is not one of "
+                         f"{', '.join(PARALLEL_MODES)}")
+    options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
+    total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
+    seed_list = _seeds(seeds)
+    engine = LocalEngine(device)
+    plan = StudyPlan(
+        name=name, task=problem, seeds=seed_list, steps=total,
+        eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
+        make_optimizer=functools.partial(_build, optimizer),
+        schedules=tuple(schedules or ()), recipe=recipe,
+        range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel,
+        options=options,
+        config={"api": "compare", "model": _named(model), "optimizer": _named(optimizer),
+                "train_data": _named(train_data), "steps": total, "seeds": list(seed_list),
+                "schedules": list(schedules or ()), "recipe": recipe, "rank_by": list(metric),
+                "options": [precision, clip_grad_norm, accumulation_steps],
+                "eval_every": eval_every})
+    return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
+
+
+def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> CompareResult:
+    from lrscope.outputs.report.build import write_report
+    from lrscope.study.run import check_resumable, run_study
+
+    check_resumable(plan, out)
+    suite = run_study(plan, out, engine)
+    files = write_report(out)
+    rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
+    if not quiet:
+        from rich.console import Console
+
+        from lrscope.outputs.report.leaderboard_output import rich_table
+
+        Console(stderr=True).print(rich_table(rows, title=f"Leaderboard: {plan.name}"))
+    return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite)
+
+
+def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:
+    return optimizer(model.parameters())
+
+
+def _rank_by(rank_by: str | tuple[str, str]) -> tuple[str, str]:
+    """``(name, "min"|"max")``; a bare name is minimised when it names a loss or an error.
+
+    >>> _rank_by("rmse"), _rank_by("accuracy"), _rank_by(("bleu", "max"))
+    (('rmse', 'min'), ('accuracy', 'max'), ('bleu', 'max'))
+    """
+    if isinstance(rank_by, str):
+        name, direction = rank_by, ("min" if rank_by.lower().endswith(MINIMISED) else "max")
+    elif isinstance(rank_by, (tuple, list)) and len(rank_by) == 2:
+        name, direction = rank_by
+    else:
+        raise InputTypeError(f"compare: rank_by={rank_by!r} must be a metric name or a "
+                             "(name, 'min'|'max') pair")
+    if direction not in ("min", "max") or not str(name).isidentifier():
+        raise InputError(f"compare: rank_by={rank_by!r}: give a metric name and 'min' or 'max'")
+    return str(name), str(direction)
+
+
+def _steps(steps: int | None, epochs: int | None, per_epoch: int | None, micro: int) -> int:
+    if (steps is None) == (epochs is None):
+        raise InputError("compare: give steps=N or epochs=E (one of them)")
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise InputError(f"compare: steps={steps!r} must be a whole number >= 2")
+        return steps
+    if per_epoch is None:
+        raise InputError("compare: epochs needs train_data(seed) with a length (len()); give "
+                         "steps instead")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"compare: epochs={epochs!r} must be a whole number >= 1")
+    return max(2, epochs * per_epoch // micro)
+
+
+def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(seeds, bool):
+        raise InputTypeError(f"compare: seeds={seeds!r} must be a count or a list of seeds")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise InputError(f"compare: seeds={seeds!r} must be at least 1")
+        return tuple(range(seeds))
+    chosen = tuple(seeds)
+    if not chosen or len(set(chosen)) != len(chosen) or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in chosen):
+        raise InputError(f"compare: seeds={seeds!r} must be a count or distinct seeds >= 0")
+    return chosen
+
+
+def _named(thing: Any) -> str:
+    """What a rerun can compare: a function's qualified name (a lambda is just 'lambda')."""
+    if isinstance(thing, Task):
+        return f"task:{thing.name}:{thing.model_name}"
+    module = getattr(thing, "__module__", "") or ""
+    return f"{module}.{getattr(thing, '__qualname__', type(thing).__name__)}"

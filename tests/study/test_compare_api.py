@@ -1,0 +1,152 @@
+"""``lrscope.compare`` on the problems users have (issue 10 item 1): a DataLoader of dict batches
+with a model that returns its own loss, a regression ranked by RMSE, a BatchNorm CNN with bf16
+autocast and clipping. Each is paired (the same initial weights and data order per seed across
+schedules) and deterministic (the same call twice gives the same leaderboard)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+import lrscope
+from lrscope.study.store.sqlite import Store
+
+SCHEDULES = ["constant(lr=0.05)", "cosine(lr=0.2)"]
+
+
+class OwnLoss(nn.Module):
+    """A Hugging Face-style model: a dict batch in, an object with .loss out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.head = nn.Embedding(20, 8), nn.Linear(8, 2)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.head(self.embed(input_ids).mean(1))
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def _dict_data(seed: int) -> DataLoader:
+    g = torch.Generator().manual_seed(123)
+    ids = torch.randint(0, 20, (192, 6), generator=g)
+    rows = [{"input_ids": i, "labels": int(i[0] >= 10)} for i in ids]
+    return DataLoader(rows, batch_size=16, shuffle=True,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def _leaderboard(res: lrscope.CompareResult) -> list[tuple[str, float]]:
+    return [(row.label, row.rank_loss) for row in res.leaderboard]
+
+
+def test_dict_batches_and_a_model_returning_its_own_loss(tmp_path):
+    def run(out):
+        return lrscope.compare(OwnLoss, lambda p: torch.optim.Adam(p, lr=1e-3), _dict_data,
+                               step_fn=lambda model, batch: model(**batch)["loss"],
+                               evaluate=lambda model: {"loss": float(sum(
+                                   model(**b)["loss"] for b in _dict_data(99)) / 12)},
+                               schedules=SCHEDULES, steps=24, seeds=2, parallel="none",
+                               range_test=lrscope.rangetest.settings.RangeTestSettings(
+                                   start=1e-5, steps=12), out=out, quiet=True)
+
+    first, again = run(tmp_path / "a"), run(tmp_path / "b")
+    assert len(first.leaderboard) == 2 and first.best in SCHEDULES
+    assert _leaderboard(first) == _leaderboard(again)  # deterministic
+    assert first.leaderboard[0].ranked_on == "val_loss"
+    # paired: every schedule at a seed starts from the same weights and sees the same batches,
+    # so their first training losses (before any update differs) agree exactly
+    with Store.in_dir(tmp_path / "a", create=False) as store:
+        firsts = {}
+        for trial in store.trials():
+            _, losses = store.metric_series(trial.id, "train_loss")
+            firsts.setdefault(trial.seed, set()).add(float(losses[0]))
+    assert all(len(values) == 1 for values in firsts.values()) and len(firsts) == 2
+
+
+def test_a_regression_ranked_by_rmse(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(320, 5, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.1 * torch.randn(320, generator=g)
+    train, val = list(zip(x[:256], y[:256], strict=True)), (x[256:], y[256:])
+
+    def train_data(seed):
+        return DataLoader(train, batch_size=32, shuffle=True,
+                          generator=torch.Generator().manual_seed(seed))
+
+    def rmse(model):
+        return {"rmse": float(torch.sqrt(((model(val[0]).squeeze(1) - val[1]) ** 2).mean()))}
+
+    def mse(out, target):
+        return nn.functional.mse_loss(out.squeeze(1), target)
+
+    res = lrscope.compare(lambda: nn.Linear(5, 1), lambda p: torch.optim.SGD(p, lr=0.01),
+                          train_data, loss_fn=mse, evaluate=rmse, rank_by="rmse",
+                          schedules=["constant(lr=0.001)", "constant(lr=0.05)"], steps=40,
+                          seeds=2, parallel="none", out=tmp_path, quiet=True,
+                          range_test=lrscope.rangetest.settings.RangeTestSettings(start=1e-5,
+                                                                                 steps=20))
+    rows = res.leaderboard
+    assert rows[0].ranked_on == "val_rmse" and not rows[0].rank_max
+    assert res.best == "constant(lr=0.05)"  # the faster LR fits this linear problem better
+    assert rows[0].rank_loss < rows[1].rank_loss
+    with Store.in_dir(tmp_path, create=False) as store:
+        trial = store.trials()[0]
+        assert "val_rmse" in store.metric_names(trial.id)
+        assert "test_accuracy" not in store.metric_names(trial.id)
+    assert math.isfinite(rows[0].rank_loss)
+
+
+def test_a_batchnorm_cnn_with_bf16_and_clipping(tmp_path):
+    from lrscope.data.tasks import get_task
+
+    task = get_task("digits", limit_train=256, limit_test=128)
+
+    def cnn():
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                             nn.Flatten(), nn.Linear(8 * 64, 10))
+
+    def train_data(seed):
+        return DataLoader(list(zip(task.train_x, task.train_y, strict=True)), batch_size=32,
+                          shuffle=True, generator=torch.Generator().manual_seed(seed))
+
+    val = list(DataLoader(list(zip(task.test_x, task.test_y, strict=True)), batch_size=64))
+    kwargs = dict(loss_fn=nn.functional.cross_entropy, val_data=val, schedules=SCHEDULES,
+                  steps=16, seeds=2, parallel="auto", precision="bf16", clip_grad_norm=1.0,
+                  quiet=True, range_test=lrscope.rangetest.settings.RangeTestSettings(
+                      start=1e-4, steps=12))
+    first = lrscope.compare(cnn, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                            train_data, out=tmp_path / "a", **kwargs)
+    again = lrscope.compare(cnn, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                            train_data, out=tmp_path / "b", **kwargs)
+    assert _leaderboard(first) == _leaderboard(again)
+    assert all(row.n_finished == 2 for row in first.leaderboard)
+    assert first.leaderboard[0].final_test_accuracy.mean is None  # no test_data: nothing reported
+    with Store.in_dir(tmp_path / "a", create=False) as store:
+        names = store.metric_names(store.trials()[0].id)
+    assert {"val_loss", "val_accuracy"} <= set(names)
+
+
+def test_bad_input_is_one_clear_error_before_any_work(tmp_path):
+    def data(seed):
+        return [(torch.zeros(2, 3), torch.zeros(2).long())]
+
+    def model():
+        return nn.Linear(3, 2)
+
+    def opt(p):
+        return torch.optim.SGD(p, lr=0.1)
+
+    with pytest.raises(ValueError, match="give steps=N or epochs=E"):
+        lrscope.compare(model, opt, data, loss_fn=nn.functional.cross_entropy, out=tmp_path)
+    with pytest.raises(TypeError, match="give loss_fn"):
+        lrscope.compare(model, opt, data, steps=4, out=tmp_path)
+    with pytest.raises(ValueError, match="rank_by"):
+        lrscope.compare(model, opt, data, loss_fn=nn.functional.cross_entropy, steps=4,
+                        rank_by=("rmse", "up"), out=tmp_path)
+    with pytest.raises(ValueError, match="parallel='many'"):
+        lrscope.compare(model, opt, data, loss_fn=nn.functional.cross_entropy, steps=4,
+                        parallel="many", out=tmp_path)
+    assert not (tmp_path / "study.sqlite").exists()
