@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import lrscope
+from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.store.sqlite import Store
 
 SCHEDULES = ["constant(lr=0.05)", "cosine(lr=0.2)"]
@@ -49,7 +50,7 @@ def test_dict_batches_and_a_model_returning_its_own_loss(tmp_path):
                                evaluate=lambda model: {"loss": float(sum(
                                    model(**b)["loss"] for b in _dict_data(99)) / 12)},
                                schedules=SCHEDULES, steps=24, seeds=2, parallel="none",
-                               range_test=lrscope.rangetest.settings.RangeTestSettings(
+                               range_test=RangeTestSettings(
                                    start=1e-5, steps=12), out=out, quiet=True)
 
     first, again = run(tmp_path / "a"), run(tmp_path / "b")
@@ -86,7 +87,7 @@ def test_a_regression_ranked_by_rmse(tmp_path):
                           train_data, loss_fn=mse, evaluate=rmse, rank_by="rmse",
                           schedules=["constant(lr=0.001)", "constant(lr=0.05)"], steps=40,
                           seeds=2, parallel="none", out=tmp_path, quiet=True,
-                          range_test=lrscope.rangetest.settings.RangeTestSettings(start=1e-5,
+                          range_test=RangeTestSettings(start=1e-5,
                                                                                  steps=20))
     rows = res.leaderboard
     assert rows[0].ranked_on == "val_rmse" and not rows[0].rank_max
@@ -115,7 +116,7 @@ def test_a_batchnorm_cnn_with_bf16_and_clipping(tmp_path):
     val = list(DataLoader(list(zip(task.test_x, task.test_y, strict=True)), batch_size=64))
     kwargs = dict(loss_fn=nn.functional.cross_entropy, val_data=val, schedules=SCHEDULES,
                   steps=16, seeds=2, parallel="auto", precision="bf16", clip_grad_norm=1.0,
-                  quiet=True, range_test=lrscope.rangetest.settings.RangeTestSettings(
+                  quiet=True, range_test=RangeTestSettings(
                       start=1e-4, steps=12))
     first = lrscope.compare(cnn, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
                             train_data, out=tmp_path / "a", **kwargs)
@@ -150,3 +151,42 @@ def test_bad_input_is_one_clear_error_before_any_work(tmp_path):
         lrscope.compare(model, opt, data, loss_fn=nn.functional.cross_entropy, steps=4,
                         parallel="many", out=tmp_path)
     assert not (tmp_path / "study.sqlite").exists()
+
+
+PROBLEM_TASK = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from lrscope.data.problem import Problem
+
+g = torch.Generator().manual_seed(0)
+X = torch.randn(128, 4, generator=g)
+Y = (X.sum(1) > 0).long()
+ROWS = list(zip(X, Y))
+
+
+def train_data(seed):
+    return DataLoader(ROWS, batch_size=16, shuffle=True,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def build():
+    return Problem("loaders", lambda: nn.Linear(4, 2), train_data,
+                   loss_fn=nn.functional.cross_entropy, val_data=list(train_data(99)))
+"""
+
+
+def test_a_user_task_returning_a_problem_runs_in_the_cli(tmp_path, monkeypatch):
+    from lrscope.cli import main
+
+    (tmp_path / "loader_task.py").write_text(PROBLEM_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "study"
+    assert main(["compare", "--task", "loader_task:build", "--steps", "16", "--seeds", "2",
+                 "--schedules", *SCHEDULES, "--range-steps", "10", "--parallel", "none",
+                 "--out", str(out)]) == 0
+    with Store.in_dir(out, create=False) as store:
+        trials = store.trials()
+        assert len(trials) == 4 and all(t.status == "finished" for t in trials)
+        assert "val_loss" in store.metric_names(trials[0].id)
+    assert (out / "report.html").exists()

@@ -72,6 +72,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _latest(seen: Any) -> str:
+    """The progress line's view of an evaluation: accuracy where there is one, else a loss."""
+    if seen.accuracy is not None:
+        return f"test acc {seen.accuracy:.3f}"
+    if seen.val_accuracy is not None:
+        return f"val acc {seen.val_accuracy:.3f}"
+    if seen.loss is not None:
+        return f"test loss {seen.loss:.4g}"
+    return "" if seen.val_loss is None else f"val loss {seen.val_loss:.4g}"
+
+
 def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {key: getattr(args, dest) for dest, (key, _) in FLAG_FIELDS.items()}
     if overrides["schedules"] is not None:
@@ -102,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
             def on_event(event: TrialEvent) -> None:
                 seen = event.evaluation
                 where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
-                    f"test loss {seen.loss:.4g}" if seen.accuracy is None
-                    else f"test acc {seen.accuracy:.3f}")
+                    _latest(seen))
                 bar.update(progress_id, total=event.total,
                            description=f"{event.state:>8} {event.key}{where}")
                 if event.state != "running":

@@ -16,6 +16,7 @@ from torch import nn
 
 from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
+from lrscope.errors import InputError
 from lrscope.study.plan import StudyPlan
 from lrscope.trials.trial import TrainOptions
 
@@ -34,14 +35,18 @@ def study_plan(config: StudyConfig) -> StudyPlan:
     task = config.build_task().with_validation(config.resolved_val_fraction())
     if config.engine == "local":  # ColossalAI places each rank's data itself
         task = task.to(config.resolved_device())
+    per_epoch = task.steps_per_epoch
+    if per_epoch is None and config.steps is None:
+        raise InputError("epochs: the task's training data has no length; give steps = N")
+    steps = config.total_steps(per_epoch or 1)
     return StudyPlan(
         name=config.name,
         task=task,
         config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
         config_defaults=_stored_defaults(),
         seeds=config.seed_list(),
-        steps=config.total_steps(task.steps_per_epoch),
-        eval_every=config.eval_every or task.steps_per_epoch,
+        steps=steps,
+        eval_every=config.eval_every or task.steps_per_epoch or max(1, steps // 10),
         make_optimizer=functools.partial(build_optimizer, config.optimizer),
         schedules=config.schedules,
         recipe=config.recipe,

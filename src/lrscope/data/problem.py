@@ -60,6 +60,30 @@ class Problem:
         if self.evaluate is not None and not callable(self.evaluate):
             raise InputTypeError("compare: evaluate must be a function model -> {metric: value}")
 
+    # -- what a study's set-up asks of it (a Task answers the same) --------------------------
+    model_name = ""
+    batch_size = None
+
+    def limited(self, limit_train: int | None = None, limit_test: int | None = None) -> Problem:
+        if limit_train is not None or limit_test is not None:
+            raise InputError("limit_train/limit_test: they cut a Task's tensors; a task that "
+                             "returns its own data loaders limits them itself")
+        return self
+
+    def with_batch_size(self, batch_size: int | None) -> Problem:
+        if batch_size is not None:
+            raise InputError("batch_size: set it in your own DataLoader (train_data(seed))")
+        return self
+
+    def with_validation(self, fraction: float, seed: int = 0) -> Problem:
+        if fraction:
+            raise InputError("val_fraction: a task that returns its own data holds out its "
+                             "own validation data (val_data or evaluate)")
+        return self
+
+    def to(self, device: torch.device | str) -> Problem:
+        return self  # batches move to the device as they come
+
     # -- what a trial asks of it (a Task answers the same) -----------------------------------
     @property
     def steps_per_epoch(self) -> int | None:

@@ -9,7 +9,9 @@ were given. It returns one of:
   ``test_y`` and optionally ``loss_fn``, ``batch_size``, ``num_classes``, ``name``,
   ``description``;
 * a tuple ``(make_model, train_x, train_y, test_x, test_y)``, optionally with ``loss_fn`` as a
-  sixth item.
+  sixth item;
+* a :class:`~lrscope.data.problem.Problem` (any model and data loaders, as
+  :func:`lrscope.compare` takes them): ``lrscope compare`` runs it as it is.
 
 Arrays may be numpy arrays or tensors. ``make_model()`` must build a fresh ``nn.Module``.
 The current directory is searched too, so ``lrscope find --task mytask:build`` works next to
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 
+from lrscope.data.problem import Problem
 from lrscope.data.tasks.base import Task
 from lrscope.errors import InputError, InputTypeError, did_you_mean
 
@@ -113,8 +116,8 @@ def _as_tensor(spec: str, field: str, value: Any) -> torch.Tensor:
 
 
 def _to_task(spec: str, returned: Any) -> Task:
-    if isinstance(returned, Task):
-        return returned
+    if isinstance(returned, (Task, Problem)):
+        return returned  # type: ignore[return-value]  # a Problem answers what compare asks
     if isinstance(returned, tuple) and len(returned) in (5, 6):
         fields = dict(zip(TUPLE_FIELDS, returned, strict=False))
     elif isinstance(returned, dict):
