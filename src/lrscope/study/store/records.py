@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 # Bump when the schema changes; a store made by a newer lrscope is refused, not misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trials.owner, heartbeat, claims (the lease; see lease.py)
 RUN_KINDS = ("study", "import")
 TRIAL_STATUSES = ("running", "finished", "diverged", "failed")
 # The metric names lrscope writes, the one list its writers use and its docs name: per optimizer
@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS trials (
     started          TEXT NOT NULL,
     finished         TEXT,
     error            TEXT,
+    owner            TEXT,                -- the process that claimed it: host:pid:random
+    heartbeat        REAL,                -- its owner's last sign of life, Unix seconds
+    claims           INTEGER NOT NULL DEFAULT 0,  -- how many times a process took it
     UNIQUE (run_id, key)
 );
 CREATE INDEX IF NOT EXISTS trials_by_label ON trials (run_id, label, seed);
@@ -76,6 +79,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (trial_id, name, step)
 ) WITHOUT ROWID;
 """
+
+# What turns a store of version v into one of version v + 1 (run in one write transaction).
+MIGRATIONS = {
+    1: "ALTER TABLE trials ADD COLUMN owner TEXT; "
+       "ALTER TABLE trials ADD COLUMN heartbeat REAL; "
+       "ALTER TABLE trials ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
+}
+assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
 
 
 def now_utc() -> str:
@@ -124,6 +135,9 @@ class TrialRecord:
     started: str
     finished: str | None
     error: str | None
+    owner: str | None = None
+    heartbeat: float | None = None
+    claims: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> TrialRecord:
@@ -139,6 +153,7 @@ class TrialStart:
     trial_id: int
     skip: bool
     restarted: bool
+    busy: bool = False  # skip because another live process holds it (its lease is fresh)
 
 
 @dataclass(frozen=True, eq=False)

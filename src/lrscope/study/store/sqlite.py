@@ -11,15 +11,17 @@ The contract (all a trial loop, ``lrscope compare`` or ``lrscope import-tb`` may
         # the run called ``name`` if there is one (its stored config is NOT changed: compare
         # run.config yourself), else a new one. kind: "study" | "import".
     store.update_run(run_id, config=None, recipe=None)          # replace what is given
+    store.merge_run_config(run_id, merge) -> dict    # config = merge(config), atomically
     store.save_range_test(run_id, lrs=..., losses=..., smoothed=None, val_losses=None,
                           suggestions={}, suggestion=None, stopped="completed", config={})
         # one range test per run; saving again replaces it
     t = store.start_trial(run_id, key, label=..., spec=None, family="", seed=0, config={})
-        -> TrialStart(trial_id, skip, restarted)
-        # key is unique in a run, e.g. "onecycle(max_lr=1.1)/seed0". A trial already finished
-        # or diverged -> skip=True (do not run it). A trial running or failed (an earlier
-        # process died) -> its metrics are deleted, it is marked running again, restarted=True.
-        # Only one process may run a given key at a time.
+        -> TrialStart(trial_id, skip, restarted, busy)
+        # claims the trial for this Store's owner (lease.py): key is unique in a run, e.g.
+        # "onecycle(max_lr=1.1)/seed0". Finished or diverged -> skip. Running in another live
+        # process (fresh heartbeat) -> skip, busy. Else (new, failed, ours, or stale: its
+        # process died) -> taken: metrics deleted, marked running, restarted=True if it existed.
+    with store.heartbeat(): ...                   # keep this owner's running trials fresh
     store.add_metrics(trial_id, [(step, name, value), ...]) -> rows written
         # one transaction per call: buffer rows (MetricBuffer) rather than call once per step.
         # (trial, name, step) is unique: logging a step again replaces its value. NaN is kept.
@@ -59,7 +61,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,8 +69,12 @@ from typing import Any
 import numpy as np
 
 from lrscope.errors import InputError
+from lrscope.study.store.lease import DONE_STATUSES, Heartbeat, claim_trial, owner_id
+from lrscope.study.store.lease import lease_timeout as lease_timeout_seconds
+from lrscope.study.store.reads import StoreReads
 from lrscope.study.store.records import (
     METRIC_NAMES,
+    MIGRATIONS,
     RUN_KINDS,
     SCHEMA,
     SCHEMA_VERSION,
@@ -78,18 +84,17 @@ from lrscope.study.store.records import (
     RunRecord,
     TrialRecord,
     TrialStart,
-    array_from_blob,
     blob_from_array,
     now_utc,
 )
 
 STORE_FILENAME = "study.sqlite"
-DONE_STATUSES = ("finished", "diverged")
 
 __all__ = [
     "DONE_STATUSES",
     "METRIC_NAMES",
     "STORE_FILENAME",
+    "Heartbeat",
     "MetricBuffer",
     "RangeTestRecord",
     "RunRecord",
@@ -99,11 +104,14 @@ __all__ = [
 ]
 
 
-class Store:
+class Store(StoreReads):
     """Runs, range tests, trials and metrics in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, owner: str | None = None,
+                 lease_timeout: float | None = None) -> None:
         self.path = Path(path)
+        self.owner = owner or owner_id()  # who this store's claims are for (lease.py)
+        self.lease_timeout = lease_timeout_seconds(lease_timeout)
         if not create and not self.path.is_file():
             raise InputError(
                 f"{self.path}: no results store here; make one with `lrscope compare --out DIR` "
@@ -126,12 +134,13 @@ class Store:
             raise
 
     @classmethod
-    def in_dir(cls, directory: str | Path, *, create: bool = True) -> Store:
+    def in_dir(cls, directory: str | Path, *, create: bool = True,
+               lease_timeout: float | None = None) -> Store:
         """The store of a run directory: ``directory/study.sqlite``."""
         directory = Path(directory)
         if not create and not directory.is_dir():
             raise InputError(f"{directory}: no such directory")
-        return cls(directory / STORE_FILENAME, create=create)
+        return cls(directory / STORE_FILENAME, create=create, lease_timeout=lease_timeout)
 
     def _open(self, create: bool) -> None:
         db = self._db
@@ -156,6 +165,21 @@ class Store:
             # One script, one transaction: a store is created whole or not at all.
             db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
                              " COMMIT;")
+        elif version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store up to SCHEMA_VERSION, one step per transaction; the version is
+        read again under the write lock, so two processes opening it at once migrate it once."""
+        while True:
+            with self._write() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    return
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -209,22 +233,20 @@ class Store:
             if recipe is not None:
                 db.execute("UPDATE runs SET recipe = ? WHERE id = ?", (recipe, run_id))
 
-    def runs(self, kind: str | None = None) -> list[RunRecord]:
-        query = "SELECT * FROM runs"
-        args: tuple[Any, ...] = ()
-        if kind is not None:
-            query, args = query + " WHERE kind = ?", (kind,)
-        return [RunRecord.from_row(r) for r in self._rows(query + " ORDER BY id", args)]
-
-    def run(self, run_id: int) -> RunRecord:
-        rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if not rows:
-            raise KeyError(f"no run with id {run_id} in {self.path}")
-        return RunRecord.from_row(rows[0])
-
-    def find_run(self, name: str) -> RunRecord | None:
-        rows = self._rows("SELECT * FROM runs WHERE name = ?", (name,))
-        return RunRecord.from_row(rows[0]) if rows else None
+    def merge_run_config(self, run_id: int,
+                         merge: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Replace the run's config by ``merge(stored config)`` in one write transaction (two
+        processes growing one run do not lose each other's growth); returns the new config. An
+        exception from ``merge`` leaves the config as it was."""
+        with self._write() as db:
+            row = db.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no run with id {run_id} in {self.path}")
+            stored = json.loads(row[0])
+            merged = merge(dict(stored))
+            if merged != stored:
+                db.execute("UPDATE runs SET config = ? WHERE id = ?", (_dumps(merged), run_id))
+        return merged
 
     # -- range tests ---------------------------------------------------------------------------
     def save_range_test(self, run_id: int, *, lrs: Any, losses: Any, smoothed: Any = None,
@@ -247,45 +269,25 @@ class Store:
                  _dumps(dict(suggestions or {})), suggestion, stopped, _dumps(config), now_utc()),
             )
 
-    def range_test(self, run_id: int) -> RangeTestRecord | None:
-        rows = self._rows("SELECT * FROM range_tests WHERE run_id = ?", (run_id,))
-        if not rows:
-            return None
-        r = rows[0]
-        return RangeTestRecord(
-            run_id=r["run_id"], lrs=array_from_blob(r["lrs"]), losses=array_from_blob(r["losses"]),
-            smoothed=array_from_blob(r["smoothed"]) if r["smoothed"] is not None else None,
-            val_losses=array_from_blob(r["val_losses"]) if r["val_losses"] is not None else None,
-            suggestions=json.loads(r["suggestions"]), suggestion=r["suggestion"],
-            stopped=r["stopped"], config=json.loads(r["config"]), created=r["created"],
-        )
-
     # -- trials --------------------------------------------------------------------------------
     def start_trial(self, run_id: int, key: str, *, label: str, spec: str | None = None,
                     family: str = "", seed: int = 0,
                     config: Mapping[str, Any] | None = None) -> TrialStart:
-        """Begin trial ``key`` of a run, or say it is done already (see the module docstring)."""
+        """Claim trial ``key`` of a run, or say it is done or busy (see the module docstring)."""
         if not key or not label:
             raise InputError(f"trial key={key!r} and label={label!r} must be non-empty")
-        with self._write() as db:
-            row = db.execute("SELECT id, status FROM trials WHERE run_id = ? AND key = ?",
-                             (run_id, key)).fetchone()
-            if row is not None and row[1] in DONE_STATUSES:
-                return TrialStart(trial_id=row[0], skip=True, restarted=False)
-            fields = (label, spec, family, int(seed), _dumps(config), now_utc())
-            if row is None:
-                cur = db.execute(
-                    "INSERT INTO trials (run_id, key, label, spec, family, seed, config, started,"
-                    " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')", (run_id, key, *fields))
-                assert cur.lastrowid is not None
-                return TrialStart(trial_id=cur.lastrowid, skip=False, restarted=False)
-            # An unfinished trial from a process that died: start it again from nothing.
-            db.execute("DELETE FROM metrics WHERE trial_id = ?", (row[0],))
-            db.execute(
-                "UPDATE trials SET label = ?, spec = ?, family = ?, seed = ?, config = ?, "
-                "started = ?, status = 'running', finished = NULL, diverged_at_step = NULL, "
-                "wall_time = NULL, error = NULL WHERE id = ?", (*fields, row[0]))
-            return TrialStart(trial_id=row[0], skip=False, restarted=True)
+        return claim_trial(self._db, run_id, key, owner=self.owner, timeout=self.lease_timeout,
+                           fields={"label": label, "spec": spec, "family": family, "seed": seed,
+                                   "config": config})
+
+    def heartbeat(self) -> Heartbeat:
+        """A context manager: a thread keeps this owner's running trials' leases fresh."""
+        return Heartbeat(self.path, self.owner, self.lease_timeout)
+
+    def owns(self, trial_id: int) -> bool:
+        """Whether this store's owner still holds ``trial_id`` (no other process took it over)."""
+        row = self._db.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return row is not None and row[0] == self.owner
 
     def add_metrics(self, trial_id: int, rows: Iterable[tuple[int, str, float]]) -> int:
         """Write ``(step, name, value)`` rows in one transaction; returns how many."""
@@ -311,45 +313,6 @@ class Store:
             if cur.rowcount != 1:
                 raise KeyError(f"no trial with id {trial_id} in {self.path}")
 
-    def trials(self, run_id: int | None = None, *, status: str | None = None) -> list[TrialRecord]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        if run_id is not None:
-            clauses.append("run_id = ?")
-            args.append(run_id)
-        if status is not None:
-            clauses.append("status = ?")
-            args.append(status)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        rows = self._rows(f"SELECT * FROM trials{where} ORDER BY run_id, id", tuple(args))
-        return [TrialRecord.from_row(r) for r in rows]
-
-    def trial(self, trial_id: int) -> TrialRecord:
-        rows = self._rows("SELECT * FROM trials WHERE id = ?", (trial_id,))
-        if not rows:
-            raise KeyError(f"no trial with id {trial_id} in {self.path}")
-        return TrialRecord.from_row(rows[0])
-
-    def metric_series(self, trial_id: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Steps (ascending) and values of one metric; empty arrays when never logged."""
-        rows = self._db.execute(
-            "SELECT step, value FROM metrics WHERE trial_id = ? AND name = ? ORDER BY step",
-            (trial_id, name)).fetchall()
-        steps = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        # SQLite stores NaN as NULL; None -> nan restores it.
-        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
-        return steps, values
-
-    def metric_names(self, trial_id: int) -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT name FROM metrics WHERE trial_id = ? "
-                                "ORDER BY name", (trial_id,)).fetchall()
-        return [r[0] for r in rows]
-
-    # -- helpers -------------------------------------------------------------------------------
-    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        cur = self._db.cursor()
-        cur.row_factory = sqlite3.Row
-        return list(cur.execute(query, args).fetchall())
 
 
 def _dumps(config: Mapping[str, Any] | None) -> str:

@@ -1,0 +1,139 @@
+"""Trial leases: two processes on one store never run the same trial.
+
+A process claims a trial just before it runs it, in one ``BEGIN IMMEDIATE`` transaction (so two
+claims queue on SQLite's write lock and the second sees the first's row):
+
+* finished or diverged: skip it (done);
+* running, held by another owner whose heartbeat is younger than the lease timeout: skip it
+  (busy elsewhere);
+* otherwise (new, failed, ours, or running with a stale heartbeat: its process died): take it,
+  from nothing: its metrics are deleted, ``owner`` and ``heartbeat`` set, ``claims`` counted.
+
+While a study runs, a :class:`Heartbeat` thread refreshes its owner's running trials every
+``timeout / 4`` seconds, so a long trial is not taken over; a killed process stops beating and
+its trials go stale after ``timeout`` seconds. Heartbeats are Unix times from each host's clock:
+processes on several hosts sharing one store need clocks in step (well within the timeout).
+
+The timeout is :data:`DEFAULT_LEASE_TIMEOUT` seconds, or ``$LRSCOPE_LEASE_TIMEOUT``, or the
+``lease_timeout`` a :class:`~lrscope.study.store.sqlite.Store` is given.
+
+>>> owner_id().count(":") >= 2
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lrscope.errors import InputError
+from lrscope.study.store.records import TrialStart, now_utc
+
+DEFAULT_LEASE_TIMEOUT = 120.0
+LEASE_ENV = "LRSCOPE_LEASE_TIMEOUT"
+DONE_STATUSES = ("finished", "diverged")
+
+
+def owner_id() -> str:
+    """This process's name on its leases: host, pid and a random suffix (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def lease_timeout(given: float | None = None) -> float:
+    """``given``, else ``$LRSCOPE_LEASE_TIMEOUT``, else the default (seconds, > 0)."""
+    if given is None:
+        text = os.environ.get(LEASE_ENV, "").strip()
+        if not text:
+            return DEFAULT_LEASE_TIMEOUT
+        try:
+            given = float(text)
+        except ValueError:
+            raise InputError(f"{LEASE_ENV}={text!r}: must be a number of seconds") from None
+    if not given > 0:
+        raise InputError(f"lease timeout {given!r}: must be a positive number of seconds")
+    return float(given)
+
+
+def claim_trial(db: sqlite3.Connection, run_id: int, key: str, *, owner: str, timeout: float,
+                fields: Mapping[str, Any]) -> TrialStart:
+    """Claim trial ``key`` of ``run_id`` for ``owner`` (see the module docstring); ``fields``:
+    label, spec, family, seed, config. ``db`` is in autocommit mode; this is one transaction."""
+    values = (fields["label"], fields["spec"], fields["family"], int(fields["seed"]),
+              json.dumps(dict(fields["config"] or {}), sort_keys=True, default=str))
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        start = _claim(db, run_id, key, owner, timeout, values)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return start
+
+
+def _claim(db: sqlite3.Connection, run_id: int, key: str, owner: str, timeout: float,
+           values: tuple[Any, ...]) -> TrialStart:
+    row = db.execute("SELECT id, status, owner, heartbeat FROM trials WHERE run_id = ? AND key = ?",
+                     (run_id, key)).fetchone()
+    now = time.time()
+    if row is not None:
+        trial_id, status, holder, beat = row
+        if status in DONE_STATUSES:
+            return TrialStart(trial_id=trial_id, skip=True, restarted=False)
+        if (status == "running" and holder is not None and holder != owner
+                and beat is not None and now - beat < timeout):
+            return TrialStart(trial_id=trial_id, skip=True, restarted=False, busy=True)
+    if row is None:
+        cur = db.execute(
+            "INSERT INTO trials (run_id, key, label, spec, family, seed, config, started, status,"
+            " owner, heartbeat, claims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+            (run_id, key, *values, now_utc(), owner, now))
+        assert cur.lastrowid is not None
+        return TrialStart(trial_id=cur.lastrowid, skip=False, restarted=False)
+    # Unfinished: its process died (or failed, or this owner restarts it): again from nothing.
+    db.execute("DELETE FROM metrics WHERE trial_id = ?", (row[0],))
+    db.execute(
+        "UPDATE trials SET label = ?, spec = ?, family = ?, seed = ?, config = ?, started = ?, "
+        "status = 'running', finished = NULL, diverged_at_step = NULL, wall_time = NULL, "
+        "error = NULL, owner = ?, heartbeat = ?, claims = claims + 1 WHERE id = ?",
+        (*values, now_utc(), owner, now, row[0]))
+    return TrialStart(trial_id=row[0], skip=False, restarted=True)
+
+
+class Heartbeat:
+    """A daemon thread, with its own connection, that keeps ``owner``'s running trials fresh.
+
+    Use as a context manager around the trials; leaving it stops the thread (and waits for it).
+    """
+
+    def __init__(self, path: str | Path, owner: str, timeout: float) -> None:
+        self.path, self.owner, self.interval = Path(path), owner, timeout / 4
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lrscope-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    db.execute("UPDATE trials SET heartbeat = ? WHERE owner = ? AND "
+                               "status = 'running'", (time.time(), self.owner))
+                except sqlite3.OperationalError:  # locked for a minute: try again next beat
+                    continue
+        finally:
+            db.close()
