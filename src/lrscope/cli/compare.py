@@ -2,7 +2,8 @@
 
 Writes DIR (default ``runs/<name>-<task>``): study.sqlite, tb/<trial>/, leaderboard.csv,
 report.md, report.html and the resolved config. Rerunning the same command on the same DIR
-resumes: finished trials are skipped, a trial cut off mid-run starts again.
+resumes: finished trials are skipped, a trial cut off mid-run starts again. A rerun may add
+seeds or schedules (only the new trials run); two processes on one DIR share its trials.
 Flags override the values of ``--config FILE.toml`` (see :mod:`lrscope.config.study`).
 """
 
@@ -109,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
                       TimeElapsedColumn(), console=console, transient=True,
                       disable=not live_progress(console)) as bar:
             progress_id = bar.add_task("trials", total=None)
+            busy: list[str] = []
 
             def on_event(event: TrialEvent) -> None:
+                if event.state == "busy":
+                    busy.append(event.key)
                 seen = event.evaluation
                 where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
                     _latest(seen))
@@ -127,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
 
         files = write_report(out)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
+        if busy:
+            console.print(f"note: {len(busy)} trial(s) were running in another process on {out} "
+                          "(busy elsewhere); the report lacks them until it finishes "
+                          f"(then `lrscope report {out}`)", highlight=False)
         for warning in suite.warnings:
             console.print(f"warning: {warning}", style="yellow", highlight=False)
         # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.

@@ -20,8 +20,15 @@ from lrscope.errors import InputError
 from lrscope.study.plan import StudyPlan
 from lrscope.trials.trial import TrainOptions
 
-# Settings that do not change what a trial computes: a rerun may change them and still resume.
+# What a rerun on a stored study may change (lrscope.study.resume); every other setting would
+# change a finished trial's result, so it must match or the rerun is refused, naming it.
+# Where and how trials run: not even stored.
 NOT_COMPARED = ("out", "parallel", "device")
+# What only the report reads: stored, and the latest run's value wins.
+REPORT_ONLY = ("target_accuracy",)
+# Sets of trials: a rerun may add seeds or listed schedules and runs only the new trials; the
+# run's stored config becomes the union. (``name`` is the run's key, so it always matches.)
+MAY_GROW = ("seeds", "schedules")
 
 
 def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
@@ -44,6 +51,8 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         task=task,
         config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
         config_defaults=_stored_defaults(),
+        report_only=REPORT_ONLY,
+        may_grow=MAY_GROW,
         seeds=config.seed_list(),
         steps=steps,
         eval_every=config.eval_every or task.steps_per_epoch or max(1, steps // 10),

@@ -39,6 +39,10 @@ class StudyPlan:
     options: TrainOptions = dataclasses.field(default_factory=TrainOptions)  # AMP, clip, accum
     # every setting's default, in ``config``'s form: fills settings a stored study predates
     config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # keys of ``config`` a rerun may change (the latest wins) or extend (the run keeps the union
+    # and runs only the new trials): see lrscope.study.resume; the rest must match
+    report_only: tuple[str, ...] = ()
+    may_grow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A budget the schedules cannot run in is an error now, before any range test: listed
@@ -60,6 +64,8 @@ class TrialEvent:
     key: str
     index: int
     total: int
-    state: str  # "skipped" | "running" | "finished" | "diverged"
+    # "skipped" (done) | "busy" (running in another process) | "running" | "finished" |
+    # "diverged"
+    state: str
     result: TrialResult | None = None
     evaluation: Evaluation | None = None  # with state "running": the latest evaluation

@@ -3,7 +3,12 @@
 The study is resumable by construction: every result goes to the store as soon as it exists,
 and a rerun asks the store before doing anything. The range test is kept with the run and
 reused; finished trials are skipped; a trial cut off mid-run starts again from step 0 (its
-partial metrics and TensorBoard events are dropped first), so nothing is duplicated.
+partial metrics and TensorBoard events are dropped first), so nothing is duplicated. A rerun
+may add seeds or schedules (lrscope.study.resume): only the new trials run.
+
+Each trial is claimed in the store just before it runs (a lease, lrscope.study.store.lease),
+and a heartbeat thread keeps this process's claims fresh: two processes on one folder share
+its trials, never both running one, and a killed process's trials are taken over once stale.
 
 Under a distributed engine every rank runs every trial (data parallel); only the main rank
 writes the store and TensorBoard, and it tells the others which trials to skip.
@@ -11,6 +16,8 @@ writes the store and TensorBoard, and it tells the others which trials to skip.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import shutil
 import zlib
 from collections.abc import Callable
@@ -24,6 +31,8 @@ from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
+from lrscope.study.resume import check_same as _check_same
+from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
 from lrscope.study.store.sqlite import Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
@@ -51,8 +60,10 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
     try:
-        run_id = _ensure_run(store, plan) if engine.is_main else None
-        suite = _suite(plan, store, run_id, engine)
+        run_id, seed = _ensure_run(store, plan) if engine.is_main else (None, 0)
+        # the other ranks hear the range test's seed from the main rank: mean(seed, 0, ...) * n
+        seed = round(engine.mean(float(seed)) * engine.world_size)
+        suite = _suite(plan, store, run_id, engine, seed)
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
@@ -82,61 +93,36 @@ def check_resumable(plan: StudyPlan, out: str | Path) -> None:
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(plan.name)
         if run is not None:
-            _check_same(dict(run.config), plan.config, plan.config_defaults)
+            _check_same(dict(run.config), plan.config, plan.config_defaults,
+                        report_only=plan.report_only, may_grow=plan.may_grow)
 
 
-def _ensure_run(store: Store | None, plan: StudyPlan) -> int:
+def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
+    """The run's id, its config checked and grown to the union (atomically), and its first seed
+    (the range test's, whatever seeds this rerun lists)."""
     assert store is not None
     run = store.ensure_run(plan.name, kind="study", config=plan.config)
-    _check_same(dict(run.config), plan.config, plan.config_defaults)
-    return run.id
+    merged = store.merge_run_config(run.id, lambda stored: resumed_config(
+        stored, plan.config, plan.config_defaults, report_only=plan.report_only,
+        may_grow=plan.may_grow))
+    return run.id, first_seed(merged, plan.seeds[0])
 
 
-def _check_same(stored: dict[str, Any], config: dict[str, Any],
-                defaults: dict[str, Any] | None = None) -> None:
-    # A setting added to lrscope after the study was stored is absent from its config: it ran
-    # with that setting's default, so the default fills it in before comparing.
-    stored, config = _filled(stored, defaults or {}), _filled(config, defaults or {})
-    if stored != config:
-        raise InputError(
-            "out: the study in this folder was run with other settings "
-            f"({_diff(stored, config)}); rerun with the same settings to resume, "
-            "or choose a new --out"
-        )
-
-
-def _filled(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with every key of ``defaults`` it lacks set to the default (nested tables too).
-
-    >>> _filled({"a": 1, "t": {"x": 1}}, {"a": 0, "b": 2, "t": {"x": 0, "y": 3}})
-    {'a': 1, 't': {'x': 1, 'y': 3}, 'b': 2}
-    """
-    filled = dict(config)
-    for key, default in defaults.items():
-        if key not in filled:
-            filled[key] = default
-        elif isinstance(default, dict) and isinstance(filled[key], dict):
-            filled[key] = _filled(filled[key], default)
-    return filled
-
-
-def _diff(old: Any, new: Any) -> str:
-    keys = sorted(set(old) | set(new))
-    changed = [k for k in keys if old.get(k) != new.get(k)]
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
-
-
-def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Suite:
+def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+           seed: int) -> Suite:
     # The range test runs whenever it is configured, for the report, even when the schedules
     # are listed explicitly or come from the seed recipe and do not need it.
-    anchors = _anchors(plan, store, run_id, engine) if plan.range_test is not None else None
+    anchors = (_anchors(plan, store, run_id, engine, seed) if plan.range_test is not None
+               else None)
     if plan.schedules:
         return explicit(list(plan.schedules), plan.steps)
     return build_suite(plan.recipe, anchors, plan.steps)
 
 
-def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine) -> Anchors:
-    """The range test's anchors: from the store when this run already has one, else measured."""
+def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+             seed: int) -> Anchors:
+    """The range test's anchors: from the store when this run already has one, else measured
+    (at the run's first ``seed``)."""
     assert plan.range_test is not None
     saved = store.range_test(run_id) if store is not None and run_id is not None else None
     if saved is not None and engine.world_size == 1:
@@ -146,10 +132,10 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
 
     settings = plan.range_test
     task = plan.task
-    model = seeded_model(task, plan.seeds[0], engine.device)
+    model = seeded_model(task, seed, engine.device)
     optimizer = plan.make_optimizer(model)
     val = task.validation_batches(settings.val_examples) if settings.validates else None
-    result = range_test(model, optimizer, task.loss_fn, task.range_batches(plan.seeds[0]),
+    result = range_test(model, optimizer, task.loss_fn, task.range_batches(seed),
                         step_fn=task.step_fn,
                         engine=engine, val_batches=val, val_every=settings.val_every or None,
                         precision=plan.options.precision,
@@ -194,45 +180,56 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                 engine: Engine, progress: Callable[[TrialEvent], None] | None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
-    all_jobs = [(label, schedule, seed)
-                for label, schedule in suite.schedules for seed in plan.seeds]
-    total = len(all_jobs)
-    pending: list[Job] = []
+    jobs = [Job(f"{label}/seed{seed}", label, schedule, seed, index) for index, ((label, schedule),
+            seed) in enumerate(itertools.product(suite.schedules, plan.seeds))]
+    total = len(jobs)
     trial_ids: dict[str, int] = {}
-    for index, (label, schedule, seed) in enumerate(all_jobs):
-        key = f"{label}/seed{seed}"
-        skip = False
+
+    def claimed(job: Job) -> bool:
+        """Whether this process runs ``job``: the main rank claims it and tells the others."""
+        vote = 0  # 0: run it, 1: done, 2: running in another process
         if engine.is_main:
             assert store is not None and run_id is not None
-            start = store.start_trial(run_id, key, label=label, spec=schedule.spec(),
-                                      family=schedule.family, seed=seed,
+            start = store.start_trial(run_id, job.key, label=job.label, spec=job.schedule.spec(),
+                                      family=job.schedule.family, seed=job.seed,
                                       config={"steps": plan.steps, "eval_every": plan.eval_every})
-            trial_ids[key], skip = start.trial_id, start.skip
-        # The main rank decides; the mean of (main's vote, zeros) is non-zero exactly when it skips.
-        if engine.mean(1.0 if skip else 0.0) > 0:
-            if progress:
-                progress(TrialEvent(key, index, total, "skipped"))
-        else:
-            pending.append(Job(key, label, schedule, seed, index))
-    if progress and pending:
-        progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
+            trial_ids[job.key] = start.trial_id
+            vote = 2 if start.busy else 1 if start.skip else 0
+        # Only the main rank votes, so mean(vote, 0, ...) * world_size is its vote.
+        vote = round(engine.mean(float(vote)) * engine.world_size)
+        if vote and progress:
+            progress(TrialEvent(job.key, job.index, total, "busy" if vote == 2 else "skipped"))
+        return vote == 0
 
     def heard(job: Job, ev: Evaluation) -> None:
         if progress:
             progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
 
-    for job, result in run_jobs(pending, setup, mode, engine, heard):
-        if engine.is_main:
-            assert store is not None
-            _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
-        if progress:
-            progress(TrialEvent(job.key, job.index, total, result.status, result))
+    def run(pending: list[Job]) -> None:
+        if progress and pending:
+            progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
+        for job, result in run_jobs(pending, setup, mode, engine, heard):
+            if engine.is_main:
+                assert store is not None
+                _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
+            if progress:
+                progress(TrialEvent(job.key, job.index, total, result.status, result))
+
+    with store.heartbeat() if store is not None else contextlib.nullcontext():
+        if mode == "none":  # one at a time: claim each just before it runs
+            for job in jobs:
+                if claimed(job):
+                    run([job])
+        else:  # the runner takes them all at once (worker processes, batches of a seed)
+            run([job for job in jobs if claimed(job)])
 
 
 def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
     """Metrics, TensorBoard events, then the status: a kill before the last write means rerun."""
     from lrscope.outputs.tensorboard import TensorBoardWriter
 
+    if not store.owns(trial_id):  # stalled past the lease: another process took the trial over
+        return
     rows: list[tuple[int, str, float]] = []
     for step, values in enumerate(zip(result.lr, result.train_loss, strict=True)):
         rows += [(step, name, float(v)) for name, v in zip(STEP_METRICS, values, strict=True)]
