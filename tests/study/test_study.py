@@ -84,3 +84,37 @@ def test_sigkill_mid_study_then_rerun_equals_uninterrupted(tmp_path):
     for tb in (killed / "tb").iterdir():
         assert len(list(tb.glob("events.out.tfevents.*"))) == 1, tb
     assert (killed / "report.html").exists() and (killed / "leaderboard.csv").exists()
+
+
+def test_two_processes_on_one_folder_run_every_trial_exactly_once(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "shared"
+    cmd = [*compare_cmd(out)[:-2], "--out", str(out)]
+    cmd[cmd.index("--steps") + 1] = "150"
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True) for _ in range(2)]
+    try:
+        outputs = [proc.communicate(timeout=240) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    from lrscope.outputs.report.build import write_report
+    from lrscope.study.stats.leaderboard import leaderboard
+
+    with Store.in_dir(out, create=False) as store:
+        trials = store.trials()
+        assert len(trials) == 6 and {t.status for t in trials} == {"finished"}
+        assert [t.claims for t in trials] == [1] * 6  # never claimed twice: never run twice
+        owners = {t.owner for t in trials}
+        assert None not in owners and len(owners) <= 2
+        rows = leaderboard(store, store.runs()[0].id)
+    assert sorted(r.label for r in rows) == sorted(SCHEDULES)
+    assert {(r.n_trials, r.n_finished) for r in rows} == {(2, 2)}
+    series_by_key(out)  # one row per key
+    write_report(out)  # once both are done, the report has every trial
+    with (out / "leaderboard.csv").open() as f:
+        assert sum(1 for _ in f) == 1 + len(SCHEDULES)

@@ -90,7 +90,8 @@ def check_resumable(plan: StudyPlan, out: str | Path) -> None:
     """InputError when ``out`` holds this study's name with other settings (nothing written)."""
     if not (Path(out) / "study.sqlite").exists():
         return
-    with Store.in_dir(out, create=False) as store:
+    # create=True: an empty file is a store another process on ``out`` is creating now
+    with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
         if run is not None:
             _check_same(dict(run.config), plan.config, plan.config_defaults,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -90,3 +94,18 @@ def test_a_version_1_store_opens_migrated_and_resumes(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     Store(path, create=False).close()  # a migrated store opens as it is
+
+
+def test_a_lease_of_a_process_gone_from_this_host_is_void_at_once(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host = socket.gethostname()
+    with Store.in_dir(tmp_path, lease_timeout=3600) as store:
+        run = store.ensure_run("study").id
+        for key, holder in (("dead", f"{host}:{gone.stdout.strip()}:ab"),
+                            ("alive", f"{host}:{os.getpid()}:other")):
+            with Store(tmp_path / STORE_FILENAME, owner=holder) as other:
+                t = other.start_trial(run, key, label=key)
+            assert store.trial(t.trial_id).owner == holder
+        assert not store.start_trial(run, "dead", label="dead").skip  # taken without waiting
+        assert store.start_trial(run, "alive", label="alive").busy  # this pid still lives

@@ -5,7 +5,7 @@ claims queue on SQLite's write lock and the second sees the first's row):
 
 * finished or diverged: skip it (done);
 * running, held by another owner whose heartbeat is younger than the lease timeout: skip it
-  (busy elsewhere);
+  (busy elsewhere), unless that owner was a process on this host that is gone (a pid check);
 * otherwise (new, failed, ours, or running with a stale heartbeat: its process died): take it,
   from nothing: its metrics are deleted, ``owner`` and ``heartbeat`` set, ``claims`` counted.
 
@@ -45,6 +45,26 @@ DONE_STATUSES = ("finished", "diverged")
 def owner_id() -> str:
     """This process's name on its leases: host, pid and a random suffix (pids are reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def died_here(holder: str) -> bool:
+    """Whether ``holder`` was a process on this host that no longer exists: its lease is void at
+    once (a killed study reruns without waiting out the timeout). Elsewhere, only time tells.
+
+    >>> died_here(owner_id()), died_here("some-other-host:1:ab"), died_here("junk")
+    (False, False, False)
+    """
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
 
 
 def lease_timeout(given: float | None = None) -> float:
@@ -88,7 +108,7 @@ def _claim(db: sqlite3.Connection, run_id: int, key: str, owner: str, timeout: f
         if status in DONE_STATUSES:
             return TrialStart(trial_id=trial_id, skip=True, restarted=False)
         if (status == "running" and holder is not None and holder != owner
-                and beat is not None and now - beat < timeout):
+                and beat is not None and now - beat < timeout and not died_here(holder)):
             return TrialStart(trial_id=trial_id, skip=True, restarted=False, busy=True)
     if row is None:
         cur = db.execute(

@@ -145,8 +145,10 @@ class Store(StoreReads):
     def _open(self, create: bool) -> None:
         db = self._db
         db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("BEGIN")  # one snapshot: another process may be creating the store right now
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        db.execute("COMMIT")
         if version > SCHEMA_VERSION:
             raise InputError(
                 f"{self.path}: store schema version {version} is newer than this lrscope "
