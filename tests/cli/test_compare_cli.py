@@ -78,6 +78,22 @@ def test_rerun_with_other_settings_is_refused(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_rerun_with_more_seeds_or_a_new_target_resumes(tmp_path, capsys):
+    base = ["compare", "--task", "digits", "--schedules", "constant(lr=0.1)", "--steps", "20",
+            "--range-steps", "20", "--parallel", "none", "--out", str(tmp_path / "s")]
+    assert run_cli(capsys, *base, "--seeds", "1")[0] == 0
+    with Store.in_dir(tmp_path / "s", create=False) as store:
+        first = store.trials()[0]
+    assert run_cli(capsys, *base, "--seeds", "2", "--target-accuracy", "0.3")[0] == 0
+    with Store.in_dir(tmp_path / "s", create=False) as store:
+        assert [(t.seed, t.claims) for t in store.trials()] == [(0, 1), (1, 1)]
+        assert store.trials()[0] == first  # seed 0 was not run again
+        config = store.runs()[0].config
+    assert (config["seeds"], config["target_accuracy"]) == (2, 0.3)
+    with (tmp_path / "s" / "leaderboard.csv").open() as f:
+        assert next(csv.DictReader(f))["target_accuracy"] == "0.3"
+
+
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -21,6 +21,16 @@ class StoreReads:
 
     _db: sqlite3.Connection
     path: Path
+    owner: str
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def owns(self, trial_id: int) -> bool:
+        """Whether this store's owner still holds ``trial_id`` (no other process took it over)."""
+        row = self._db.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return row is not None and row[0] == self.owner
 
     def runs(self, kind: str | None = None) -> list[RunRecord]:
         query = "SELECT * FROM runs"

@@ -203,10 +203,6 @@ class Store(StoreReads):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def journal_mode(self) -> str:
-        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
-
     # -- runs ----------------------------------------------------------------------------------
     def ensure_run(self, name: str, *, kind: str = "study", config: Mapping[str, Any] | None = None,
                    recipe: str | None = None) -> RunRecord:
@@ -285,11 +281,6 @@ class Store(StoreReads):
     def heartbeat(self) -> Heartbeat:
         """A context manager: a thread keeps this owner's running trials' leases fresh."""
         return Heartbeat(self.path, self.owner, self.lease_timeout)
-
-    def owns(self, trial_id: int) -> bool:
-        """Whether this store's owner still holds ``trial_id`` (no other process took it over)."""
-        row = self._db.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
-        return row is not None and row[0] == self.owner
 
     def add_metrics(self, trial_id: int, rows: Iterable[tuple[int, str, float]]) -> int:
         """Write ``(step, name, value)`` rows in one transaction; returns how many."""
