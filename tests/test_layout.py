@@ -53,11 +53,12 @@ def _imports(module: str) -> set[str]:
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
                                 + ([base] if base else []))
-            found.add(base)
-            # `from lrscope import schedules` imports the subpackage, not the root
-            for alias in node.names:
-                if base.startswith("lrscope") and _exists(f"{base}.{alias.name}"):
-                    found.add(f"{base}.{alias.name}")
+            # `from lrscope import schedules` imports the subpackage, not the root's contents
+            modules = [f"{base}.{alias.name}" for alias in node.names
+                       if base.startswith("lrscope") and _exists(f"{base}.{alias.name}")]
+            found.update(modules)
+            if len(modules) < len(node.names):
+                found.add(base)
     return found
 
 
