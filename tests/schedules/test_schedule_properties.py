@@ -6,10 +6,12 @@ import itertools
 import math
 import os
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrscope import schedules as S
+from lrscope.errors import InputError
 
 # Modest and derandomized: the same examples on every run (the suite stays deterministic).
 PROPERTY = settings(max_examples=int(os.environ.get("LRSCOPE_MAX_EXAMPLES", "60")),
@@ -210,3 +212,38 @@ def test_cosine_restarts_restart_at_lr(schedule: S.CosineRestarts) -> None:
     for _ in range(5):
         assert schedule(start) == schedule.lr
         start, length = start + length, length * schedule.T_mult
+
+
+nested = st.one_of(
+    st.builds(S.Warmup, schedule=any_schedule, steps=st.integers(0, 200),
+              start_lr=st.one_of(st.none(), st.floats(0.0, 1e-3))),
+    st.builds(lambda a, b, boundary: S.Join((a, b), boundaries=(boundary,)),
+              infinite, any_schedule, st.integers(1, 2000)),
+)
+factors = st.floats(1e-3, 1e3)
+
+
+@PROPERTY
+@given(st.one_of(any_schedule, nested), factors, steps)
+def test_scaled_multiplies_every_lr_and_leaves_momentum(schedule: S.Schedule, factor: float,
+                                                         step: int) -> None:
+    scaled = schedule.scaled(factor)
+    assert type(scaled) is type(schedule)
+    # (all the strategies' LRs are below 20: rounding of k * a - k * b, never above 1e-12 of it)
+    assert math.isclose(scaled(step), factor * schedule(step), rel_tol=1e-9,
+                        abs_tol=1e-12 * factor * 20)
+    assert scaled.momentum(step) == schedule.momentum(step)
+    assert S.parse(scaled.spec()) == scaled  # still a valid, parseable schedule
+
+
+def test_scaled_names_each_lr_field_and_rounds_for_the_label() -> None:
+    s = S.parse("cyclic(base_lr=0.05, max_lr=0.2, step_size_up=10)").scaled(3, digits=6)
+    assert s.spec() == "cyclic(base_lr=0.15, max_lr=0.6, step_size_up=10)"
+    joined = S.parse("join([constant(lr=0.1), cosine(lr=0.1, min_lr=0.01)], boundaries=[5])")
+    assert joined.scaled(0.5).spec() == \
+        "join([constant(lr=0.05), cosine(lr=0.05, min_lr=0.005)], boundaries=[5])"
+    assert S.parse("ramp(start_lr=1e-4, end_lr=2, total_steps=10)").scaled(10).spec() == \
+        "ramp(start_lr=0.001, end_lr=20, total_steps=10)"
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(InputError, match="LR scale"):
+            S.parse("constant(lr=0.1)").scaled(bad)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -21,6 +22,9 @@ from lrscope.errors import InputError
 
 # family name -> Schedule subclass, filled by @register.
 REGISTRY: dict[str, type[Schedule]] = {}
+# Fields that hold a learning rate (where a family has them): what :meth:`Schedule.scaled`
+# multiplies. Everything else (steps, factors, gammas, momenta) is left as it is.
+LR_FIELDS = ("lr", "max_lr", "base_lr", "min_lr", "start_lr", "end_lr")
 
 _S = TypeVar("_S", bound="type[Schedule]")
 
@@ -89,6 +93,34 @@ class Schedule:
                 "or the run's length (e.g. --steps N)"
             )
         return int(total)
+
+    def scaled(self, factor: float, digits: int | None = None) -> Schedule:
+        """A copy with every LR-valued field (:data:`LR_FIELDS`, nested schedules too)
+        multiplied by ``factor``, so ``s.scaled(k)(t) == k * s(t)`` at every step (up to
+        rounding) and the momentum is unchanged. ``digits`` rounds each scaled LR to that many
+        significant digits, for a readable spec (``0.05 * 3`` is ``0.15``, not
+        ``0.15000000000000002``).
+
+        >>> from lrscope.schedules import parse
+        >>> parse("warmup(onecycle(max_lr=0.6), steps=5)").scaled(3, digits=6).spec()
+        'warmup(onecycle(max_lr=1.8), steps=5)'
+        """
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) \
+                or not math.isfinite(factor) or factor <= 0:
+            raise InputError(f"{self.family}: LR scale {factor!r} must be a positive number")
+
+        def times(value: Any) -> Any:
+            if isinstance(value, Schedule):
+                return value.scaled(factor, digits)
+            if isinstance(value, tuple):
+                return tuple(times(v) for v in value)
+            product = value * factor
+            return float(f"{product:.{digits}g}") if digits is not None else product
+
+        changes = {f.name: times(getattr(self, f.name)) for f in dataclasses.fields(self)
+                   if (f.name in LR_FIELDS and getattr(self, f.name) is not None)
+                   or f.name in self.schedule_args}
+        return dataclasses.replace(self, **changes)
 
     def lrs(self, num_steps: int) -> list[float]:
         """Learning rates at steps ``0 .. num_steps - 1``."""
