@@ -33,6 +33,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "recipe": ("recipe", "--recipe"),
     "seeds": ("seeds", "--seeds"),
     "steps": ("steps", "--steps"),
+    "lr_scales": ("lr_scales", "--lr-scales"),
     "epochs": ("epochs", "--epochs"),
     "eval_every": ("eval_every", "--eval-every"),
     "accumulation_steps": ("accumulation_steps", "--accumulation-steps"),
@@ -60,6 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="optimizer steps per trial")
     budget.add_argument("--epochs", type=int, help="epochs per trial (default 20)")
+    add("--lr-scales", type=scale_list, metavar="K,K,...", help="run every schedule at these "
+        "multiples of its peak LR, e.g. 0.3,1,3; each is ranked at its best (default: 1)")
     add("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
     add("--accumulation-steps", type=int, metavar="K", help="micro-batches per optimizer step "
         "(default 1)")
@@ -82,6 +85,15 @@ def _latest(seen: Any) -> str:
     if seen.loss is not None:
         return f"test loss {seen.loss:.4g}"
     return "" if seen.val_loss is None else f"val loss {seen.val_loss:.4g}"
+
+
+def scale_list(text: str) -> list[float]:
+    """``"0.3,1,3"`` -> ``[0.3, 1.0, 3.0]`` (the config checks that they are positive)."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of numbers; write e.g. 0.3,1,3") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,5 +156,21 @@ def run(args: argparse.Namespace) -> int:
         for name, rows in files.leaderboards:
             if name == plan.name:
                 stdout.print(rich_table(rows, title=f"Leaderboard: {name}", width=stdout.width))
+        if plan.lr_scales is not None:
+            _print_best_scales(stdout, out, plan.name,
+                               next(rows for name, rows in files.leaderboards if name == plan.name))
         stdout.print(f"leaderboard: {files.leaderboard_csv}\nreport: {files.html}")
     return 0
+
+
+def _print_best_scales(stdout: Console, out: Path, name: str, rows: list[Any]) -> None:
+    """One line per base schedule: the peak-LR scale it ranks best at."""
+    from lrscope.study.stats.scales import best_scale_line, best_scales
+    from lrscope.study.store.sqlite import Store
+
+    with Store.in_dir(out, create=False) as store:
+        run = store.find_run(name)
+        trials = store.trials(run.id) if run is not None else []
+    stdout.print("Best peak-LR scale per schedule:", highlight=False)
+    for best in best_scales(rows, trials):
+        stdout.print(best_scale_line(best), highlight=False, markup=False, soft_wrap=True)

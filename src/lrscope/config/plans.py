@@ -59,6 +59,7 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         make_optimizer=functools.partial(build_optimizer, config.optimizer),
         schedules=config.schedules,
         recipe=config.recipe,
+        lr_scales=config.lr_scales,
         range_test=config.range_test.settings() if config.run_range_test else None,
         parallel=config.parallel,
         options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,

@@ -48,6 +48,8 @@ class StudyConfig(TaskConfig):
     recipe: str = "smith"
     schedules: tuple[str, ...] = ()
     steps: int | None = Field(default=None, ge=1)
+    # every schedule also at these multiples of its peak LR, e.g. [0.3, 1, 3]; None: only 1
+    lr_scales: tuple[float, ...] | None = None
     epochs: int | None = Field(default=None, ge=1)  # neither: DEFAULT_EPOCHS epochs
     eval_every: int | None = Field(default=None, ge=1)  # None: once per epoch, as the seed did
     accumulation_steps: int = Field(default=1, ge=1)  # micro-batches per optimizer step
@@ -85,6 +87,15 @@ class StudyConfig(TaskConfig):
             if problem is not None:
                 raise ValueError(problem)
         return steps
+
+    @field_validator("lr_scales")
+    @classmethod
+    def _good_scales(cls, scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if scales is not None and (not scales or any(s <= 0 for s in scales)
+                                   or len(set(scales)) != len(scales)):
+            raise ValueError("must be distinct positive multiples of the peak LR, "
+                             "e.g. [0.3, 1, 3]")
+        return scales
 
     @field_validator("epochs")
     @classmethod

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrscope.rangetest.settings import RangeTestSettings
-from lrscope.study.recipes import check_budget, explicit
+from lrscope.study.recipes import check_budget, explicit, with_lr_scales
 from lrscope.trials.runners import TrialSetup
 from lrscope.trials.trial import (
     Evaluation,
@@ -33,6 +33,7 @@ class StudyPlan:
     make_optimizer: OptimizerFactory = dataclasses.field(default_factory=sgd)
     schedules: tuple[str, ...] = ()  # explicit specs; empty: use the recipe
     recipe: str = "smith"
+    lr_scales: tuple[float, ...] | None = None  # every schedule at each multiple of its peak LR
     range_test: RangeTestSettings | None = dataclasses.field(
         default_factory=lambda: RangeTestSettings(start=1e-5))
     parallel: str = "none"  # see lrscope.trials.runners
@@ -48,7 +49,7 @@ class StudyPlan:
         # A budget the schedules cannot run in is an error now, before any range test: listed
         # schedules say what in them does not fit, a recipe names the steps it needs.
         if self.schedules:
-            explicit(list(self.schedules), self.steps)
+            with_lr_scales(explicit(list(self.schedules), self.steps), self.lr_scales, self.steps)
         else:
             check_budget(self.recipe, self.steps)
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from lrscope import schedules
 from lrscope.errors import InputError, did_you_mean
@@ -62,9 +63,19 @@ class Suite:
     recipe: str
     rules: str
     warnings: tuple[str, ...] = ()  # what the user should know about how the suite was built
+    # label -> (base label, LR scale) for suites run at several peak-LR scales (with_lr_scales)
+    origins: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     def labels(self) -> list[str]:
         return [label for label, _ in self.schedules]
+
+    def trial_config(self, label: str) -> dict[str, Any]:
+        """What a trial of ``label`` stores beyond the budget: its scale and base schedule,
+        when the suite was scaled (results group by the base label, never by family)."""
+        if label not in self.origins:
+            return {}
+        base, scale = self.origins[label]
+        return {"lr_scale": scale, "base": base}
 
 
 def _round(lr: float) -> float:
@@ -179,6 +190,49 @@ def _suite(name: str, specs: list[str], total_steps: int, rules: str) -> Suite:
         dup = next(label for label in labels if labels.count(label) > 1)
         raise InputError(f"schedules: {dup!r} is listed twice; list each schedule once")
     return Suite(schedules, name, rules)
+
+
+LABEL_DIGITS = 6  # significant digits of a scaled LR: readable labels, well within noise
+
+
+def scale_text(scale: float) -> str:
+    """``x0.3``, ``x1``, ``x3``: how a scale is shown."""
+    return f"x{scale:g}"
+
+
+def with_lr_scales(suite: Suite, scales: Sequence[float] | None, total_steps: int) -> Suite:
+    """Every schedule of ``suite`` at each multiple of its peak LR (``None``: the suite as it
+    is). A scaled schedule's label is its spec (``onecycle(max_lr=1.8)``); at scale 1 it keeps
+    the suite's own label.
+
+    >>> suite = with_lr_scales(explicit(["constant(lr=0.05)"], 10), [0.3, 1, 3], 10)
+    >>> suite.labels(), suite.trial_config("constant(lr=0.15)")
+    (['constant(lr=0.015)', 'constant(lr=0.05)', 'constant(lr=0.15)'], \
+{'lr_scale': 3.0, 'base': 'constant(lr=0.05)'})
+    """
+    if scales is None:
+        return suite
+    entries: list[tuple[str, Schedule]] = []
+    origins: dict[str, tuple[str, float]] = {}
+    for base, schedule in suite.schedules:
+        for scale in scales:
+            if scale == 1:
+                label, scaled = base, schedule
+            else:
+                label = parse(base).scaled(scale, digits=LABEL_DIGITS).spec()
+                scaled = parse(label, total_steps=total_steps)
+            if label in origins:
+                other, at = origins[label]
+                raise InputError(
+                    f"lr_scales: {other} at {scale_text(at)} and {base} at {scale_text(scale)} "
+                    f"are the same schedule, {label}; list each schedule once")
+            entries.append((label, scaled))
+            origins[label] = (base, float(scale))
+    shown = ", ".join(scale_text(s) for s in scales)
+    rules = (f"{suite.rules} Every schedule ran at {shown} its peak LR (lr_scales: every LR of "
+             "the schedule multiplied); each is ranked at its best scale, chosen on the "
+             "leaderboard's ranking metric.")
+    return dataclasses.replace(suite, schedules=tuple(entries), rules=rules, origins=origins)
 
 
 RECIPES: Mapping[str, Callable[..., Suite]] = {"smith": smith, "seed": seed}

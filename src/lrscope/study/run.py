@@ -30,7 +30,7 @@ from lrscope.engines import Engine, LocalEngine
 from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
-from lrscope.study.recipes import Anchors, Suite, build_suite, explicit
+from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
 from lrscope.study.resume import check_same as _check_same
 from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
@@ -115,9 +115,9 @@ def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Eng
     # are listed explicitly or come from the seed recipe and do not need it.
     anchors = (_anchors(plan, store, run_id, engine, seed) if plan.range_test is not None
                else None)
-    if plan.schedules:
-        return explicit(list(plan.schedules), plan.steps)
-    return build_suite(plan.recipe, anchors, plan.steps)
+    suite = (explicit(list(plan.schedules), plan.steps) if plan.schedules
+             else build_suite(plan.recipe, anchors, plan.steps))
+    return with_lr_scales(suite, plan.lr_scales, plan.steps)
 
 
 def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
@@ -193,7 +193,8 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             assert store is not None and run_id is not None
             start = store.start_trial(run_id, job.key, label=job.label, spec=job.schedule.spec(),
                                       family=job.schedule.family, seed=job.seed,
-                                      config={"steps": plan.steps, "eval_every": plan.eval_every})
+                                      config={"steps": plan.steps, "eval_every": plan.eval_every,
+                                              **suite.trial_config(job.label)})
             trial_ids[job.key] = start.trial_id
             vote = 2 if start.busy else 1 if start.skip else 0
         # Only the main rank votes, so mean(vote, 0, ...) * world_size is its vote.

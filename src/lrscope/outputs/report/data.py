@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrscope.study.stats.leaderboard import LeaderboardRow, leaderboard
+from lrscope.study.stats.leaderboard import LeaderboardRow, leaderboard, outcomes_from_store
+from lrscope.study.stats.scales import origins, scales_of, sensitivity
+from lrscope.study.stats.uncertainty import Estimate
 from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
 METRICS = METRIC_NAMES
@@ -58,6 +60,10 @@ class RunView:
     rows: list[LeaderboardRow]
     labels: dict[str, LabelCurves]        # in leaderboard order
     range_test: RangeTestRecord | None
+    # label -> (base label, LR scale), and with more than one scale: base -> scale -> the
+    # final ranking metric over seeds (lrscope.study.stats.scales)
+    origins: dict[str, tuple[str, float]] = field(default_factory=dict)
+    scales: dict[str, dict[float, Estimate]] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[str]:
@@ -92,7 +98,10 @@ def load_run(store: Store, run: RunRecord, target_accuracy: float | None = None)
     for trial in trials:
         by_label.setdefault(trial.label, []).append(trial)
     labels = {row.label: label_curves(store, run.name, by_label[row.label]) for row in rows}
-    return RunView(run, trials, rows, labels, store.range_test(run.id))
+    found = origins(trials)
+    scales = sensitivity(outcomes_from_store(store, run.id), found) \
+        if len(scales_of(found)) > 1 else {}
+    return RunView(run, trials, rows, labels, store.range_test(run.id), found, scales)
 
 
 def label_curves(store: Store, run_name: str, trials: Sequence[TrialRecord]) -> LabelCurves:

@@ -20,6 +20,7 @@ from lrscope.outputs.report.data import LabelCurves, RunView
 from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
 from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
 from lrscope.outputs.report.leaderboard_output import shown_rows
+from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import ranking_note
@@ -64,6 +65,8 @@ def run_sections(view: RunView, writer: FigureWriter,
     if view.range_test is not None:
         sections.append(range_test_section(view, writer))
     sections.append(leaderboard_section(view))
+    if view.scales:  # the run tried more than one peak-LR scale
+        sections.append(sensitivity_section(view, writer))
     colors = {label: color_for(i) for i, label in enumerate(view.labels)}
     for family in view.families():
         sections.append(family_section(view, family, writer, colors, overlays))
