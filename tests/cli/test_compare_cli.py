@@ -166,3 +166,29 @@ def test_too_few_steps_for_the_recipe_names_steps_before_any_work(tmp_path, caps
     cfg = write_config(tmp_path / "study.toml", 'task = "digits"\nsteps = 1\n')
     code, _, err = run_cli(capsys, "compare", "--config", str(cfg), "--out", str(out))
     assert code == 2 and "study.toml:2: steps = 1: recipe 'smith'" in err and not out.exists()
+
+
+def test_lr_scales_run_every_schedule_at_each_scale_and_print_the_best(tmp_path, capsys):
+    out = tmp_path / "scales"
+    code, stdout, _ = run_cli(capsys, "compare", "--task", "digits", "--lr-scales", "0.3,1,3",
+                              "--schedules", "constant(lr=0.05)", "--seeds", "1", "--steps", "20",
+                              "--out", str(out))
+    assert code == 0
+    line = next(line for line in stdout.splitlines() if line.startswith("constant(lr=0.05): "))
+    assert line.startswith("constant(lr=0.05): best at x") and "(val loss " in line
+    with Store.in_dir(out, create=False) as store:
+        scales = sorted(t.config["lr_scale"] for t in store.trials())
+    assert scales == [0.3, 1.0, 3.0]
+    assert "LR sensitivity" in (out / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("value", "needle"), [("0,1", "positive"), ("1,x", "not a list")])
+def test_bad_lr_scales_one_line_exit_2(tmp_path, capsys, value, needle):
+    try:  # 0,1 is the config's error (returned), 1,x argparse's (it exits)
+        code = main(["compare", "--lr-scales", value, "--out", str(tmp_path / "x")])
+    except SystemExit as exited:
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and "--lr-scales" in err and needle in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
