@@ -82,8 +82,6 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     "loss"-like names are minimised, others maximised, or give ``(name, "min"|"max")``.
     ``precision``, ``clip_grad_norm`` and ``accumulation_steps`` train as your own loop would.
     """
-    if lr_scales is not None:
-        raise InputError("compare: lr_scales is not available in this version; leave it None")
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
                              "nn.Module, optimizer(params) -> torch optimizer")
@@ -109,9 +107,11 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel,
         options=options, may_grow=("seeds", "schedules"),
+        lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
         config={"api": "compare", "model": _named(model), "optimizer": _named(optimizer),
                 "train_data": _named(train_data), "steps": total, "seeds": list(seed_list),
                 "schedules": list(schedules or ()), "recipe": recipe, "rank_by": list(metric),
+                "lr_scales": None if lr_scales is None else [float(s) for s in lr_scales],
                 "options": [precision, clip_grad_norm, accumulation_steps],
                 "eval_every": eval_every})
     return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
