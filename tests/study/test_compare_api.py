@@ -43,6 +43,18 @@ def _leaderboard(res: lrscope.CompareResult) -> list[tuple[str, float]]:
     return [(row.label, row.rank_loss) for row in res.leaderboard]
 
 
+def _assert_paired(out) -> None:
+    """Every schedule at a seed starts from the same weights and sees the same first batch:
+    their first training losses (before any update differs) agree exactly."""
+    with Store.in_dir(out, create=False) as store:
+        firsts: dict[int, set[float]] = {}
+        for trial in store.trials():
+            _, losses = store.metric_series(trial.id, "train_loss")
+            firsts.setdefault(trial.seed, set()).add(float(losses[0]))
+    assert len(firsts) >= 2 and all(len(values) == 1 for values in firsts.values()), firsts
+    assert len({next(iter(v)) for v in firsts.values()}) == len(firsts)  # seeds differ
+
+
 def test_dict_batches_and_a_model_returning_its_own_loss(tmp_path):
     def run(out):
         return lrscope.compare(OwnLoss, lambda p: torch.optim.Adam(p, lr=1e-3), _dict_data,
@@ -57,14 +69,7 @@ def test_dict_batches_and_a_model_returning_its_own_loss(tmp_path):
     assert len(first.leaderboard) == 2 and first.best in SCHEDULES
     assert _leaderboard(first) == _leaderboard(again)  # deterministic
     assert first.leaderboard[0].ranked_on == "val_loss"
-    # paired: every schedule at a seed starts from the same weights and sees the same batches,
-    # so their first training losses (before any update differs) agree exactly
-    with Store.in_dir(tmp_path / "a", create=False) as store:
-        firsts = {}
-        for trial in store.trials():
-            _, losses = store.metric_series(trial.id, "train_loss")
-            firsts.setdefault(trial.seed, set()).add(float(losses[0]))
-    assert all(len(values) == 1 for values in firsts.values()) and len(firsts) == 2
+    _assert_paired(tmp_path / "a")
 
 
 def test_a_regression_ranked_by_rmse(tmp_path):
@@ -83,12 +88,16 @@ def test_a_regression_ranked_by_rmse(tmp_path):
     def mse(out, target):
         return nn.functional.mse_loss(out.squeeze(1), target)
 
-    res = lrscope.compare(lambda: nn.Linear(5, 1), lambda p: torch.optim.SGD(p, lr=0.01),
-                          train_data, loss_fn=mse, evaluate=rmse, rank_by="rmse",
-                          schedules=["constant(lr=0.001)", "constant(lr=0.05)"], steps=40,
-                          seeds=2, parallel="none", out=tmp_path, quiet=True,
-                          range_test=RangeTestSettings(start=1e-5,
-                                                                                 steps=20))
+    def run(out):
+        return lrscope.compare(lambda: nn.Linear(5, 1), lambda p: torch.optim.SGD(p, lr=0.01),
+                               train_data, loss_fn=mse, evaluate=rmse, rank_by="rmse",
+                               schedules=["constant(lr=0.001)", "constant(lr=0.05)"], steps=40,
+                               seeds=2, parallel="none", out=out, quiet=True,
+                               range_test=RangeTestSettings(start=1e-5, steps=20))
+
+    res = run(tmp_path)
+    assert _leaderboard(res) == _leaderboard(run(tmp_path / "again"))
+    _assert_paired(tmp_path)
     rows = res.leaderboard
     assert rows[0].ranked_on == "val_rmse" and not rows[0].rank_max
     assert res.best == "constant(lr=0.05)"  # the faster LR fits this linear problem better
@@ -125,6 +134,7 @@ def test_a_batchnorm_cnn_with_bf16_and_clipping(tmp_path):
     assert _leaderboard(first) == _leaderboard(again)
     assert all(row.n_finished == 2 for row in first.leaderboard)
     assert first.leaderboard[0].final_test_accuracy.mean is None  # no test_data: nothing reported
+    _assert_paired(tmp_path / "a")
     with Store.in_dir(tmp_path / "a", create=False) as store:
         names = store.metric_names(store.trials()[0].id)
     assert {"val_loss", "val_accuracy"} <= set(names)
