@@ -33,7 +33,9 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
                        title: str, metric: str) -> Figure:
     """Final ``metric`` against the LR scale (log x), one line per base, error bars from the
     interval over seeds; each base's best scale is ringed."""
-    legend_rows = -(-len(series) // LEGEND_COLUMNS)
+    # Long specs get one legend column (side by side they run off the figure).
+    columns = 1 if max((len(plain_text(b)) for b in series), default=0) > 40 else LEGEND_COLUMNS
+    legend_rows = -(-len(series) // columns)
     height = 3.8 + 0.22 * legend_rows
     figure = Figure(figsize=(7.0, height))
     FigureCanvasAgg(figure)
@@ -42,6 +44,7 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
     axes = figure.subplots()
     chosen = {b.base: b.scale for b in best}
     every: set[float] = set()
+    means: list[float] = []
     for index, (base, by_scale) in enumerate(series.items()):
         points = [(s, e.mean, e.low, e.high) for s, e in by_scale.items() if e.mean is not None]
         if not points:
@@ -49,6 +52,7 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
         every.update(p[0] for p in points)
         x = np.array([p[0] for p in points])
         y = np.array([p[1] for p in points], dtype=float)
+        means += [float(v) for v in y if np.isfinite(v)]
         # one seed: no interval, no bar
         low = [p[1] - p[2] if p[1] is not None and p[2] is not None else 0.0 for p in points]
         high = [p[3] - p[1] if p[1] is not None and p[3] is not None else 0.0 for p in points]
@@ -59,17 +63,23 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
         if mark is not None and mark.mean is not None:
             axes.plot([chosen[base]], [mark.mean], marker="o", markersize=11,
                       markerfacecolor="none", markeredgecolor=color, linestyle="none")
+    if means:
+        # The means set the view: with 2-3 seeds a t interval can be far wider than the spread
+        # of the means, and would flatten every line (the bars run off the top and bottom).
+        low_end, high_end = min(means), max(means)
+        pad = 0.15 * (high_end - low_end) or 0.1 * abs(high_end) or 0.1
+        axes.set_ylim(low_end - pad, high_end + pad)
     axes.set_xscale("log")
     ticks = sorted(every)
     axes.set_xticks(ticks, [scale_label(s) for s in ticks])
     axes.minorticks_off()
     axes.set_xlabel("peak LR scale (multiple of the suite's peak LR)")
-    axes.set_ylabel(f"final {metric}")
+    axes.set_ylabel(f"final {metric} (bars: 95% CI over seeds)")
     axes.grid(True, alpha=0.3)
     handles, names = axes.get_legend_handles_labels()
     if handles:
         figure.legend(handles, names, loc="lower center", fontsize="small", frameon=False,
-                      ncols=min(len(handles), LEGEND_COLUMNS))
+                      ncols=min(len(handles), columns))
     else:
         axes.text(0.5, 0.5, "no finished trials", ha="center", va="center",
                   transform=axes.transAxes)
