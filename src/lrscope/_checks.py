@@ -11,6 +11,7 @@ lrscope.errors.InputError: range_test: num_steps=0 is out of range; it must be >
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from lrscope.errors import InputError, InputTypeError
@@ -62,3 +63,25 @@ def check_fraction(
 def check_bool(family: str, name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise InputTypeError(f"{family}: {name}={value!r} must be True or False")
+
+
+def seconds(given: float | None, env: str, default: float, what: str) -> float:
+    """A duration in seconds: ``given``, else ``$env``, else ``default``; it must be > 0.
+
+    >>> seconds(None, "LRSCOPE_UNSET_FOR_THIS_EXAMPLE", 120.0, "lease timeout")
+    120.0
+    >>> seconds(-1, "X", 1.0, "timeout_s")
+    Traceback (most recent call last):
+    lrscope.errors.InputError: timeout_s=-1: must be a positive number of seconds
+    """
+    if given is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return float(default)
+        try:
+            given = float(text)
+        except ValueError:
+            raise InputError(f"{env}={text!r}: must be a number of seconds") from None
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0:
+        raise InputError(f"{what}={given!r}: must be a positive number of seconds")
+    return float(given)

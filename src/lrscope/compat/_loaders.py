@@ -94,23 +94,19 @@ class ValDataLoaderIter(DataLoaderIter):
 
 def train_iter_for(train_loader: Any) -> TrainDataLoaderIter:
     """A DataLoader wrapped in a TrainDataLoaderIter, or the user's own (subclass) as it is."""
-    if isinstance(train_loader, DataLoader):
-        return TrainDataLoaderIter(train_loader)
-    if isinstance(train_loader, TrainDataLoaderIter):
-        return train_loader
-    raise InputTypeError(
-        f"`train_loader` has unsupported type: {type(train_loader)}. Expected types are "
-        "`torch.utils.data.DataLoader` or child of `TrainDataLoaderIter`.")
+    return _wrapped(train_loader, "train_loader", TrainDataLoaderIter)
 
 
 def val_iter_for(val_loader: Any) -> ValDataLoaderIter | None:
     """As :func:`train_iter_for`, for the validation loader (None stays None)."""
-    if val_loader is None:
-        return None
-    if isinstance(val_loader, DataLoader):
-        return ValDataLoaderIter(val_loader)
-    if isinstance(val_loader, ValDataLoaderIter):
-        return val_loader
+    return None if val_loader is None else _wrapped(val_loader, "val_loader", ValDataLoaderIter)
+
+
+def _wrapped(loader: Any, name: str, kind: type[Any]) -> Any:
+    if isinstance(loader, DataLoader):
+        return kind(loader)
+    if isinstance(loader, kind):
+        return loader
     raise InputTypeError(
-        f"`val_loader` has unsupported type: {type(val_loader)}. Expected types are "
-        "`torch.utils.data.DataLoader` or child of `ValDataLoaderIter`.")
+        f"`{name}` has unsupported type: {type(loader)}. Expected types are "
+        f"`torch.utils.data.DataLoader` or child of `{kind.__name__}`.")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import os
 import sys
 import warnings
 import weakref
@@ -39,6 +38,7 @@ import torch.distributed as dist
 import torch.utils._pytree as pytree  # torch's own nested-container walker
 from torch import nn
 
+from lrscope._checks import seconds
 from lrscope.engines.base import Engine
 from lrscope.engines.colossalai_plugins import (
     check_plugin,
@@ -264,15 +264,7 @@ def _is_communication_error(err: RuntimeError) -> bool:
 
 
 def _timeout(timeout_s: float | None) -> float:
-    if timeout_s is None:
-        raw = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_TIMEOUT_S))
-        try:
-            timeout_s = float(raw)
-        except ValueError:
-            raise InputError(f"{TIMEOUT_VARIABLE}={raw!r}: must be a number of seconds") from None
-    if not timeout_s > 0:
-        raise InputError(f"timeout_s={timeout_s!r}: must be a positive number of seconds")
-    return float(timeout_s)
+    return seconds(timeout_s, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S, "timeout_s")
 
 
 @contextmanager

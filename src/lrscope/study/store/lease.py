@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lrscope.errors import InputError
+from lrscope._checks import seconds
 from lrscope.study.store.records import TrialStart, now_utc
 
 DEFAULT_LEASE_TIMEOUT = 120.0
@@ -69,17 +69,7 @@ def died_here(holder: str) -> bool:
 
 def lease_timeout(given: float | None = None) -> float:
     """``given``, else ``$LRSCOPE_LEASE_TIMEOUT``, else the default (seconds, > 0)."""
-    if given is None:
-        text = os.environ.get(LEASE_ENV, "").strip()
-        if not text:
-            return DEFAULT_LEASE_TIMEOUT
-        try:
-            given = float(text)
-        except ValueError:
-            raise InputError(f"{LEASE_ENV}={text!r}: must be a number of seconds") from None
-    if not given > 0:
-        raise InputError(f"lease timeout {given!r}: must be a positive number of seconds")
-    return float(given)
+    return seconds(given, LEASE_ENV, DEFAULT_LEASE_TIMEOUT, "lease timeout")
 
 
 def claim_trial(db: sqlite3.Connection, run_id: int, key: str, *, owner: str, timeout: float,
