@@ -56,24 +56,16 @@ def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float
     return low - 0.05 * span, high + 0.3 * span
 
 
-def loss_vs_lr_figure(
-    lrs: Curve,
-    losses: Curve,
-    smoothed: Curve,
-    suggestions: Mapping[str, float | None],
-    *,
-    val_losses: Curve | None = None,
-    headline: str | None = None,
-    title: str = "LR range test",
-) -> Figure:
-    """Loss against LR (log x): raw and smoothed, with a labelled vertical line per rule.
-
-    Rules without an answer (None) are left out; the ``headline`` rule's label says so.
+def loss_vs_lr_figure(lrs: Curve, losses: Curve, smoothed: Curve,
+                      suggestions: Mapping[str, float | None], **options: Any) -> Figure:
+    """Loss against LR (log x): raw and smoothed, with a labelled vertical line per rule, on a
+    new figure; ``options`` (``val_losses``, ``headline``, ``title``) as for
+    :func:`draw_loss_vs_lr`. Rules without an answer (None) are left out; the ``headline``
+    rule's label says so.
     """
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
-    draw_loss_vs_lr(figure.add_subplot(), lrs, losses, smoothed, suggestions,
-                    val_losses=val_losses, headline=headline, title=title)
+    draw_loss_vs_lr(figure.add_subplot(), lrs, losses, smoothed, suggestions, **options)
     return figure
 
 
