@@ -22,8 +22,9 @@ from lrscope.config.base import UNSET, save_config
 from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
 from lrscope.engines import get_engine
+from lrscope.study.api import run_plan
 from lrscope.study.plan import TrialEvent
-from lrscope.study.run import check_resumable, run_study
+from lrscope.study.run import check_resumable
 from lrscope.trials.runners import PARALLEL_MODES
 
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
@@ -135,13 +136,13 @@ def run(args: argparse.Namespace) -> int:
                 if event.state != "running":
                     bar.advance(progress_id)
 
-            suite = run_study(plan, out, engine, progress=on_event)
-        if not engine.is_main:
+            # the same run as lrscope.compare(): the plan, its study, its report
+            result = run_plan(plan, out, engine, progress=on_event)
+        if result is None:  # not the main rank: it wrote nothing
             return 0
-        from lrscope.outputs.report.build import write_report
         from lrscope.outputs.report.leaderboard_output import rich_table
 
-        files = write_report(out)
+        suite = result.suite
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
         if busy:
             console.print(f"note: {len(busy)} trial(s) were running in another process on {out} "
@@ -153,13 +154,11 @@ def run(args: argparse.Namespace) -> int:
         stdout = Console()
         if not stdout.is_terminal:
             stdout = Console(width=200)
-        for name, rows in files.leaderboards:
-            if name == plan.name:
-                stdout.print(rich_table(rows, title=f"Leaderboard: {name}", width=stdout.width))
+        stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
+                                width=stdout.width))
         if plan.lr_scales is not None:
-            _print_best_scales(stdout, out, plan.name,
-                               next(rows for name, rows in files.leaderboards if name == plan.name))
-        stdout.print(f"leaderboard: {files.leaderboard_csv}\nreport: {files.html}")
+            _print_best_scales(stdout, out, plan.name, result.leaderboard)
+        stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")
     return 0
 
 

@@ -38,10 +38,11 @@ from torch import nn
 from lrscope.data.problem import Problem
 from lrscope.data.scoring import LossFn, StepFn
 from lrscope.data.tasks.base import Task
+from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
-from lrscope.study.plan import StudyPlan
+from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
 from lrscope.trials.runners import PARALLEL_MODES
 from lrscope.trials.trial import TrainOptions
@@ -58,6 +59,7 @@ class CompareResult:
     out: Path
     report_html: Path
     suite: Suite
+    leaderboard_csv: Path | None = None
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -118,20 +120,35 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
 
 
 def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> CompareResult:
-    from lrscope.outputs.report.build import write_report
-    from lrscope.study.run import check_resumable, run_study
-
-    check_resumable(plan, out)
-    suite = run_study(plan, out, engine)
-    files = write_report(out)
-    rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
+    result = run_plan(plan, out, engine)
+    assert result is not None  # one local process is its own main rank
     if not quiet:
         from rich.console import Console
 
         from lrscope.outputs.report.leaderboard_output import rich_table
 
-        Console(stderr=True).print(rich_table(rows, title=f"Leaderboard: {plan.name}"))
-    return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite)
+        title = f"Leaderboard: {plan.name}"
+        Console(stderr=True).print(rich_table(result.leaderboard, title=title))
+    return result
+
+
+def run_plan(plan: StudyPlan, out: Path, engine: Engine,
+             progress: Callable[[TrialEvent], None] | None = None) -> CompareResult | None:
+    """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
+    :func:`compare` and the CLI's ``lrscope compare`` both do. Only the main rank writes the
+    report and gets the result; other ranks of a distributed engine get None."""
+    from lrscope.outputs.report.build import write_report
+    from lrscope.study.run import check_resumable, run_study
+
+    if engine.is_main:
+        check_resumable(plan, out)  # before anything is written into an old study
+    suite = run_study(plan, out, engine, progress=progress)
+    if not engine.is_main:
+        return None
+    files = write_report(out)
+    rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
+    return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
+                         files.leaderboard_csv)
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:
