@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,7 +161,7 @@ class Store(StoreReads):
             raise InputError(f"{self.path}: empty file, not an lrscope results store")
         # WAL lets a report read while a study writes; NORMAL sync is still safe against a
         # killed process (only a power cut can lose the last commits).
-        db.execute("PRAGMA journal_mode = WAL")
+        _set_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         if version == 0:
@@ -306,6 +307,21 @@ class Store(StoreReads):
             if cur.rowcount != 1:
                 raise KeyError(f"no trial with id {trial_id} in {self.path}")
 
+
+
+def _set_wal(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
+    """``PRAGMA journal_mode = WAL``, retried: switching the mode needs the file to itself, and
+    SQLite answers "database is locked" at once (no busy wait) while another process that opens
+    the same new store holds it for a moment."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _dumps(config: Mapping[str, Any] | None) -> str:
