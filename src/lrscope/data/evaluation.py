@@ -73,22 +73,36 @@ class Totals:
         return self.correct / self.count if self.count else float("nan")
 
 
+def infer_classes(*targets: torch.Tensor) -> int:
+    """The number of classes that 1-D integer ``targets`` index, else 0 (no classes).
+
+    >>> infer_classes(torch.tensor([0, 2, 1])), infer_classes(torch.tensor([[0.5], [1.0]]))
+    (3, 0)
+    """
+    given = [t for t in targets if len(t)]
+    integral = all(t.dim() == 1 and not t.is_floating_point() and not t.is_complex()
+                   and t.dtype != torch.bool for t in given)
+    if not given or not integral:
+        return 0
+    return int(max(int(t.max()) for t in given)) + 1
+
+
 def correct_predictions(outputs: torch.Tensor, targets: torch.Tensor) -> int:
     """Top-1 hits of class scores ``outputs`` (..., N, C) against ``targets`` (N,)."""
     return int((outputs.argmax(dim=-1) == targets).sum())
 
 
 @torch.no_grad()
-def evaluate_pairs(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+def evaluate_pairs(model: nn.Module, batches: Iterable[Any],
                    loss_fn: Callable[[Any, Any], torch.Tensor],
                    device: torch.device | None = None,
                    classes: bool = False) -> tuple[float, float | None]:
-    """Mean loss over every example of ``(inputs, targets)`` batches, and top-1 accuracy when
-    ``classes`` (else None); the model in eval mode, its flags put back afterwards."""
+    """Mean loss over every example of ``(inputs, targets, *extras)`` batches, and top-1 accuracy
+    when ``classes`` (else None); the model in eval mode, its flags put back afterwards."""
     totals = Totals()
     with evaluating(model):
         for batch in batches:
-            x, y = batch if device is None else to_device(batch, device)
+            x, y = (batch if device is None else to_device(batch, device))[:2]
             out = model(x)
             totals.add(float(loss_fn(out, y)), len(y),
                        correct_predictions(out, y) if classes else 0)

@@ -22,6 +22,8 @@ batch)`` and ``measure(model, device)`` (an evaluation). A Problem's batches are
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
@@ -31,8 +33,14 @@ import torch
 from torch import nn
 
 from lrscope.data.batching import batch_stream, examples_in, to_device
-from lrscope.data.evaluation import Evaluation, Totals, correct_predictions, evaluating
-from lrscope.data.scoring import LossFn, StepFn, make_scorer
+from lrscope.data.evaluation import (
+    Evaluation,
+    Totals,
+    evaluate_pairs,
+    evaluating,
+    infer_classes,
+)
+from lrscope.data.scoring import LossFn, Scorer, StepFn, make_scorer
 from lrscope.errors import InputError, InputTypeError
 
 Metrics = Mapping[str, float]
@@ -52,7 +60,7 @@ class Problem:
     test_data: Iterable[Any] | None = None
 
     def __post_init__(self) -> None:
-        make_scorer(self.loss_fn, self.step_fn, where="compare")  # one of them, callable
+        _ = self._score  # loss_fn or step_fn, callable: checked now, built once
         for field in ("make_model", "train_data"):
             if not callable(getattr(self, field)):
                 raise InputTypeError(f"compare: {field} must be a function, not "
@@ -85,7 +93,11 @@ class Problem:
         return self  # batches move to the device as they come
 
     # -- what a trial asks of it (a Task answers the same) -----------------------------------
-    @property
+    @functools.cached_property
+    def _score(self) -> Scorer:
+        return make_scorer(self.loss_fn, self.step_fn, where="compare")
+
+    @functools.cached_property
     def steps_per_epoch(self) -> int | None:
         first = self.train_data(0)
         return len(first) if isinstance(first, Sized) else None
@@ -99,7 +111,7 @@ class Problem:
         return batch_stream(self.train_data(seed), count)
 
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
-        return make_scorer(self.loss_fn, self.step_fn, where="compare")(model, batch)
+        return self._score(model, batch)
 
     def range_batches(self, seed: int) -> Iterable[Any]:
         return self.train_data(seed)
@@ -121,31 +133,27 @@ class Problem:
 
     def _default_metrics(self, model: nn.Module, data: Iterable[Any] | None,
                          device: torch.device) -> dict[str, float]:
-        """Mean loss over the examples of ``data`` and, where batches are ``(inputs, targets)``
-        with 1-D integer targets and 2-D outputs, top-1 accuracy."""
+        """Mean loss over the examples of ``data`` (the one evaluation rule) and, for
+        ``(inputs, targets)`` batches whose targets are class indices, top-1 accuracy."""
         if data is None:
             return {}
-        score = make_scorer(self.loss_fn, self.step_fn, where="compare")
-        totals, classified = Totals(), self.step_fn is None
-        for raw in data:
-            batch = to_device(raw, device)
-            n = examples_in(batch) or 1
-            if classified and isinstance(batch, (tuple, list)) and len(batch) >= 2:
-                out, targets = model(batch[0]), batch[1]
-                loss = self.loss_fn(out, targets)  # type: ignore[misc]
-                classes = (isinstance(targets, torch.Tensor) and targets.dim() == 1
-                           and not targets.is_floating_point() and out.dim() == 2)
-                classified = classes
-                totals.add(float(loss), n, correct_predictions(out, targets) if classes else 0)
-            else:
-                classified = False
-                totals.add(float(score(model, batch)), n)
-        if totals.count == 0:
+        stream = iter(data)
+        first = next(stream, None)
+        if first is None:
             raise InputError("compare: val_data/test_data gave no batches")
-        metrics = {"loss": totals.mean_loss()}
-        if classified:
-            metrics["accuracy"] = totals.accuracy()
-        return metrics
+        batches = itertools.chain([first], stream)
+        if self.step_fn is None and isinstance(first, (tuple, list)) and len(first) >= 2:
+            assert self.loss_fn is not None  # the scorer checked it
+            targets = first[1]
+            classes = isinstance(targets, torch.Tensor) and infer_classes(targets) > 0
+            loss, accuracy = evaluate_pairs(model, batches, self.loss_fn, device, classes)
+            return {"loss": loss} if accuracy is None else {"loss": loss, "accuracy": accuracy}
+        totals = Totals()
+        with evaluating(model):
+            for raw in batches:
+                batch = to_device(raw, device)
+                totals.add(float(self._score(model, batch)), examples_in(batch) or 1)
+        return {"loss": totals.mean_loss()}
 
 
 def _checked(metrics: Any) -> dict[str, float]:

@@ -55,7 +55,7 @@ from lrscope.rangetest.smoothing import (
 from lrscope.rangetest.state import preserved
 from lrscope.rangetest.suggest import RULE_FUNCTIONS, suggest
 from lrscope.schedules.ramp import Ramp
-from lrscope.schedules.torch_adapter import group_ratios
+from lrscope.schedules.torch_adapter import group_ratios, reference_lr
 
 DEFAULT_NUM_STEPS = 100
 Callback = Callable[[int, float, float, float], None]
@@ -338,8 +338,7 @@ def _check_options(start_lr: float, end_lr: float, mode: str, beta: float, diver
 
 def _current_lr(optimizer: Any) -> float:
     """The optimizer's LR as the ramp reads it: the reference group's (first non-zero)."""
-    lrs = [float(group["lr"]) for group in optimizer.param_groups]
-    current = next((lr for lr in lrs if lr != 0), None)
+    current = reference_lr(optimizer)
     if current is None:
         raise InputError("range_test: start_lr=None takes the optimizer's LR, but every param "
                          "group has lr 0; give start_lr")

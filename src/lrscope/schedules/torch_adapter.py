@@ -32,10 +32,18 @@ def group_ratios(optimizer: torch.optim.Optimizer, key: str = "lr") -> list[floa
     [0.0, 1.0, 10.0]
     """
     values = [float(group[key]) for group in optimizer.param_groups]
-    reference = next((value for value in values if value != 0), None)
+    reference = reference_lr(optimizer, key)
     if reference is None:
         return [1.0 for _ in values]
     return [value / reference for value in values]
+
+
+def reference_lr(optimizer: torch.optim.Optimizer, key: str = "lr") -> float | None:
+    """The reference group's ``key``: the first that is not 0 (None when every group is at 0).
+
+    The schedule's LR is this group's; :func:`group_ratios` keeps the others' ratios to it.
+    """
+    return next((float(g[key]) for g in optimizer.param_groups if float(g[key]) != 0), None)
 
 
 def set_momentum(group: dict[str, Any], momentum: float) -> None:

@@ -178,17 +178,18 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
             optimizer.zero_grad(set_to_none=True)
-            total = torch.zeros((), dtype=torch.float64, device=device)
+            total: torch.Tensor | None = None
             for _ in range(micro):
                 batch = to_device(engine.shard(next(batches)), device)
                 with amp.autocast():
                     loss = task.loss(model, batch)
                 # each micro-batch's loss / k: the summed gradients are their mean
-                engine.backward(amp.scale(loss / micro), optimizer)
-                total += loss.detach()
+                engine.backward(amp.scale(loss if micro == 1 else loss / micro), optimizer)
+                total = loss.detach() if total is None else total + loss.detach()
             amp.clip(optimizer, options.clip_grad_norm)
             amp.step(optimizer)
-            losses[step] = total / micro
+            assert total is not None
+            losses[step] = total if micro == 1 else total / micro
             last = step + 1 == steps
             if (step + 1) % eval_every == 0 or last:
                 diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)
@@ -218,7 +219,7 @@ def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
 
 def diverged_index(losses: torch.Tensor, first: float,
                    factor: float = DIVERGE_FACTOR) -> int | None:
-    """The trials' divergence rule, the one copy every runner (and import-tb) calls: the index
+    """The trials' divergence rule, the one copy every runner calls: the index
     of the first loss that is not finite, or past ``factor`` times ``first`` (the run's first
     loss) when that is positive; None when none is.
 

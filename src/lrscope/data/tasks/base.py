@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lrscope.data.evaluation import Evaluation, evaluate_pairs
+from lrscope.data.evaluation import Evaluation, evaluate_pairs, infer_classes
 from lrscope.data.tensor_batches import TensorBatches
 from lrscope.errors import InputError
 
@@ -32,20 +32,6 @@ def check_limit(label: str, value: int | None) -> None:
     """
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InputError(f"{label}={value!r}: must be a whole number >= 1")
-
-
-def infer_classes(*targets: torch.Tensor) -> int:
-    """The number of classes that 1-D integer ``targets`` index, else 0 (no classes).
-
-    >>> infer_classes(torch.tensor([0, 2, 1])), infer_classes(torch.tensor([[0.5], [1.0]]))
-    (3, 0)
-    """
-    given = [t for t in targets if len(t)]
-    integral = all(t.dim() == 1 and not t.is_floating_point() and not t.is_complex()
-                   and t.dtype != torch.bool for t in given)
-    if not given or not integral:
-        return 0
-    return int(max(int(t.max()) for t in given)) + 1
 
 
 @dataclass(frozen=True, eq=False)
