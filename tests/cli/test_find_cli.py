@@ -19,7 +19,7 @@ from lrscope.config.find import load_config
 from lrscope.outputs.tensorboard import LOSS_TEST, LOSS_TRAIN, LR_TRAIN, read_scalars
 from lrscope.rangetest.result import RangeTestResult
 
-RULES = {"steepest", "valley", "minimum", "divergence"}
+RULES = {"steepest", "valley", "minimum", "midpoint", "divergence"}
 
 
 def _find(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -74,7 +74,7 @@ def test_history_csv_and_json_agree_with_the_result(digits_run: tuple[Path, str]
     summary = json.loads((out / "result.json").read_text())
     with (out / "history.csv").open() as stream:
         rows = list(csv.DictReader(stream))
-    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss", "val_loss"]
+    assert list(rows[0]) == ["step", "lr", "loss", "smoothed_loss", "val_loss", "zero_lag_loss"]
     assert len(rows) == summary["steps"] and [int(r["step"]) for r in rows] == list(
         range(len(rows)))
     lrs = [float(r["lr"]) for r in rows]
@@ -229,3 +229,15 @@ def test_blown_up_losses_stay_readable_in_the_history(tmp_path: Path) -> None:
     assert [r["val_loss"] for r in table] == ["1.9", "", ""]
     rebuilt = RangeTestResult.from_stored({"stopped": "diverged"}, history)
     assert rebuilt.steps == 3 and math.isinf(rebuilt.losses[1])
+
+
+def test_a_ramp_too_narrow_is_warned_about_and_still_exits_0(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # 1e-3 -> 3e-2 on digits: the loss still falls at the last LR.
+    code, stdout, _ = _find(capsys, "--task", "digits", "--steps", "20", "--start", "1e-3",
+                            "--end", "3e-2", "--val-every", "0", "--out", str(tmp_path / "o"))
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert code == 0 and result["warnings"] and result["reason"]
+    for warning in result["warnings"]:
+        assert f"warning: {warning}" in " ".join(stdout.split())
+    assert any("raise --end / end_lr" in w or "never fell" in w for w in result["warnings"])

@@ -20,6 +20,7 @@ from lrscope.data.tensor_batches import TensorBatches
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult
+from lrscope.rangetest.suggest import HEADLINE, RULES
 
 
 def test_gradient_accumulation_steps_and_gradients() -> None:
@@ -179,12 +180,15 @@ def test_result_records_run_and_serialises() -> None:
     summary = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert summary["stopped"] == "completed" and summary["steps"] == 20
     assert summary["engine"] == "local" and summary["world_size"] == 1
-    assert summary["suggestion"] == result.suggestion and summary["rule"] == "steepest"
-    assert set(summary["suggestions"]) == {"steepest", "valley", "minimum", "divergence"}
+    assert summary["suggestion"] == result.suggestion and summary["rule"] == HEADLINE
+    assert set(summary["suggestions"]) == set(RULES)
+    assert summary["reason"] == result.reason and summary["reason"].startswith(HEADLINE)
+    assert summary["warnings"] == list(result.warnings)
     assert result.elapsed_s > 0 and result.effective_batch_size == 32
     rows = result.history_rows()
     assert [r["step"] for r in rows] == list(range(20)) and "val_loss" not in rows[0]
     back = RangeTestResult.from_stored(summary, rows)
     assert np.array_equal(back.smoothed, result.smoothed) and back.suggestion == result.suggestion
+    assert (back.reason, back.warnings) == (result.reason, result.warnings)
     with pytest.raises(ValueError):
         result.lrs[0] = 5.0  # the arrays are read-only, like the dataclass

@@ -24,6 +24,7 @@ from lrscope.cli.find_output import write_outputs
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.find import FindConfig, load_config
 from lrscope.errors import InputError
+from lrscope.rangetest.suggest import HEADLINE, RULE_NOTES
 from lrscope.rng import preserved_rng
 
 # argparse dest -> (dotted config key, flag): every flag is an override of the config file.
@@ -57,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default 0)")
     add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
         "test subset (default: ten times per run; 0: never)")
-    add("--prefer", metavar="RULE", help="headline rule: steepest (default), valley, minimum")
+    add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), steepest, "
+        "valley, minimum")
     add("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         if engine.is_main:
             console.print(suggestion_table(result.suggestions, result.rule))
             console.print(_summary(result))
+            for warning in result.warnings:  # the curve may not support the answer: say why
+                console.print(f"warning: {warning}", style="yellow", soft_wrap=True)
             write_outputs(out, result, config.resolved(task, out, total), task)
             console.print(f"wrote {out}", soft_wrap=True)
     finally:
@@ -161,14 +165,6 @@ class _ProgressBar:
             self.bar.stop()
 
 
-RULE_NOTES = {
-    "steepest": "fastest fall of the loss against log LR",
-    "valley": "middle of the longest descent (fastai)",
-    "minimum": "LR of the lowest loss, divided by 10",
-    "divergence": "the loss blows up: an upper bound only",
-}
-
-
 def suggestion_table(suggestions: dict[str, float | None], headline: str | None) -> Table:
     """The rules' suggestions as a rich table, the headline rule marked with ``*``."""
     table = Table(title="Suggested learning rates", caption="* headline suggestion")
@@ -188,5 +184,5 @@ def _summary(result: Any) -> str:
         how = f"completed {result.steps} steps"
     headline = ("no suggestion: the loss never fell; widen --start/--end or add --steps"
                 if result.suggestion is None
-                else f"suggested lr {result.suggestion:.3g} ({result.rule})")
+                else f"suggested lr {result.suggestion:.3g} ({result.reason})")
     return f"{how} in {result.elapsed_s:.1f} s; {headline}"

@@ -288,7 +288,7 @@ class _Run:
         stopped = self.stopped or len(lrs) < num_iter
         diverged_at = lrs[-1] if stopped and lrs else None
         try:
-            headline, rule, every = suggest(lrs, self.smoothed, diverged_at)
+            headline, rule, every = suggest(lrs, self.losses, diverged_at)  # raw: zero-lag inside
         except InputError:  # LRs that float rounding left not strictly increasing
             headline, rule, every = None, None, {}
         return RangeTestResult(

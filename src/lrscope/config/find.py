@@ -52,6 +52,7 @@ from lrscope.engines.colossalai_plugins import PLUGINS, plugin_optimizer_problem
 from lrscope.engines.local import resolve_device
 from lrscope.errors import InputError, did_you_mean
 from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.rangetest.suggest import HEADLINE
 
 
 def _optional_count() -> Any:
@@ -187,7 +188,7 @@ class RangeTestConfig(ConfigModel):
     accumulation_steps: int = Field(default=1, ge=1)
     val_every: int | None = Field(default=None, ge=0)  # None: a tenth of the run; 0: none
     val_examples: int = Field(default=512, ge=1)  # the fixed validation subset of the test set
-    prefer: Literal["steepest", "valley", "minimum"] = "steepest"
+    prefer: Literal["midpoint", "steepest", "valley", "minimum"] = HEADLINE
 
     @field_validator("end")
     @classmethod

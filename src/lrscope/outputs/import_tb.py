@@ -228,7 +228,7 @@ def _save_range_test(store: Store, run: int, series: dict[str, Series]) -> None:
                             strict=True))
     losses = np.array([loss_by_step.get(s, math.nan) for s in lr_steps.tolist()])
     smoothed = smooth(losses)
-    headline, _, every = suggest(lrs, smoothed)
+    headline, _, every = suggest(lrs, losses)  # the rules smooth the raw losses themselves
     finite = np.isfinite(losses)
     store.save_range_test(
         run, lrs=lrs, losses=losses, smoothed=smoothed,

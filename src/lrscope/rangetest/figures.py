@@ -25,6 +25,7 @@ RULE_STYLES = {
     "steepest": ("tab:green", "-"),
     "valley": ("tab:purple", "--"),
     "minimum": ("tab:orange", "-."),
+    "midpoint": ("tab:brown", "-"),
     "divergence": ("tab:red", ":"),
 }
 # What each rule's number is, for the legend ("minimum" is a tenth of the loss minimum's LR).

@@ -10,7 +10,7 @@
 >>> r = range_test(model, opt, torch.nn.functional.cross_entropy, batches,
 ...                start_lr=1e-4, end_lr=10.0, num_steps=40)
 >>> r.steps, r.stopped, r.rule, r.suggestion is not None
-(40, 'completed', 'steepest', True)
+(40, 'completed', 'midpoint', True)
 >>> all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 True
 >>> opt.param_groups[0]["lr"]
@@ -44,7 +44,7 @@ from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.engines.precision import MixedPrecision
-from lrscope.errors import InputError, InputTypeError, did_you_mean
+from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult, Stopped
 from lrscope.rangetest.smoothing import (
     DEFAULT_BETA,
@@ -53,7 +53,7 @@ from lrscope.rangetest.smoothing import (
     divergence_limit,
 )
 from lrscope.rangetest.state import preserved
-from lrscope.rangetest.suggest import RULE_FUNCTIONS, suggest
+from lrscope.rangetest.suggest import HEADLINE, advise, check_prefer
 from lrscope.schedules.ramp import Ramp
 from lrscope.schedules.torch_adapter import group_ratios, reference_lr
 
@@ -80,7 +80,7 @@ def range_test(
     val_every: int | None = None,
     engine: Engine | str | None = None,
     callback: Callback | None = None,
-    prefer: str = "steepest",
+    prefer: str = HEADLINE,
     precision: str | None = None,
     grad_scaler: Any | None = None,
     clip_grad_norm: float | None = None,
@@ -125,8 +125,10 @@ def range_test(
         clip_grad_norm: clip the gradients' global norm before each step (after unscaling).
         cache_dir: keep the snapshot in a file in this folder instead of host memory (for models
             too large to copy twice); the file is removed after the restore.
-        prefer: the rule whose answer becomes the headline (see
-            :func:`lrscope.rangetest.suggest.suggest`).
+        prefer: the rule whose answer becomes the headline (default
+            :data:`lrscope.rangetest.suggest.HEADLINE`; see
+            :func:`lrscope.rangetest.suggest.advise`, which reads the raw losses through a
+            zero-lag smoothing; the causal EMA above only decides when to stop).
 
     The snapshot is taken before and restored in a ``finally``: after NaNs, exceptions from
     the batches or the model, and KeyboardInterrupt alike (the exception then propagates).
@@ -168,12 +170,14 @@ def range_test(
             engine.teardown(train_model, train_opt)
     elapsed = time.perf_counter() - started
 
-    headline, rule, every = suggest(run.lrs, run.smoothed, run.diverged_at, prefer=prefer)
+    # The rules read the raw losses through a zero-lag smoothing; the causal EMA only stopped.
+    advice = advise(run.lrs, run.losses, run.diverged_at, prefer=prefer, planned_steps=steps)
     per_rank = run.batch_size
     return RangeTestResult(
         lrs=np.array(run.lrs), losses=np.array(run.losses), smoothed=np.array(run.smoothed),
         val_losses=None if val_batches is None else np.array(run.val_losses),
-        suggestion=headline, suggestions=every, rule=rule, stopped=run.stopped,
+        suggestion=advice.lr, suggestions=advice.suggestions, rule=advice.rule,
+        reason=advice.reason, warnings=advice.warnings, stopped=run.stopped,
         diverged_at=run.diverged_at, start_lr=float(start_lr), end_lr=float(end_lr),
         num_steps=steps, mode=mode, beta=beta, diverge_th=diverge_th,
         accumulation_steps=accumulation_steps, batch_size=per_rank,
@@ -331,9 +335,7 @@ def _check_options(start_lr: float, end_lr: float, mode: str, beta: float, diver
         raise InputError(f"range_test: diverge_th={diverge_th!r} must be greater than 1")
     if val_every is not None:
         check_int("range_test", "val_every", val_every, minimum=1)
-    if prefer not in RULE_FUNCTIONS:
-        raise InputError(f"range_test: prefer={prefer!r} is not one of "
-                         f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
+    check_prefer("range_test", prefer)
 
 
 def _current_lr(optimizer: Any) -> float:

@@ -27,21 +27,23 @@ class RangeTestResult:
     """The outcome of :func:`lrscope.range_test`.
 
     ``lrs``, ``losses`` and ``smoothed`` hold one value per optimizer step that ran (read-only
-    float arrays; ``lrs`` is the first param group's LR). When the run diverged on a
+    float arrays; ``lrs`` is the reference param group's LR, the first whose LR is not 0;
+    ``smoothed`` is the causal EMA the run stopped on). When the run diverged on a
     non-finite loss, the last step's loss is that NaN/inf. ``val_losses`` is None without
     validation batches, else NaN at the steps where it was not measured.
 
     ``suggestion`` is the headline LR (None when no rule could answer), ``rule`` the rule that
-    gave it, ``suggestions`` every rule's answer (see :mod:`lrscope.rangetest.suggest`).
-    ``stopped`` is
+    gave it, ``suggestions`` every rule's answer (see :mod:`lrscope.rangetest.suggest`; the
+    rules read :attr:`zero_lag_smoothed`), ``reason`` why the headline was chosen (one line),
+    ``warnings`` why the curve may not support an answer (one line each). ``stopped`` is
     ``"diverged"`` when the divergence rule ended the run early, else ``"completed"``;
     ``diverged_at`` is then the LR of that step.
 
     >>> r = RangeTestResult(lrs=np.array([1e-3, 1e-2, 1e-1]), losses=np.array([2.0, 1.5, 0.9]),
     ...                     smoothed=np.array([2.0, 1.7, 1.4]), suggestion=1e-2, rule="steepest",
     ...                     suggestions={"steepest": 1e-2})
-    >>> r.steps, r.to_dict()["stopped"], r.history_rows()[1]
-    (3, 'completed', {'step': 1, 'lr': 0.01, 'loss': 1.5, 'smoothed_loss': 1.7})
+    >>> r.steps, r.to_dict()["stopped"], list(r.history_rows()[1])
+    (3, 'completed', ['step', 'lr', 'loss', 'smoothed_loss', 'zero_lag_loss'])
     """
 
     lrs: np.ndarray
@@ -50,6 +52,8 @@ class RangeTestResult:
     suggestion: float | None = None
     suggestions: dict[str, float | None] = field(default_factory=dict)
     rule: str | None = None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
     stopped: Stopped = "completed"
     diverged_at: float | None = None
     val_losses: np.ndarray | None = None
@@ -73,6 +77,7 @@ class RangeTestResult:
         if self.val_losses is not None:
             object.__setattr__(self, "val_losses", _frozen_array(self.val_losses))
         object.__setattr__(self, "suggestions", dict(self.suggestions))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
         if not len(self.lrs) == len(self.losses) == len(self.smoothed):
             raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
 
@@ -81,12 +86,22 @@ class RangeTestResult:
         """Optimizer steps that ran (fewer than ``num_steps`` when the run diverged)."""
         return len(self.lrs)
 
+    @property
+    def zero_lag_smoothed(self) -> np.ndarray:
+        """The two-sided smoothing of ``losses`` that the suggestion rules read (NaN from the
+        first non-finite loss on; :func:`lrscope.rangetest.smoothing.zero_lag`)."""
+        from lrscope.rangetest.smoothing import zero_lag
+
+        return zero_lag(self.losses)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything but the curve, as strict JSON values (no NaN): DIR/result.json."""
         return {
             "suggestion": _finite_or_none(self.suggestion),
             "suggestions": {rule: _finite_or_none(lr) for rule, lr in self.suggestions.items()},
             "rule": self.rule,
+            "reason": self.reason,
+            "warnings": list(self.warnings),
             "stopped": self.stopped,
             "steps": self.steps,
             "engine": self.engine,
@@ -105,10 +120,12 @@ class RangeTestResult:
         }
 
     def history_rows(self) -> list[dict[str, Any]]:
-        """One dict per step: step, lr, loss, smoothed_loss, and val_loss (None where not
-        measured) when validation batches were given: DIR/history.csv and history.json.
-        The loss of a step that blew up is kept as the float it was (nan or inf)."""
+        """One dict per step: step, lr, loss, smoothed_loss, val_loss (None where not
+        measured) when validation batches were given, and zero_lag_loss (None from the first
+        non-finite loss on): DIR/history.csv and history.json. The loss of a step that blew up
+        is kept as the float it was (nan or inf)."""
         rows: list[dict[str, Any]] = []
+        zero_lag = self.zero_lag_smoothed
         for step in range(self.steps):
             row: dict[str, Any] = {
                 "step": step,
@@ -118,15 +135,17 @@ class RangeTestResult:
             }
             if self.val_losses is not None:
                 row["val_loss"] = _finite_or_none(float(self.val_losses[step]))
+            row["zero_lag_loss"] = _finite_or_none(float(zero_lag[step]))
             rows.append(row)
         return rows
 
     @classmethod
     def from_stored(cls, summary: dict[str, Any], rows: list[dict[str, Any]]) -> RangeTestResult:
         """Rebuild a result from :meth:`to_dict` and :meth:`history_rows` output (as stored)."""
-        known = {"suggestion", "suggestions", "rule", "stopped", "diverged_at", "start_lr",
-                 "end_lr", "num_steps", "mode", "beta", "diverge_th", "accumulation_steps",
-                 "batch_size", "effective_batch_size", "engine", "world_size", "elapsed_s"}
+        known = {"suggestion", "suggestions", "rule", "reason", "warnings", "stopped",
+                 "diverged_at", "start_lr", "end_lr", "num_steps", "mode", "beta", "diverge_th",
+                 "accumulation_steps", "batch_size", "effective_batch_size", "engine", "world_size",
+                 "elapsed_s"}
         fields = {key: value for key, value in summary.items() if key in known}
         val = None
         if rows and "val_loss" in rows[0]:

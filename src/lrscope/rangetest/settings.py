@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from lrscope.rangetest.suggest import HEADLINE
+
 
 @dataclass(frozen=True)
 class RangeTestSettings:
@@ -31,7 +33,7 @@ class RangeTestSettings:
     accumulation_steps: int = 1
     val_every: int | None = None
     val_examples: int = 512
-    prefer: str = "steepest"
+    prefer: str = HEADLINE
 
     def range_test_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`lrscope.range_test` (validation batches aside)."""

@@ -1,38 +1,60 @@
 """Which learning rate to use, read off a range-test curve: one pure function per rule.
 
-Every rule takes the LRs (positive, strictly increasing) and the smoothed losses of a range
-test and returns an LR or ``None`` when the curve does not support an answer. Rules read only
-the finite prefix of the curve (everything before the first NaN/inf), so a blown-up loss can
-never become a suggestion.
+Every rule takes the LRs (positive, strictly increasing) and a loss curve and returns an LR or
+``None`` when the curve does not support an answer. Rules read only the finite prefix of the
+curve (everything before the first NaN/inf), so a blown-up loss can never become a suggestion.
+:func:`suggest` (and :func:`advise`, which also says why) takes the RAW losses and feeds the
+rules their zero-lag smoothing (:func:`lrscope.rangetest.smoothing.zero_lag`), cut where the
+net collapsed (:func:`learning_part`); the causal EMA of the loop only decides when to stop.
 
-* :func:`steepest` -- where the smoothed loss falls fastest against log10(LR), after trimming
-  the ramp's ends (torch-lr-finder's rule).
-* :func:`valley` -- fastai's "valley": about halfway along the longest stretch of descending
-  loss (at 1/3 + 1/6 of its length, as fastai reads it).
+* :func:`steepest` -- where the loss falls fastest against log10(LR), read only once the loss
+  has begun to fall (by :data:`DROP_FRACTION` of its whole drop) and before its lowest point.
+* :func:`valley` -- fastai's ``valley``, exactly: about halfway along the longest stretch of
+  descending loss.
 * :func:`minimum` -- fastai's ``lr_min``: the LR of the lowest loss, divided by 10.
+* :func:`midpoint` -- halfway (in log LR) between the steepest fall and the lowest loss: where
+  the loss still falls fast, short of where it stops falling.
 * :func:`divergence` -- where the run blew up: the LR at which the range test stopped, or the
   first LR after the minimum where the loss rose ``factor`` x above it. An upper bound (a
   schedule's max LR), never a training LR, so it is never the headline.
 
-:func:`suggest` runs them all and picks the headline (see its docstring for the precedence).
+The headline is :data:`HEADLINE` (one constant to change; benchmarks/suggestion_quality.py
+scores every rule as the ``max_lr`` of a one-cycle run). Shifting the loss or scaling it by a
+positive factor moves no suggestion but ``divergence`` (whose "factor x the best loss" reads the
+loss's level, as the loop's stop rule does).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import numpy as np
 
 from lrscope.errors import InputError, did_you_mean
-from lrscope.rangetest.smoothing import has_diverged
+from lrscope.rangetest.curve_checks import Advice, curve_warnings, fell, learning_part
+from lrscope.rangetest.smoothing import has_diverged, zero_lag
 
 Curve = Sequence[float] | np.ndarray
-RULES = ("steepest", "valley", "minimum", "divergence")
-# Headline precedence: the first rule that gives an answer wins.
-HEADLINE_ORDER = ("steepest", "valley", "minimum")
-# torch-lr-finder trims 10 points at the start and 5 at the end; short runs trim in proportion.
-SKIP_START, SKIP_END = 10, 5
+RULES = ("steepest", "valley", "minimum", "midpoint", "divergence")
+# The headline rule. "midpoint" because a one-cycle max_lr wants an LR where the loss still falls
+# fast but short of where it stops falling: the steepest point alone is ~3x low on the curves of
+# tests/rangetest (the old steepest read on the lagging causal EMA landed ~4x higher and did well
+# as max_lr), the lowest loss itself is where training begins to break.
+HEADLINE: Final = "midpoint"
+# When the preferred rule has no answer, the first of these that has one is the headline.
+HEADLINE_ORDER = ("midpoint", "steepest", "valley", "minimum")
+# steepest ignores the curve until the loss has fallen by this fraction of its whole drop: the
+# first points of a range test are its noisiest and a flat start has no slope worth reading.
+DROP_FRACTION = 0.1
+RULE_NOTES = {
+    "steepest": "fastest fall of the loss against log LR",
+    "valley": "middle of the longest descent (fastai's valley)",
+    "minimum": "LR of the lowest loss, divided by 10 (fastai's lr_min)",
+    "midpoint": "halfway (log LR) from the steepest fall to the lowest loss",
+    "divergence": "the loss blows up: an upper bound only",
+}
 
 
 def finite_prefix(lrs: Curve, losses: Curve) -> tuple[np.ndarray, np.ndarray]:
@@ -54,29 +76,22 @@ def finite_prefix(lrs: Curve, losses: Curve) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def default_skips(n: int) -> tuple[int, int]:
-    """torch-lr-finder's 10/5 trimmed points, in proportion (10% / 5%) for runs under 100.
-
-    >>> default_skips(200), default_skips(40), default_skips(5)
-    ((10, 5), (4, 2), (0, 0))
-    """
-    return min(SKIP_START, n // 10), min(SKIP_END, n // 20)
-
-
-def trim(lrs: Curve, losses: Curve, skip_start: int | None = None,
-         skip_end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def trim(lrs: Curve, losses: Curve, skip_start: int = 0,
+         skip_end: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The finite prefix without its first ``skip_start`` and last ``skip_end`` points."""
     x, y = finite_prefix(lrs, losses)
-    default_start, default_end = default_skips(len(x))
-    start = default_start if skip_start is None else skip_start
-    end = default_end if skip_end is None else skip_end
-    return x[start:len(x) - end], y[start:len(y) - end]
+    return x[skip_start:len(x) - skip_end], y[skip_start:len(y) - skip_end]
 
 
-def steepest(lrs: Curve, losses: Curve, skip_start: int | None = None,
-             skip_end: int | None = None) -> float | None:
-    """The LR where the loss falls fastest against log10(LR), before its lowest point; None if
-    it never falls.
+def steepest(lrs: Curve, losses: Curve, skip_start: int = 0,
+             skip_end: int = 0) -> float | None:
+    """The LR where the loss falls fastest against log10(LR), between the point where it has
+    fallen by :data:`DROP_FRACTION` of its whole drop and its lowest point; None if it never
+    falls.
+
+    Past the lowest point a collapsing net can dip again (a spike down on its way to a dead
+    plateau, seen on LeNet-5 / Fashion-MNIST): no LR is read off that. Before the loss has begun
+    to fall, a slope is noise (the first points) or nothing (a flat start).
 
     >>> lrs = np.logspace(-4, 0, 41)
     >>> losses = 1.0 - np.tanh(2 * (np.log10(lrs) + 2))      # falls fastest at 1e-2
@@ -84,24 +99,33 @@ def steepest(lrs: Curve, losses: Curve, skip_start: int | None = None,
     0.01
     """
     x, y = trim(lrs, losses, skip_start, skip_end)
-    # Only the descent up to the lowest loss counts. Past it a collapsing net can dip again
-    # (a spike down on its way to a dead plateau, seen on LeNet-5 / Fashion-MNIST), and no LR
-    # should be read off that.
-    stop = int(np.argmin(y)) + 1 if len(y) else 0
-    x, y = x[:stop], y[:stop]
     if len(x) < 3:
         return None
+    low = int(np.argmin(y))
+    top = int(np.argmax(y[:low + 1]))
+    drop = y[top] - y[low]
+    if not drop > 0:
+        return None
     slope = np.gradient(y, np.log10(x))
-    i = int(np.argmin(slope))
+    begun = top + int(np.argmax(y[top:low + 1] <= y[top] - DROP_FRACTION * drop))
+    i = begun + int(np.argmin(slope[begun:low + 1]))
     return float(x[i]) if slope[i] < 0 else None
 
 
-def valley(lrs: Curve, losses: Curve, skip_start: int | None = None,
-           skip_end: int | None = None) -> float | None:
-    """fastai's valley rule: the longest descending run, read at 1/3 + 1/6 of its length.
+def valley(lrs: Curve, losses: Curve, skip_start: int = 0,
+           skip_end: int = 0) -> float | None:
+    """fastai's ``valley`` rule, exactly as fastai computes it; None if the loss never falls.
 
-    "Descending run" is a longest strictly decreasing subsequence of the loss; the rule
-    returns None when the loss never decreases.
+    fastai 2.7 (fastai/callback/schedule.py, ``valley``;
+    https://github.com/fastai/fastai/blob/master/fastai/callback/schedule.py, documented at
+    https://docs.fast.ai/callback.schedule.html#valley): ``lds[i]`` is the length of the
+    longest strictly decreasing subsequence ending at ``i``; ``max_end`` the first index where
+    it is longest and ``max_start = max_end - lds[max_end]`` (one before the run's first point,
+    as fastai writes it); ``sections = (max_end - max_start) / 3`` and the answer is
+    ``lrs[max_start + int(sections) + int(sections / 2)]`` (a Python index, so -1 is the last
+    point on a two-point curve, as in fastai). Where fastai answers ``lrs[0]`` for a loss that
+    never decreases, this answers None. fastai's ``lr_find`` trims its recorded curve to
+    ``[num_it // 10 : -5]`` before calling it: pass ``skip_start`` / ``skip_end`` for that.
 
     >>> lrs = np.logspace(-4, 0, 41)
     >>> losses = 1.0 - np.tanh(2 * (np.log10(lrs) + 2))
@@ -109,16 +133,15 @@ def valley(lrs: Curve, losses: Curve, skip_start: int | None = None,
     True
     """
     x, y = trim(lrs, losses, skip_start, skip_end)
-    n = len(y)
-    if n < 2:
+    if len(y) < 2:
         return None
     lengths = descent_lengths(y)
-    end = int(np.argmax(lengths))  # first index of the longest run's end
-    if lengths[end] < 2:
+    max_end = int(np.argmax(lengths))  # fastai keeps the first index of the longest
+    if lengths[max_end] < 2:
         return None
-    start = end - int(lengths[end]) + 1
-    sections = (end - start) / 3
-    return float(x[start + int(sections) + int(sections / 2)])
+    max_start = max_end - int(lengths[max_end])
+    sections = (max_end - max_start) / 3
+    return float(x[max_start + int(sections) + int(sections / 2)])
 
 
 def descent_lengths(losses: np.ndarray) -> np.ndarray:
@@ -154,6 +177,23 @@ def minimum(lrs: Curve, losses: Curve) -> float | None:
     return float(x[int(np.argmin(y))]) / 10
 
 
+def midpoint(lrs: Curve, losses: Curve) -> float | None:
+    """The geometric mean of :func:`steepest` and the LR of the lowest loss; None without a
+    steepest point.
+
+    >>> lrs = np.logspace(-4, 0, 41)
+    >>> u = np.log10(lrs)
+    >>> losses = 1.0 - np.tanh(2 * (u + 3)) + (u + 1) ** 2 / 10   # steepest ~1e-3, lowest ~1e-1
+    >>> round(float(np.log10(midpoint(lrs, losses))), 1)
+    -2.0
+    """
+    fastest = steepest(lrs, losses)
+    if fastest is None:
+        return None
+    x, y = finite_prefix(lrs, losses)
+    return float(np.sqrt(fastest * x[int(np.argmin(y))]))
+
+
 def divergence(lrs: Curve, losses: Curve, diverged_at: float | None = None,
                factor: float = 4.0) -> float | None:
     """Where the run blew up: ``diverged_at`` when the range test stopped there, else the
@@ -179,31 +219,81 @@ def divergence(lrs: Curve, losses: Curve, diverged_at: float | None = None,
 
 
 RuleFn = Callable[[Curve, Curve], float | None]
-RULE_FUNCTIONS: dict[str, RuleFn] = {"steepest": steepest, "valley": valley, "minimum": minimum}
+RULE_FUNCTIONS: dict[str, RuleFn] = {"steepest": steepest, "valley": valley,
+                                     "minimum": minimum, "midpoint": midpoint}
+# Rules that read a descent: they have no answer on a curve whose loss never fell.
+DESCENT_RULES = ("steepest", "valley", "midpoint")
+
+
+def check_prefer(where: str, prefer: str) -> None:
+    """InputError unless ``prefer`` names a rule that can be the headline."""
+    if prefer not in RULE_FUNCTIONS:
+        raise InputError(f"{where}: prefer={prefer!r} is not one of "
+                         f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
+
+
+def normalized(losses: np.ndarray) -> np.ndarray:
+    """The losses minus the first, over their range: what the rules read, so that a shifted or
+    scaled loss gives bit-for-bit the same curve whenever the shift and scale are exact.
+
+    >>> normalized(np.array([3.0, 1.0, 2.0])).tolist()
+    [0.0, -1.0, -0.5]
+    """
+    span = float(losses.max() - losses.min()) if len(losses) else 0.0
+    return (losses - losses[0]) / span if span > 0 else np.zeros_like(losses)
+
+
+def advise(lrs: Curve, losses: Curve, diverged_at: float | None = None,
+           prefer: str = HEADLINE, planned_steps: int | None = None) -> Advice:
+    """Every rule's answer on the zero-lag curve of the raw ``losses``, the headline, why it was
+    chosen, and the warnings (see :mod:`lrscope.rangetest.curve_checks`).
+
+    The headline is ``prefer``'s answer (:data:`HEADLINE` by default); when that rule has none
+    the first answer in :data:`HEADLINE_ORDER` is used. ``planned_steps`` (the ramp's length)
+    lets the warnings tell an early divergence from a late one.
+
+    >>> lrs = np.logspace(-4, 0, 41)
+    >>> a = advise(lrs, 1.0 - np.tanh(2 * (np.log10(lrs) + 2)))
+    >>> a.rule, sorted(a.suggestions) == sorted(RULES), a.warnings[0].startswith("the lowest")
+    ('midpoint', True, True)
+    """
+    check_prefer("suggest", prefer)
+    x, y = finite_prefix(lrs, losses)
+    every: dict[str, float | None] = dict.fromkeys(RULES)
+    every["divergence"] = divergence(x, zero_lag(y, clip=False), diverged_at)
+    curve = zero_lag(normalized(y))
+    usable = learning_part(curve)
+    descended = fell(normalized(y), curve[:usable])
+    for name, fn in RULE_FUNCTIONS.items():
+        if descended or name not in DESCENT_RULES:
+            every[name] = fn(x[:usable], curve[:usable])
+    warnings = curve_warnings(len(np.asarray(lrs)), x, curve[:usable], descended, diverged_at,
+                              planned_steps)
+    for name in (prefer, *HEADLINE_ORDER):
+        if every[name] is not None:
+            return Advice(every[name], name, every, _reason(name, prefer), warnings)
+    return Advice(None, None, every, "no rule could answer: " + (
+        "no finite loss" if len(x) == 0 else "too few points or a loss that never fell"),
+        warnings)
+
+
+def _reason(rule: str, prefer: str) -> str:
+    how = f"{rule}: {RULE_NOTES[rule]}, on the zero-lag curve"
+    if rule == prefer:
+        which = "the default headline" if prefer == HEADLINE else "the preferred rule"
+        return f"{how} ({which})"
+    return f"{how} ({prefer} had no answer on this curve)"
 
 
 def suggest(
-    lrs: Curve, losses: Curve, diverged_at: float | None = None, prefer: str = "steepest"
+    lrs: Curve, losses: Curve, diverged_at: float | None = None, prefer: str = HEADLINE
 ) -> tuple[float | None, str | None, dict[str, float | None]]:
-    """All rules' answers and the headline: ``(headline_lr, headline_rule, {rule: lr})``.
-
-    The headline is ``prefer``'s answer (steepest by default); when that rule has none
-    (too few finite points, or a loss that never falls) the first answer in the order
-    steepest, valley, minimum is used; ``(None, None, ...)`` when no rule answers. The
-    divergence point is reported but never the headline: it is where training breaks.
+    """``(headline_lr, headline_rule, {rule: lr})`` of :func:`advise` on the raw ``losses``.
 
     >>> lrs = np.logspace(-4, 0, 41)
-    >>> losses = 1.0 - np.tanh(2 * (np.log10(lrs) + 2))
-    >>> lr, rule, every = suggest(lrs, losses)
-    >>> rule, float(lr), sorted(every)
-    ('steepest', 0.01, ['divergence', 'minimum', 'steepest', 'valley'])
+    >>> lr, rule, every = suggest(lrs, 1.0 - np.tanh(2 * (np.log10(lrs) + 2)))
+    >>> rule, sorted(every) == sorted(RULES)
+    ('midpoint', True)
     """
-    if prefer not in RULE_FUNCTIONS:
-        raise InputError(f"suggest: prefer={prefer!r} is not one of "
-                         f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
-    every: dict[str, float | None] = {name: fn(lrs, losses) for name, fn in RULE_FUNCTIONS.items()}
-    every["divergence"] = divergence(lrs, losses, diverged_at)
-    for name in (prefer, *HEADLINE_ORDER):
-        if every[name] is not None:
-            return every[name], name, every
-    return None, None, every
+    advice = advise(lrs, losses, diverged_at, prefer)
+    return advice.lr, advice.rule, advice.suggestions
