@@ -28,6 +28,7 @@ import numpy as np
 
 from lrscope.engines import Engine, LocalEngine
 from lrscope.errors import InputError
+from lrscope.rangetest.smoothing import zero_lag
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
@@ -127,7 +128,8 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
     assert plan.range_test is not None
     saved = store.range_test(run_id) if store is not None and run_id is not None else None
     if saved is not None and engine.world_size == 1:
-        return anchors_from_curve(saved.lrs, saved.smoothed, saved.suggestion, saved.stopped)
+        return anchors_from_curve(saved.lrs, zero_lag(saved.losses), saved.suggestion,
+                                  saved.stopped)
     from lrscope.rangetest.loop import range_test  # the loop is only needed when measuring
     from lrscope.trials.trial import seeded_model
 
@@ -148,12 +150,15 @@ def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: E
                               smoothed=result.smoothed, suggestions=found,
                               suggestion=result.suggestion, stopped=result.stopped,
                               config=settings.to_dict())
-    return anchors_from_curve(result.lrs, result.smoothed, result.suggestion, result.stopped)
+    return anchors_from_curve(result.lrs, zero_lag(result.losses), result.suggestion,
+                              result.stopped)
 
 
 def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
                        stopped: str = "completed") -> Anchors:
-    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss, the LR
+    """Anchors from a range-test curve: the LR at its lowest finite smoothed loss (callers pass
+    the zero-lag smoothing of the raw losses, as the suggestion rules read it: the causal EMA's
+    lag puts its minimum up to ~2x too high), the LR
     where it diverged (only when it did), and whether the lowest loss sat at the ramp's end
     (its last 2% of steps, at least the last one) of a run that did not diverge.
 
