@@ -25,13 +25,15 @@ from lrscope.errors import InputError
 UNSUPPORTED_ADVICE = "use --parallel none|processes (or run_trial) for this model or optimizer"
 
 
-def column(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+def column(values: Sequence[float] | Sequence[bool], like: torch.Tensor) -> torch.Tensor:
     """A ``(K, 1)`` tensor of ``values`` in ``like``'s dtype and device, to scale rows of it.
 
     >>> column([1.0, 2.0], torch.zeros(2, 3)).shape
     torch.Size([2, 1])
     """
-    return torch.tensor(values, dtype=like.dtype, device=like.device).unsqueeze(1)
+    # Built on the host, then copied without waiting for the device (no sync per step on a
+    # GPU); Python floats to ``like.dtype`` round here exactly as they would on the device.
+    return torch.tensor(values, dtype=like.dtype).to(like.device, non_blocking=True).unsqueeze(1)
 
 
 class FlatRule(ABC):
@@ -96,8 +98,8 @@ class FlatSGD(FlatRule):
             self.buf.copy_(g)
             d = torch.addcmul(g, self.buf, m) if self.nesterov else self.buf
         else:  # rows in different states (some schedules set momentum 0): row by row, with masks
-            on_col = torch.tensor(on, device=g.device).unsqueeze(1)
-            has_col = torch.tensor(self.has_buf, device=g.device).unsqueeze(1)
+            on_col = column(on, g).bool()
+            has_col = column(self.has_buf, g).bool()
             updated = torch.add(self.buf * m, g, alpha=1 - self.dampening)
             self.buf = torch.where(on_col, torch.where(has_col, updated, g), self.buf)
             moved = torch.addcmul(g, self.buf, m) if self.nesterov else self.buf

@@ -13,10 +13,15 @@ weights
 the schedule before each step with every param group's ratio kept, evaluations every
 ``eval_every`` steps and after the last, and a trial whose loss diverges (non-finite, or past
 ``diverge_factor`` times its first loss) marked diverged at that step and cut there. A
-diverged trial leaves the stack at the next check; the others go on, untouched (each trial's
-gradient comes from its own row only).
+diverged trial leaves the stack at the next check (run_trial checks at the same points); the
+others go on, untouched (each trial's gradient comes from its own row only). BatchNorm keeps
+each trial's running statistics, dropout draws each mask once for the K trials, exactly as
+each draws it alone (they share the seed). Between checks nothing waits for the device: the
+losses stay where they are computed, the LRs are Python numbers from the schedules.
 
-Memory: K copies of the parameters, their gradients and the optimizer state.
+Memory: K copies of the parameters, their gradients, the optimizer state, the written buffers
+and one forward's activations, estimated before the first step and refused when the device
+has less free (:mod:`lrscope.trials.batched.memory`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule
+from lrscope.trials.batched.dropout import can_share_masks, share_dropout_masks
 from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
+from lrscope.trials.batched.memory import MemoryEstimate, check_memory, estimate_memory
+from lrscope.trials.batched.probe import Probe, probe
 from lrscope.trials.batched.stacked import StackedModel
 
 # The divergence rule is run_trial's own function, so the two can never disagree on it.
@@ -50,58 +58,61 @@ from lrscope.trials.trial import (
 )
 
 EvalCallback = Callable[[int, Evaluation], None]
+FinishCallback = Callable[[int, dict[str, torch.Tensor]], None]
 _LOCAL = LocalEngine()  # one process: the loss averaged over ranks is the loss
 
 
 def check_batchable(model: nn.Module) -> None:
     """Raise InputError unless ``model`` can run batched with run_trial's exact semantics.
 
-    Refused, and why:
+    Supported: BatchNorm (each trial its own running statistics: every buffer the training
+    forward writes is stacked per trial, see :mod:`lrscope.trials.batched.stacked`) and
+    Dropout, Dropout1d/2d/3d (one mask per call, drawn as the trial alone draws it: the K
+    trials share their seed, see :mod:`lrscope.trials.batched.dropout`). Refused, and why:
 
-    * BatchNorm (running statistics), and any buffer that ``forward`` changes in place (found
-      by :func:`_probe`): run_trial updates the buffer in training and reads it in evaluation;
-      K trials would each need their own stacked copy, written in place inside vmap, which this
-      engine does not keep. (Buffers that stay constant, such as input normalisation, are fine:
-      all trials share them.)
-    * dropout: run_trial draws each trial's masks from the global generator, trial after
-      trial; K trials drawing inside one vmap use the generator in another order, so no trial
-      could match its run_trial. (vmap's ``randomness="error"`` also stops any other random
-      op in a forward.)
+    * AlphaDropout and FeatureAlphaDropout: their output is not the input times a mask, so the
+      one-mask rule does not apply. (Any other random op in a forward meets vmap's
+      ``randomness="error"`` when the run starts, with the same advice.)
 
-    >>> check_batchable(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
-    >>> check_batchable(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)))
+    Train/eval flags are the model's own, as in run_trial: a BatchNorm frozen in eval mode
+    reads its statistics and never writes them, a dropout in eval mode draws nothing.
+
+    >>> check_batchable(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.1)))
+    >>> check_batchable(nn.Sequential(nn.Linear(2, 2), nn.AlphaDropout(0.1)))
     Traceback (most recent call last):
     ...
-    lrscope.errors.InputError: model: batched runs do not support BatchNorm1d (it keeps \
-running statistics); use --parallel none|processes (or run_trial) for this model or optimizer
+    lrscope.errors.InputError: model: batched runs do not support AlphaDropout (its output is \
+not the input times a mask); use --parallel none|processes (or run_trial) for this model or \
+optimizer
     """
     for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
+        if isinstance(module, nn.modules.dropout._DropoutNd) and not can_share_masks(module):
             raise InputError(f"model: batched runs do not support {type(module).__name__} "
-                             f"(random masks); {UNSUPPORTED_ADVICE}")
-        if (isinstance(module, nn.modules.batchnorm._NormBase)
-                and module.track_running_stats):
-            raise InputError(f"model: batched runs do not support {type(module).__name__} (it "
-                             f"keeps running statistics); {UNSUPPORTED_ADVICE}")
+                             f"(its output is not the input times a mask); {UNSUPPORTED_ADVICE}")
 
 
-def _probe(model: nn.Module, task: Task, batch: tuple[torch.Tensor, torch.Tensor],
-           device: torch.device) -> set[str]:
-    """One plain forward and backward of ``model`` on ``batch``, its weights left as they were.
+def batched_memory(task: Task, k: int, *, seed: int = 0,
+                   make_optimizer: OptimizerFactory | None = None,
+                   device: torch.device | str = "cpu") -> MemoryEstimate:
+    """The memory that ``k`` trials of ``task`` batched on ``device`` would need, measured as
+    :func:`run_trials_batched` measures it before it starts (one probe step of the model).
 
-    Returns the names of the parameters that get a gradient (torch.optim skips the others, so
-    the batched update must too); raises InputError if ``forward`` wrote to a buffer.
+    >>> from lrscope.data.tasks import get_task
+    >>> est = batched_memory(get_task("digits", limit_train=64, limit_test=8), k=8)
+    >>> est.k, est.weights == 8 * est.grads // 8, est.total > 0
+    (8, True, True)
     """
-    versions = {name: b._version for name, b in model.named_buffers()}
-    x, y = (t.to(device) for t in batch)
-    task.loss_fn(model(x), y).backward()
-    used = {n for n, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad(set_to_none=True)
-    for name, buffer in model.named_buffers():
-        if buffer._version != versions.get(name):
-            raise InputError(f"model: its forward changes buffer {name!r} in place, which "
-                             f"batched runs cannot keep per trial; {UNSUPPORTED_ADVICE}")
-    return used
+    device = torch.device(device)
+    with preserved_rng():
+        model = seeded_model(task, seed, device)
+        optimizer = (make_optimizer or sgd())(model)
+        found = probe(model, task.loss_fn, next(iter(task.train_batches(seed).steps(1))), device)
+    return _estimate(k, optimizer, found)
+
+
+def _estimate(k: int, optimizer: torch.optim.Optimizer, found: Probe) -> MemoryEstimate:
+    return estimate_memory(k, found.trained_bytes, optimizer, found.written_bytes,
+                           found.activation_bytes)
 
 
 @torch.no_grad()
@@ -142,16 +153,18 @@ def run_trials_batched(
     device: torch.device | str = "cpu",
     on_eval: EvalCallback | None = None,
     diverge_factor: float = DIVERGE_FACTOR,
+    on_finish: FinishCallback | None = None,
 ) -> list[TrialResult]:
     """``run_trial(task, s, seed=seed, ...)`` for every ``s`` in ``schedules``, trained at once.
 
     Returns one :class:`~lrscope.trials.trial.TrialResult` per schedule, in order.
-    ``on_eval(i, ev)``
-    is called for each evaluation of trial ``i``. A trial's ``wall_time`` is its share of the
-    batch's time (each interval split between the trials still running), so the shares add up
-    to the whole. The optimizer from ``make_optimizer`` (default :func:`lrscope.trials.trial.sgd`)
-    must be SGD, Adam or AdamW, and the model free of BatchNorm, dropout and buffers that its
-    forward writes (:func:`check_batchable`); otherwise InputError.
+    ``on_eval(i, ev)`` is called for each evaluation of trial ``i``; ``on_finish(i, state)``
+    once for each trial that finished, with its final weights and buffers (``state_dict``
+    names). A trial's ``wall_time`` is its share of the batch's time (each interval split
+    between the trials still running), so the shares add up to the whole. The optimizer from
+    ``make_optimizer`` (default :func:`lrscope.trials.trial.sgd`) must be SGD, Adam or AdamW,
+    and the model one that :func:`check_batchable` accepts; otherwise InputError. So is a K
+    whose memory (:func:`batched_memory`) exceeds what ``device`` has free, before any step.
 
     >>> from lrscope.schedules.constant import Constant
     >>> from lrscope.data.tasks import get_task
@@ -168,21 +181,28 @@ def run_trials_batched(
     with preserved_rng():  # the caller's RNGs are left as found, as run_trial leaves them
         return _run_batched(task, [s.with_total_steps(steps) for s in schedules], seed, steps,
                             eval_every, make_optimizer or sgd(), torch.device(device), on_eval,
-                            diverge_factor)
+                            diverge_factor, on_finish)
 
 
 def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, eval_every: int,
                  make_optimizer: OptimizerFactory, device: torch.device,
-                 on_eval: EvalCallback | None, diverge_factor: float) -> list[TrialResult]:
+                 on_eval: EvalCallback | None, diverge_factor: float,
+                 on_finish: FinishCallback | None) -> list[TrialResult]:
     k = len(schedules)
-    model = seeded_model(task, seed, device)  # the same initial weights as run_trial's
+    # The same initial weights as run_trial's; after this, run_trial's global generator serves
+    # only dropout (probe() puts it back after its own draws).
+    model = seeded_model(task, seed, device)
     optimizer = make_optimizer(model)
     check_batchable(model)
     batches = task.train_batches(seed)
-    used = _probe(model, task, next(iter(batches.steps(1))), device)
-    stack = StackedModel(model, optimizer, k, task.loss_fn, used, device)
+    found = probe(model, task.loss_fn, next(iter(batches.steps(1))), device)
+    check_memory(_estimate(k, optimizer, found), device)
+    share_dropout_masks(model)  # the engine's own model: one mask per call for all K rows
+    stack = StackedModel(model, optimizer, k, task.loss_fn, set(found.used), device,
+                         found.written)
 
     active = list(range(k))  # trial indices of the stack's rows, in row order
+    rows_on_device = torch.arange(k, device=device)  # the same, where losses are written
     lrs = np.empty((steps, k))
     losses = torch.full((steps, k), float("nan"), dtype=torch.float64, device=device)
     evaluations: list[list[Evaluation]] = [[] for _ in range(k)]
@@ -192,23 +212,29 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
     for step, (x, y) in enumerate(batches.steps(steps)):
         lr = [schedules[i](step) for i in active]
         lrs[step, active] = lr
-        loss = _step(stack, x.to(device), y.to(device), lr,
-                     [schedules[i].momentum(step) for i in active])
-        losses[step, active] = loss.to(torch.float64)
+        loss = _step(stack, x.to(device, non_blocking=True), y.to(device, non_blocking=True),
+                     lr, [schedules[i].momentum(step) for i in active])
+        # No host sync per step: the losses stay on the device until the next check.
+        losses[step].index_copy_(0, rows_on_device, loss.to(torch.float64))
         if (step + 1) % eval_every != 0 and step + 1 != steps:
             continue
         # Check the chunk since the last check with run_trial's own rule (non-finite, or past
-        # diverge_factor times the first loss), one trial's column at a time.
+        # diverge_factor times the first loss), at run_trial's own points (every eval_every
+        # steps and after the last), so a trial is cut exactly where run_trial cuts it. One
+        # copy to the host per check, then one trial's column at a time.
         start, checked = checked, step + 1
+        seen = losses[:checked].cpu()
         rows = []
         for row, i in enumerate(active):
-            diverged_at[i] = first_diverged(losses[:, i], start, checked, _LOCAL, diverge_factor)
+            diverged_at[i] = first_diverged(seen[:, i], start, checked, _LOCAL, diverge_factor)
             if diverged_at[i] is None:
                 rows.append(row)
         running = [active[row] for row in rows]
         if running:
             if len(rows) < len(active):
-                stack.keep(torch.tensor(rows, dtype=torch.long, device=device))
+                kept = torch.tensor(rows, dtype=torch.long, device=device)
+                stack.keep(kept)
+                rows_on_device = rows_on_device[kept]
             for i, ev in zip(running, evaluate_stacked(stack, task, device), strict=True):
                 evaluations[i].append(dataclasses.replace(ev, step=step + 1))
                 if on_eval is not None:
@@ -219,8 +245,12 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
         clock, active = now, running
         if not active:
             break
-    return [TrialResult.assemble(lrs[:, i], losses[:, i], evaluations[i], diverged_at[i], steps,
-                                 wall[i]) for i in range(k)]
+    if on_finish is not None:
+        for row, i in enumerate(active):
+            on_finish(i, stack.state(row))
+    cpu_losses = losses.cpu()
+    return [TrialResult.assemble(lrs[:, i], cpu_losses[:, i], evaluations[i], diverged_at[i],
+                                 steps, wall[i]) for i in range(k)]
 
 
 def _step(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, lr: list[float],

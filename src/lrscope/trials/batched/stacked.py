@@ -8,8 +8,14 @@ Each param group of the optimizer lives in one contiguous ``(K, P)`` leaf tensor
 parameters are views of it made afresh every step (``split`` then ``view``), so autograd hands
 back the whole group's gradient as one ``(K, P)`` tensor and the update
 (:mod:`lrscope.trials.batched.functional_optim`) is a few ops on it. Parameters the optimizer
-does not
-train, and the buffers, stay unstacked and shared by all K trials.
+does not train stay unstacked and shared by all K trials.
+
+Buffers: one that the training forward writes (BatchNorm's running mean and variance, found by
+the engine's probe) gets K stacked copies, mapped over like the parameters, so that each trial
+updates its own in training and reads its own in evaluation; vmap writes the in-place update
+into row k of the stack. The others are constant and shared, and so is BatchNorm's
+``num_batches_tracked``: every row steps together, so one counter is every trial's count (and
+BatchNorm with ``momentum=None`` reads it as a Python number, which a stacked one could not be).
 """
 
 from __future__ import annotations
@@ -45,15 +51,23 @@ class StackedGroup:
                 for name, shape, part in zip(self.names, self.shapes, parts, strict=True)}
 
 
+def _step_counters(model: nn.Module) -> set[str]:
+    """The names of the BatchNorm-style ``num_batches_tracked`` buffers of ``model``."""
+    return {f"{name}.num_batches_tracked".lstrip(".") for name, module in model.named_modules()
+            if isinstance(module, nn.modules.batchnorm._NormBase)}
+
+
 class StackedModel:
     """``k`` trials of ``model`` under ``optimizer``'s rule, all starting from its weights.
 
     ``used`` names the parameters that receive a gradient; the others are left alone, as
-    ``torch.optim`` skips a parameter whose ``.grad`` is ``None``.
+    ``torch.optim`` skips a parameter whose ``.grad`` is ``None``. ``written`` names the
+    buffers that the training forward writes: each trial keeps its own copy of those.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, k: int,
-                 loss_fn: LossFn, used: set[str], device: torch.device) -> None:
+                 loss_fn: LossFn, used: set[str], device: torch.device,
+                 written: frozenset[str] = frozenset()) -> None:
         self.model, self.loss_fn, self.k = model, loss_fn, k
         names = {id(p): n for n, p in model.named_parameters()}
         rules = flat_rules(optimizer)
@@ -78,19 +92,26 @@ class StackedModel:
         # Untrained parameters: one shared copy, mapped over by nobody.
         self.fixed = {n: p.detach().to(device) for n, p in model.named_parameters()
                       if n not in trained}
+        counters = _step_counters(model)
+        self.buffers = {n: b.detach().to(device).unsqueeze(0).repeat(k, *[1] * b.dim())
+                        for n, b in model.named_buffers() if n in written and n not in counters}
+        # Shared buffers are copies too: the stack's counter steps, the template's stays.
+        self.fixed.update({n: b.detach().to(device).clone() for n, b in model.named_buffers()
+                           if n not in self.buffers})
         # momentum[g][k]: what group g's momentum (or beta1) is for trial k. A schedule that
         # cycles momentum overwrites it; the last value set stays, as with apply_schedule.
         self.momentum = [[g.rule.default_momentum] * k for g in self.groups]
-        self._forward = vmap(self._one_forward, in_dims=(0, None))
-        self._loss = vmap(self._one_loss, in_dims=(0, None, None))
+        self._forward = vmap(self._one_forward, in_dims=(0, 0, None))
+        self._loss = vmap(self._one_loss, in_dims=(0, 0, None, None))
 
     # -- one trial's view, which vmap maps over the stacked rows --------------------------------
-    def _one_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.model, (params, self.fixed), (x,))
+    def _one_forward(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                     x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, (params, buffers, self.fixed), (x,))
 
-    def _one_loss(self, params: dict[str, torch.Tensor], x: torch.Tensor,
-                  y: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(self._one_forward(params, x), y)
+    def _one_loss(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                  x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self._one_forward(params, buffers, x), y)
 
     def _params(self, flats: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         params: dict[str, torch.Tensor] = {}
@@ -101,7 +122,7 @@ class StackedModel:
     # -- what the trial loop uses ---------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs of every trial for the shared input ``x``: shape ``(K, *model(x).shape)``."""
-        return self._forward(self._params([g.flat for g in self.groups]), x)
+        return self._forward(self._params([g.flat for g in self.groups]), self.buffers, x)
 
     def losses(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``loss_fn(outputs[k], y)`` for every k: shape ``(K,)``."""
@@ -119,7 +140,7 @@ class StackedModel:
                 if m is not None:
                     current[k] = m
         flats = [g.flat.detach().requires_grad_() for g in self.groups]
-        loss = self._loss(self._params(flats), x, y)
+        loss = self._loss(self._params(flats), self.buffers, x, y)
         # Each trial's loss depends only on its own row, so the gradient of the sum is every
         # trial's own gradient, row by row (a NaN in one row stays in that row).
         grads = torch.autograd.grad(loss.sum(), flats) if flats else ()
@@ -135,3 +156,13 @@ class StackedModel:
         for g in self.groups:
             g.flat = g.flat[rows]
             g.rule.keep(rows)
+        self.buffers = {n: b[rows] for n, b in self.buffers.items()}
+
+    def state(self, row: int) -> dict[str, torch.Tensor]:
+        """Row ``row``'s trial as ``model.state_dict()`` names it: its parameters and buffers
+        (copies, on the stack's device)."""
+        state = {n: t.clone() for n, t in self.fixed.items()}
+        for g in self.groups:
+            state.update({n: t[row].clone() for n, t in g.views(g.flat).items()})
+        state.update({n: b[row].clone() for n, b in self.buffers.items()})
+        return state
