@@ -117,16 +117,17 @@ def check_memory(estimate: MemoryEstimate, device: torch.device | str,
     ...
     lrscope.errors.InputError: parallel: batched needs about 1024.0 TiB for 1000000 trials \
 (weights 1024.0 TiB, grads 0 B, optimizer state 0 B, buffers 0 B, activations 0 B, update \
-temporaries 0 B) but cpu has 16.0 GiB free; run fewer trials at once (at most 0 fit: fewer \
+temporaries 0 B) but cpu has 16.0 GiB free; run fewer trials at once (at most 15 fit: fewer \
 schedules per seed) or use --parallel none|processes
     """
     free = available_memory(device) if available is None else available
     if free is None or estimate.total <= free:
         return
     fit = free // max(estimate.per_trial, 1)
+    fewer = f"run fewer trials at once (at most {fit} fit: fewer schedules per seed) or " \
+        if fit else "not one trial fits batched; "
     raise InputError(f"parallel: batched needs about {estimate.describe()} but {device} has "
-                     f"{human_bytes(free)} free; run fewer trials at once (at most {fit} fit: "
-                     f"fewer schedules per seed) or use --parallel none|processes")
+                     f"{human_bytes(free)} free; {fewer}use --parallel none|processes")
 
 
 def human_bytes(size: int) -> str:

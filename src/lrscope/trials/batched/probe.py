@@ -26,7 +26,7 @@ class Probe:
     written: frozenset[str]  # buffers the forward changed in place
     activation_bytes: int  # saved for backward by one forward (not weights, not the input)
     trained_bytes: int  # the used parameters, once
-    written_bytes: int  # the written buffers, once
+    written_bytes: int  # the written buffers that each trial keeps a copy of, once
 
 
 def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Tensor],
@@ -70,7 +70,20 @@ def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Te
     params = dict(model.named_parameters())
     return Probe(used, written, sum(saved.values()),
                  sum(params[n].numel() * params[n].element_size() for n in used),
-                 sum(buffers[n].numel() * buffers[n].element_size() for n in written))
+                 sum(buffers[n].numel() * buffers[n].element_size()
+                     for n in written - step_counters(model)))
+
+
+def step_counters(model: nn.Module) -> frozenset[str]:
+    """The names of the BatchNorm-style ``num_batches_tracked`` buffers of ``model``: one
+    counter serves every stacked trial, since they all step together.
+
+    >>> sorted(step_counters(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))))
+    ['1.num_batches_tracked']
+    """
+    return frozenset(f"{name}.num_batches_tracked".lstrip(".")
+                     for name, module in model.named_modules()
+                     if isinstance(module, nn.modules.batchnorm._NormBase))
 
 
 def _norm_statistics(model: nn.Module) -> frozenset[str]:

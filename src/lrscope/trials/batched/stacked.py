@@ -32,6 +32,7 @@ from lrscope.data.tasks.base import LossFn
 from lrscope.errors import InputError
 from lrscope.schedules.torch_adapter import group_ratios
 from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE, FlatRule, flat_rules
+from lrscope.trials.batched.probe import step_counters
 
 
 @dataclass
@@ -49,12 +50,6 @@ class StackedGroup:
         parts = flat.split(sizes, dim=1)
         return {name: part.view(len(flat), *shape)
                 for name, shape, part in zip(self.names, self.shapes, parts, strict=True)}
-
-
-def _step_counters(model: nn.Module) -> set[str]:
-    """The names of the BatchNorm-style ``num_batches_tracked`` buffers of ``model``."""
-    return {f"{name}.num_batches_tracked".lstrip(".") for name, module in model.named_modules()
-            if isinstance(module, nn.modules.batchnorm._NormBase)}
 
 
 class StackedModel:
@@ -92,7 +87,7 @@ class StackedModel:
         # Untrained parameters: one shared copy, mapped over by nobody.
         self.fixed = {n: p.detach().to(device) for n, p in model.named_parameters()
                       if n not in trained}
-        counters = _step_counters(model)
+        counters = step_counters(model)
         self.buffers = {n: b.detach().to(device).unsqueeze(0).repeat(k, *[1] * b.dim())
                         for n, b in model.named_buffers() if n in written and n not in counters}
         # Shared buffers are copies too: the stack's counter steps, the template's stays.
