@@ -26,9 +26,10 @@ def plan() -> TrialSetup:
                       make_optimizer=functools.partial(build_optimizer, OptimizerConfig()))
 
 
-def with_dropout() -> torch.nn.Module:
+def with_alpha_dropout() -> torch.nn.Module:
+    # AlphaDropout: a model the batched runner refuses (plain dropout it runs exactly).
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32),
-                               torch.nn.Dropout(0.1), torch.nn.Linear(32, 10))
+                               torch.nn.AlphaDropout(0.1), torch.nn.Linear(32, 10))
 
 
 def jobs() -> list[Job]:
@@ -58,7 +59,7 @@ def test_modes_agree_with_sequential(plan, mode):
 def test_auto_falls_back_when_batching_is_impossible(plan):
     import dataclasses
 
-    task = dataclasses.replace(plan.task, make_model=with_dropout)
+    task = dataclasses.replace(plan.task, make_model=with_alpha_dropout)
     dropout_plan = dataclasses.replace(plan, task=task)
     one = jobs()[:2]
     with pytest.raises(InputError, match=r"(?i)dropout"):
