@@ -58,6 +58,11 @@ def assert_equal_to_alone(task: Task, schedules: list[Schedule], make: Optimizer
                (one.status, one.diverged_at, one.steps_run)
         np.testing.assert_array_equal(got.lr, one.lr)
         np.testing.assert_allclose(got.train_loss, one.train_loss, rtol=TOL, atol=0)
+        # Evaluations in eval mode: BatchNorm reads the trial's own statistics, no dropout.
+        assert [e.step for e in got.evaluations] == [e.step for e in one.evaluations]
+        for b, a in zip(got.evaluations, one.evaluations, strict=True):
+            assert b.loss == pytest.approx(a.loss, rel=TOL)
+            assert abs(b.accuracy - a.accuracy) <= 1 / 128 + 1e-12  # one borderline image
         if one.status == "finished":
             assert states[i].keys() == weights.keys()
             for name, tensor in weights.items():
