@@ -106,6 +106,8 @@ def write_config(path: Path, text: str) -> Path:
     (["--task", "mnist", "--data-dir", "/nonexistent/mnist"], "mnist"),
     (["--task", "fashion-mnis"], "did you mean 'fashion-mnist'"),
     (["--parallel", "threads"], "parallel"),
+    (["--parallel", "ray", "--ray-cpus-per-trial", "0"], "--ray-cpus-per-trial"),
+    (["--parallel", "ray", "--ray-gpus-per-trial", "-1"], "--ray-gpus-per-trial"),
     (["--recipe", "smyth"], "recipe"),
 ])
 def test_bad_flags_one_line_exit_2(tmp_path, capsys, args, needle):
@@ -192,3 +194,21 @@ def test_bad_lr_scales_one_line_exit_2(tmp_path, capsys, value, needle):
     assert code == 2 and "--lr-scales" in err and needle in err
     assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
+
+
+def test_ray_flags_reach_the_plan_and_are_not_compared_on_resume():
+    from lrscope.cli.compare import FLAG_FIELDS
+    from lrscope.config.plans import study_plan
+    from lrscope.config.study import load_study_config
+    from lrscope.trials.runners import RayOptions
+
+    flags = {key: flag for key, flag in FLAG_FIELDS.values()}
+    assert flags["ray_address"] == "--ray-address"
+    config = load_study_config(overrides={"parallel": "ray", "ray_address": "10.0.0.1:6379",
+                                          "ray_cpus_per_trial": 2, "ray_gpus_per_trial": 0.5,
+                                          "steps": 20, "limit_train": 64}, flags=flags)
+    plan = study_plan(config)
+    assert plan.parallel == "ray"
+    assert plan.ray == RayOptions(address="10.0.0.1:6379", cpus_per_trial=2, gpus_per_trial=0.5)
+    # where trials run is not part of the study: a rerun may use another cluster
+    assert not any(key.startswith("ray") for key in plan.config)

@@ -41,6 +41,9 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "val_fraction": ("val_fraction", "--val-fraction"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
     "parallel": ("parallel", "--parallel"),
+    "ray_address": ("ray_address", "--ray-address"),
+    "ray_cpus": ("ray_cpus_per_trial", "--ray-cpus-per-trial"),
+    "ray_gpus": ("ray_gpus_per_trial", "--ray-gpus-per-trial"),
     "rt_start": ("range_test.start", "--range-start"),
     "rt_end": ("range_test.end", "--range-end"),
     "rt_steps": ("range_test.steps", "--range-steps"),
@@ -71,6 +74,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
+    add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
+        "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
+        "cluster on this machine's cores (docs/ray.md)")
+    add("--ray-cpus-per-trial", dest="ray_cpus", type=float, metavar="N",
+        help="with --parallel ray: CPUs (and torch threads) per trial (default 1)")
+    add("--ray-gpus-per-trial", dest="ray_gpus", type=float, metavar="F",
+        help="with --parallel ray: GPUs per trial; 0.25 lets four share one (default 0.25 on "
+             "CUDA, else 0)")
     add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")
     add("--range-end", dest="rt_end", type=float, help="range test end LR (default 10)")
     add("--range-steps", dest="rt_steps", type=int, help="range test steps (default 100)")

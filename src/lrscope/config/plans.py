@@ -18,12 +18,14 @@ from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
 from lrscope.study.plan import StudyPlan
+from lrscope.trials.runners import RayOptions
 from lrscope.trials.trial import TrainOptions
 
 # What a rerun on a stored study may change (lrscope.study.resume); every other setting would
 # change a finished trial's result, so it must match or the rerun is refused, naming it.
 # Where and how trials run: not even stored.
-NOT_COMPARED = ("out", "parallel", "device")
+NOT_COMPARED = ("out", "parallel", "device", "ray_address", "ray_cpus_per_trial",
+                "ray_gpus_per_trial")
 # What only the report reads: stored, and the latest run's value wins.
 REPORT_ONLY = ("target_accuracy",)
 # Sets of trials: a rerun may add seeds or listed schedules and runs only the new trials; the
@@ -62,6 +64,8 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         lr_scales=config.lr_scales,
         range_test=config.range_test.settings() if config.run_range_test else None,
         parallel=config.parallel,
+        ray=RayOptions(address=config.ray_address, cpus_per_trial=config.ray_cpus_per_trial,
+                       gpus_per_trial=config.ray_gpus_per_trial),
         options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,
                              accumulation_steps=config.accumulation_steps),
     )

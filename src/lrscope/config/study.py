@@ -57,7 +57,12 @@ class StudyConfig(TaskConfig):
     # tasks, none for a user's task (unless it brings val_x/val_y)
     val_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
-    parallel: Literal["none", "batched", "processes", "auto"] = "auto"
+    parallel: Literal["none", "batched", "processes", "ray", "auto"] = "auto"
+    # --parallel ray (lrscope.trials.runners.ray): the cluster to join (None: $RAY_ADDRESS, else
+    # a local cluster) and what each trial asks of it (None GPUs: a quarter GPU on CUDA)
+    ray_address: str | None = None
+    ray_cpus_per_trial: float = Field(default=1.0, gt=0.0)
+    ray_gpus_per_trial: float | None = Field(default=None, ge=0.0)
     engine: Literal["local", "colossalai"] = "local"
     out: str | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -143,7 +148,7 @@ class StudyConfig(TaskConfig):
         return engine_options(self.engine, self.plugin, self.device)
 
 
-assert set(PARALLEL_MODES) == {"none", "batched", "processes", "auto"}
+assert set(PARALLEL_MODES) == {"none", "batched", "processes", "ray", "auto"}
 
 
 def load_study_config(path: str | Path | None = None,

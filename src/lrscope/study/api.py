@@ -44,7 +44,7 @@ from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
-from lrscope.trials.runners import PARALLEL_MODES
+from lrscope.trials.runners import PARALLEL_MODES, RayOptions
 from lrscope.trials.trial import TrainOptions
 
 MINIMISED = ("loss", "rmse", "mse", "mae", "error", "perplexity", "nll")
@@ -74,7 +74,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             out: str | Path | None = None, name: str = "study", eval_every: int | None = None,
             precision: str | None = None, clip_grad_norm: float | None = None,
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
-            quiet: bool = False) -> CompareResult:
+            quiet: bool = False, ray_address: str | None = None,
+            ray_resources: Mapping[str, float] | None = None) -> CompareResult:
     """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
 
     ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
@@ -83,6 +84,10 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     on ``val_data``; ``test_data`` is only reported. ``rank_by`` names the selection metric;
     "loss"-like names are minimised, others maximised, or give ``(name, "min"|"max")``.
     ``precision``, ``clip_grad_norm`` and ``accumulation_steps`` train as your own loop would.
+    ``parallel="ray"`` runs each trial as a Ray task (docs/ray.md): on the cluster at
+    ``ray_address`` (else ``$RAY_ADDRESS``, else the one this process is connected to, else a
+    local one), each asking for ``ray_resources`` as Ray Tune writes them, e.g.
+    ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA).
     """
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
@@ -99,6 +104,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
         raise InputError(f"compare: parallel={parallel!r} is not one of "
                          f"{', '.join(PARALLEL_MODES)}")
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
+    ray = _ray_options(ray_address, ray_resources)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = _seeds(seeds)
     engine = LocalEngine(device)
@@ -107,7 +113,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
         make_optimizer=functools.partial(_build, optimizer),
         schedules=tuple(schedules or ()), recipe=recipe,
-        range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel,
+        range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel, ray=ray,
         options=options, may_grow=("seeds", "schedules"),
         lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
         config={"api": "compare", "model": _named(model), "optimizer": _named(optimizer),
@@ -153,6 +159,22 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:
     return optimizer(model.parameters())
+
+
+def _ray_options(address: str | None, resources: Mapping[str, float] | None) -> RayOptions:
+    """The Ray runner's options from compare's keywords (Ray Tune's resource names).
+
+    >>> _ray_options("auto", {"cpu": 2, "gpu": 0.5})
+    RayOptions(address='auto', cpus_per_trial=2.0, gpus_per_trial=0.5, max_retries=3)
+    """
+    given = dict(resources or {})
+    unknown = sorted(set(given) - {"cpu", "gpu"})
+    if unknown:
+        raise InputError(f"compare: ray_resources has {', '.join(map(repr, unknown))}; give "
+                         'CPUs and GPUs per trial, e.g. {"cpu": 1, "gpu": 0.25}')
+    gpus = given.get("gpu")
+    return RayOptions(address=address, cpus_per_trial=float(given.get("cpu", 1.0)),
+                      gpus_per_trial=None if gpus is None else float(gpus))
 
 
 def _rank_by(rank_by: str | tuple[str, str]) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit, with_lr_scales
-from lrscope.trials.runners import TrialSetup
+from lrscope.trials.runners import RayOptions, TrialSetup
 from lrscope.trials.trial import (
     Evaluation,
     OptimizerFactory,
@@ -37,6 +37,7 @@ class StudyPlan:
     range_test: RangeTestSettings | None = dataclasses.field(
         default_factory=lambda: RangeTestSettings(start=1e-5))
     parallel: str = "none"  # see lrscope.trials.runners
+    ray: RayOptions = dataclasses.field(default_factory=RayOptions)  # with parallel "ray"
     options: TrainOptions = dataclasses.field(default_factory=TrainOptions)  # AMP, clip, accum
     # every setting's default, in ``config``'s form: fills settings a stored study predates
     config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -46,6 +47,10 @@ class StudyPlan:
     may_grow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.parallel == "ray":  # a missing optional extra is an error before any work
+            from lrscope.trials.runners.ray import require_ray
+
+            require_ray()
         # A budget the schedules cannot run in is an error now, before any range test: listed
         # schedules say what in them does not fit, a recipe names the steps it needs.
         if self.schedules:

@@ -215,7 +215,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
     def run(pending: list[Job]) -> None:
         if progress and pending:
             progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
-        for job, result in run_jobs(pending, setup, mode, engine, heard):
+        for job, result in run_jobs(pending, setup, mode, engine, heard, ray=plan.ray):
             if engine.is_main:
                 assert store is not None
                 _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
@@ -227,7 +227,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             for job in jobs:
                 if claimed(job):
                     run([job])
-        else:  # the runner takes them all at once (worker processes, batches of a seed)
+        else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
             run([job for job in jobs if claimed(job)])
 
 

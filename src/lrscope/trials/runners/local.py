@@ -7,6 +7,8 @@ writes the store, so workers never contend for the SQLite file.
 * ``none``: in this process, through the study's engine (the only mode for ColossalAI).
 * ``processes``: a pool of spawned workers, one trial each, one torch thread per worker.
 * ``batched``: all schedules of one seed in one vmapped model (:mod:`lrscope.trials.batched.run`).
+* ``ray``: one Ray task per trial, on a local or joined cluster (:mod:`lrscope.trials.runners.ray`);
+  never chosen by ``auto``.
 * ``auto``: batched where the model and optimizer allow it (no BatchNorm or dropout; SGD,
   Adam or AdamW), else processes on a multi-core machine, else none.
 """
@@ -21,6 +23,7 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -38,7 +41,10 @@ from lrscope.trials.trial import (
     sgd,
 )
 
-PARALLEL_MODES = ("none", "batched", "processes", "auto")
+if TYPE_CHECKING:
+    from lrscope.trials.runners.ray import RayOptions
+
+PARALLEL_MODES = ("none", "batched", "processes", "ray", "auto")
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,12 @@ def resolve_mode(mode: str, plan: TrialSetup, engine: Engine) -> str:
     """The concrete mode for ``mode`` (``auto`` decided here); errors say what to use instead."""
     if mode not in PARALLEL_MODES:
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
+    if mode == "ray":
+        from lrscope.trials.runners.ray import require_ray
+
+        require_ray()
     if engine.name != "local":
-        if mode in ("batched", "processes"):
+        if mode in ("batched", "processes", "ray"):
             raise InputError(f"parallel: {mode!r} runs on the local engine only; with "
                              f"--engine {engine.name} use --parallel none (ranks share each trial)")
         return "none"
@@ -98,11 +108,12 @@ def _picklable(plan: TrialSetup) -> str | None:
 
 def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
              on_eval: Callable[[Job, Evaluation], None] | None = None,
-             ) -> Iterator[tuple[Job, TrialResult]]:
+             ray: RayOptions | None = None) -> Iterator[tuple[Job, TrialResult]]:
     """Run ``jobs``, yielding each with its result as soon as it is done.
 
     ``on_eval(job, evaluation)`` hears each evaluation as it happens (for a progress display)
-    in the in-process modes; worker processes report only their results.
+    in the in-process modes; worker processes report only their results. ``ray``: the cluster
+    and each trial's resources in mode ``ray`` (None: the defaults).
     """
     if not jobs:
         return
@@ -112,6 +123,10 @@ def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
             yield job, plan.run(job, engine, hear)
     elif mode == "processes":
         yield from _in_processes(jobs, plan)
+    elif mode == "ray":  # imported here: Ray is an optional extra
+        from lrscope.trials.runners.ray import RayOptions, run_on_ray
+
+        yield from run_on_ray(jobs, plan, engine.device, ray or RayOptions())
     elif mode in ("batched", "auto"):
         groups = _batched(jobs, plan, engine.device, on_eval)
         if mode == "auto":

@@ -1,0 +1,155 @@
+"""``--parallel ray``: every trial a Ray task, on this machine's cores or across a Ray cluster.
+
+Each trial is one Ray task asking for ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs (a
+fraction lets several small trials share one GPU); Ray runs as many at once as the cluster's
+resources allow. The study's task (its data) goes into the object store once, in host memory,
+and every trial reads it from there and moves it to its own device. Results come back to the
+driver as they finish, and the driver alone writes the store, as in every mode.
+
+A worker that dies mid-trial (killed, out of memory, its node lost) makes Ray run that trial
+again from step 0, up to ``max_retries`` times. The driver records a trial only when its result
+arrives, so a retried trial is recorded once and nothing is lost. An exception raised by the
+trial itself is not retried: it is the study's error, as in the other modes.
+
+Which cluster (:func:`cluster_address`): ``address`` (``--ray-address``), else ``$RAY_ADDRESS``,
+joins a running cluster, which is left running (``auto``: the one ``ray start`` started on this
+machine). Else, when this process is already connected (the caller ran ``ray.init``), that
+connection, left as found. Else a local cluster with this machine's cores starts and is shut
+down when the trials end (finished, failed or interrupted). Workers import lrscope: on a
+cluster, install lrscope and torch on every node (docs/ray.md).
+
+>>> RayOptions().gpus(torch.device("cpu")), RayOptions().gpus(torch.device("cuda"))
+(0.0, 0.25)
+>>> RayOptions(gpus_per_trial=-1)
+Traceback (most recent call last):
+    ...
+lrscope.errors.InputError: ray_gpus_per_trial: -1 must be >= 0 (a fraction shares a GPU, e.g. 0.25)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lrscope.engines.local import LocalEngine
+from lrscope.errors import InputError
+from lrscope.trials.runners.local import Job, TrialSetup
+from lrscope.trials.trial import TrialResult
+
+RAY_MISSING = "parallel: 'ray' needs Ray: pip install 'lrscope[ray]'"
+# A study's trials are small next to a GPU: by default four share one (Ray Tune users set this
+# per trial too; --ray-gpus-per-trial changes it).
+DEFAULT_GPU_SHARE = 0.25
+
+
+def require_ray() -> None:
+    """InputError (one line, how to install) when Ray is not installed; imports nothing."""
+    if importlib.util.find_spec("ray") is None:
+        raise InputError(RAY_MISSING)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where ``--parallel ray`` runs and what each trial asks of the cluster."""
+
+    address: str | None = None  # a running cluster's HOST:PORT or "auto"; None: $RAY_ADDRESS
+    cpus_per_trial: float = 1.0  # also the trial's torch threads (at least 1)
+    gpus_per_trial: float | None = None  # None: DEFAULT_GPU_SHARE on a CUDA device, else 0
+    max_retries: int = 3  # runs of a trial whose worker died, after the first
+
+    def __post_init__(self) -> None:
+        if not self.cpus_per_trial > 0:
+            raise InputError(f"ray_cpus_per_trial: {self.cpus_per_trial} must be > 0 "
+                             "(e.g. 1, or 0.5 to run two trials per core)")
+        if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
+            raise InputError(f"ray_gpus_per_trial: {self.gpus_per_trial} must be >= 0 "
+                             "(a fraction shares a GPU, e.g. 0.25)")
+        if isinstance(self.max_retries, bool) or not (
+                isinstance(self.max_retries, int) and self.max_retries >= 0):
+            raise InputError(f"ray max_retries: {self.max_retries!r} must be a whole number >= 0")
+
+    def gpus(self, device: torch.device) -> float:
+        """Each trial's share of a GPU: the one given, else a quarter when the study's device
+        is CUDA (on the CPU, none)."""
+        if self.gpus_per_trial is not None:
+            return float(self.gpus_per_trial)
+        return DEFAULT_GPU_SHARE if device.type == "cuda" else 0.0
+
+
+def cluster_address(options: RayOptions) -> str | None:
+    """The cluster to join: ``options.address``, else ``$RAY_ADDRESS``; None: none given.
+
+    >>> cluster_address(RayOptions(address="10.0.0.1:6379"))
+    '10.0.0.1:6379'
+    """
+    return options.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def run_on_ray(jobs: Sequence[Job], setup: TrialSetup, device: torch.device,
+               options: RayOptions) -> Iterator[tuple[Job, TrialResult]]:
+    """Run ``jobs`` as Ray tasks, yielding each with its result as soon as it arrives.
+
+    Trials on a GPU (``options.gpus(device) > 0``) train on the GPU Ray gives their worker;
+    the others on its CPU. Stopping early (an error, an interrupt, the caller closing this
+    generator) cancels the trials not yet done.
+    """
+    require_ray()
+    import ray
+
+    gpus = options.gpus(device)
+    with _connected(options):
+        # Host memory in the object store: any node can read it, whatever its devices.
+        shared = ray.put(dataclasses.replace(setup, task=setup.task.to("cpu")))
+        trial = ray.remote(_trial_task).options(
+            num_cpus=options.cpus_per_trial, num_gpus=gpus, max_retries=options.max_retries,
+            retry_exceptions=False)
+        threads = max(1, int(options.cpus_per_trial))
+        waiting = {trial.remote(shared, job, gpus > 0, threads): job for job in jobs}
+        try:
+            while waiting:
+                done, _ = ray.wait(list(waiting), num_returns=1)
+                for ref in done:
+                    # ray.get re-raises a trial's own exception as that exception's type
+                    yield waiting.pop(ref), ray.get(ref)
+        finally:
+            for ref in waiting:  # the study stopped early: these would only waste the cluster
+                ray.cancel(ref, force=True)
+
+
+@contextlib.contextmanager
+def _connected(options: RayOptions) -> Iterator[None]:
+    """Connected to the cluster :func:`cluster_address` names, this process's own connection,
+    or a local cluster started here; ends only what it started."""
+    import ray
+
+    address = cluster_address(options)
+    if ray.is_initialized():  # the caller's connection: theirs to end
+        yield
+        return
+    if address is not None:
+        # Joining: ray.shutdown() below only disconnects this driver; the cluster keeps running.
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        # address="local": a new cluster, even when `ray start` runs one on this machine
+        # (ray.init() would join that one silently).
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                 logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _trial_task(setup: TrialSetup, job: Job, on_gpu: bool, threads: int) -> TrialResult:
+    """One trial in a Ray worker (Ray's CUDA_VISIBLE_DEVICES makes its GPU ``cuda``)."""
+    torch.set_num_threads(threads)
+    device = "cuda" if on_gpu else "cpu"
+    setup = dataclasses.replace(setup, task=setup.task.to(device))
+    return setup.run(job, LocalEngine(device))
