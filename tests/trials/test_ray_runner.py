@@ -244,6 +244,39 @@ def test_ray_address_joins_a_running_cluster_and_leaves_it_running(tmp_path):
             head.wait()
 
 
+FAILING_DRIVER = textwrap.dedent("""
+    import dataclasses, sys, tempfile
+    import ray
+    from lrscope.data.tasks import get_task
+    from lrscope.engines import LocalEngine
+    from lrscope.study.api import run_plan
+    from lrscope.study.plan import StudyPlan
+
+    def broken_model():
+        raise ArithmeticError("no model today")
+
+    task = dataclasses.replace(get_task("digits", limit_train=64), make_model=broken_model)
+    plan = StudyPlan(name="s", task=task, config={}, seeds=(0,), steps=4, eval_every=2,
+                     schedules=("constant(lr=0.1)",), range_test=None, parallel="ray")
+    try:
+        run_plan(plan, tempfile.mkdtemp(), LocalEngine("cpu"))
+    except ArithmeticError as err:
+        print("raised", type(err).__name__, "no model today" in str(err))
+    print("connected", ray.is_initialized())
+""")
+
+
+@pytest.mark.slow
+def test_a_local_cluster_is_started_and_shut_down_even_when_a_trial_fails(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(lrscope.__file__).parents[1])}
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.run([sys.executable, "-c", FAILING_DRIVER], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=240)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    # the trial's own error, as its own type (not retried), and no cluster left behind
+    assert driver.stdout.split() == ["raised", "ArithmeticError", "True", "connected", "False"]
+
+
 def test_ray_options_and_the_address_from_the_environment(monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
     assert cluster_address(RayOptions()) == "10.0.0.7:6379"

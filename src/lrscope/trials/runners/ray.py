@@ -35,6 +35,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -116,11 +117,24 @@ def run_on_ray(jobs: Sequence[Job], setup: TrialSetup, device: torch.device,
             while waiting:
                 done, _ = ray.wait(list(waiting), num_returns=1)
                 for ref in done:
-                    # ray.get re-raises a trial's own exception as that exception's type
-                    yield waiting.pop(ref), ray.get(ref)
+                    yield waiting.pop(ref), _result(ref)
         finally:
             for ref in waiting:  # the study stopped early: these would only waste the cluster
                 ray.cancel(ref, force=True)
+
+
+def _result(ref: Any) -> TrialResult:  # a ray.ObjectRef
+    """The trial's result; a trial's own exception is raised as it is (as in the other modes:
+    an InputError stays one line), with Ray's remote traceback as its cause."""
+    import ray
+
+    try:
+        result: TrialResult = ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, Exception):
+            raise err.cause from err
+        raise
+    return result
 
 
 @contextlib.contextmanager
