@@ -36,6 +36,11 @@ from lrscope.schedules import Schedule, apply_schedule, group_ratios
 TrialData = Task | Problem  # what a trial trains (the same four methods on both)
 OptimizerFactory = Callable[[list[nn.Parameter] | nn.Module], torch.optim.Optimizer]
 DIVERGE_FACTOR = 100.0
+# Steps between divergence checks: each check is one device-to-host sync (free on the CPU, a
+# pipeline stall on a GPU), and a diverged trial trains at most this many steps more than it
+# needs before it stops. The result is the same for every interval (the first diverged step is
+# found in the device buffer of losses).
+CHECK_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ def run_trial(
     on_eval: Callable[[Evaluation], None] | None = None,
     diverge_factor: float = DIVERGE_FACTOR,
     options: TrainOptions | None = None,
+    check_every: int = CHECK_EVERY,
 ) -> TrialResult:
     """Train ``task`` for ``steps`` optimizer steps under ``schedule`` and evaluate on the way.
 
@@ -147,19 +153,27 @@ def run_trial(
     Evaluations run every ``eval_every`` steps and after the last step. Modules keep the
     train/eval flags ``make_model`` gave them. ``options`` (:class:`TrainOptions`): mixed
     precision, gradient clipping, gradient accumulation.
+
+    On a GPU the loop never waits for the device between checks: a Task's tensors move to the
+    engine's device once, the losses are recorded into a buffer there, and the buffer is checked
+    for divergence every ``check_every`` steps and before each evaluation. ``check_every`` only
+    changes when a diverged trial stops computing, never its result.
     """
+    check_int("trial", "check_every", check_every, minimum=1)
     engine = engine or LocalEngine()
     with preserved_rng():
         return _run(task, schedule.with_total_steps(steps), seed, steps, eval_every,
                     make_optimizer or sgd(), engine, on_eval, diverge_factor,
-                    options or TrainOptions())
+                    options or TrainOptions(), check_every)
 
 
 def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every: int,
          make_optimizer: OptimizerFactory, engine: Engine,
          on_eval: Callable[[Evaluation], None] | None, diverge_factor: float,
-         options: TrainOptions) -> TrialResult:
+         options: TrainOptions, check_every: int) -> TrialResult:
     device = engine.device
+    if isinstance(task, Task):  # in-memory data crosses to the device once, not every step
+        task = task.to(device)
     amp = MixedPrecision.make(options.precision, device, where="trial")
     micro = options.accumulation_steps
     raw_model = seeded_model(task, seed, device)
@@ -168,6 +182,7 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     model, optimizer = engine.setup(raw_model, raw_optimizer)
     lrs = np.empty(steps)
     # Losses stay on the device and are checked in chunks: no host sync per step on a GPU.
+    # (A Problem's user batches are moved per step by to_device, a no-op once on the device.)
     losses = torch.empty(steps, dtype=torch.float64, device=device)
     evaluations: list[Evaluation] = []
     diverged_at: int | None = None
@@ -191,11 +206,13 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
             assert total is not None
             losses[step] = total if micro == 1 else total / micro
             last = step + 1 == steps
-            if (step + 1) % eval_every == 0 or last:
+            evaluating = (step + 1) % eval_every == 0 or last
+            if evaluating or (step + 1) % check_every == 0:
                 diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)
                 checked = step + 1
                 if diverged_at is not None:
                     break
+            if evaluating:
                 ev = dataclasses.replace(evaluate(model, task, device), step=step + 1)
                 evaluations.append(ev)
                 if on_eval is not None:
