@@ -10,7 +10,7 @@ alike; the ratio printed is the median of per-repetition ratios of wall times, w
 peak GPU memory of each way is printed.
 
     .venv/bin/python benchmarks/bench_batched.py [--task digits-mlp|digits-lenet|fashion-lenet5]
-        [--device cpu|cuda] [--ks 8 32] [--steps 300] [--eval-every 100] [--reps 3]
+        [--device cpu|cuda] [--data-dir DIR] [--ks 8 32] [--steps 300] [--eval-every 100] [--reps 3]
         [--threads 1] [--optimizer sgd|adam] [--modes none batched processes auto] [--tiny]
 
 ``--modes`` runs the K trials as one study's jobs through ``run_jobs`` (lrscope's runner) in
@@ -76,11 +76,11 @@ def optimizer(name: str) -> tuple[OptimizerFactory, float]:
     return sgd(), 0.05
 
 
-def load_task(name: str, device: torch.device, tiny: bool) -> Task:
+def load_task(name: str, device: torch.device, tiny: bool, data_dir: str | None) -> Task:
     """The task, cut down for ``--tiny``, moved to ``device`` once (as a study does)."""
     task_name, model = TASKS[name]
     limits = {"limit_train": 512, "limit_test": 256} if tiny else {}
-    return get_task(task_name, model=model, **limits).to(device)
+    return get_task(task_name, model=model, data_dir=data_dir, **limits).to(device)
 
 
 def timed(way: Way, schedules: list[Schedule], device: torch.device) -> tuple[float, list]:
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="digits-mlp", choices=sorted(TASKS))
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:i")
+    parser.add_argument("--data-dir", help="Fashion-MNIST's IDX files (default: Debian's)")
     parser.add_argument("--ks", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=100)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         args.steps, args.eval_every, args.reps = 20, 10, 1
     torch.set_num_threads(args.threads)
     device = LocalEngine(args.device).device  # an absent CUDA device is one clear line
-    task = load_task(args.task, device, args.tiny)
+    task = load_task(args.task, device, args.tiny, args.data_dir)
     make_optimizer, scale = optimizer(args.optimizer)
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"{args.task} on {device}, {args.optimizer}, {args.steps} steps, eval every "
