@@ -198,16 +198,15 @@ class RangeTestResult:
         (:func:`lrscope.rangetest.figures.draw_seed_curves`)."""
         from lrscope.rangetest.figures import draw_seed_curves, new_figure
 
-        figure = None
-        if ax is None:
-            figure = new_figure()
-            ax = figure.add_subplot()
-        draw_seed_curves(ax, self.lrs, self.losses, [(run.lrs, run.losses) for run in self.runs],
-                         self.seeds, self.suggestions, headline=self.rule)
+        figure = new_figure() if ax is None else None
+        axes: Any = ax if figure is None else figure.add_subplot()
+        draw_seed_curves(axes, self.lrs, self.losses,
+                         [(run.lrs, run.losses) for run in self.runs], self.seeds,
+                         self.suggestions, headline=self.rule)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            ax.figure.savefig(path, dpi=120)
-        return ax if figure is None else (ax, figure)
+            axes.figure.savefig(path, dpi=120)
+        return axes if figure is None else (axes, figure)
 
     def plot_lr(self, path: str | Path) -> Path:
         """Save the LR-vs-step figure to ``path``."""
