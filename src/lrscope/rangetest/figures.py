@@ -200,8 +200,8 @@ def draw_seed_curves(
     for i, (seed, (seed_lrs, seed_losses)) in enumerate(zip(seeds, seed_curves, strict=True)):
         # One legend entry for all of them; matplotlib leaves "_"-labels out of the legend.
         label = f"each seed ({names})" if i == 0 else f"_seed {seed}"
-        axes.plot(_finite(seed_lrs), _finite(seed_losses), linewidth=0.8, alpha=0.5,
-                  color=f"C{1 + i % 9}", label=label, gid=f"seed-{seed}")
+        axes.plot(_finite(seed_lrs), _finite(seed_losses), linewidth=0.8, alpha=0.6,
+                  color="tab:gray", label=label, gid=f"seed-{seed}")
     low, high = seed_band(len(x), [curve for _, curve in seed_curves])
     axes.fill_between(x, low, high, color="tab:blue", alpha=0.15, linewidth=0,
                       label="min-max across seeds", gid="band")
