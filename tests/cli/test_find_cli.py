@@ -188,7 +188,8 @@ def test_seeds_write_the_spread_and_every_seeds_history(tmp_path: Path,
         "steps"]
     with (tmp_path / "history.csv").open() as stream:  # the combined curve, as before
         assert len(list(csv.DictReader(stream))) == result["steps"]
-    assert "Headline over 2 seeds" in stdout and f"spread {result['spread']:.2f}x" in stdout
+    shown = " ".join(stdout.split())  # rich may wrap the table's caption
+    assert "Headline over 2 seeds" in shown and f"spread {result['spread']:.2f}x" in shown
 
 
 def test_bad_config_in_a_subprocess_exits_2_without_traceback(tmp_path: Path) -> None:

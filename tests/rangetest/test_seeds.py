@@ -120,7 +120,7 @@ def _run(losses: list[float], suggestion: float | None = 0.1) -> RangeTestResult
 def test_the_combined_curve_stops_where_fewer_than_half_still_run() -> None:
     full = [3.0, 2.5, 2.0, 1.5, 1.0, 0.8, 0.7, 0.9, 1.5, 3.0]
     runs = [_run(full), _run([*full[:5], float("nan")]), _run(full[:6], suggestion=0.4)]
-    result = combine(runs, [0, 1, 2])
+    result = combine(runs, [0, 1, 2], prefer="steepest")
     assert common_length([10, 6, 6]) == result.steps == 6
     # Step 5: the values are 0.8, a NaN (counted as +inf) and 0.8: the median is 0.8.
     assert result.losses.tolist() == full[:6]
@@ -130,7 +130,7 @@ def test_the_combined_curve_stops_where_fewer_than_half_still_run() -> None:
 
 def test_no_spread_and_a_warning_when_a_seed_has_no_suggestion() -> None:
     runs = [_run([1.0, 0.5, 0.2]), _run([1.0, 1.2, 1.5], suggestion=None)]
-    result = combine(runs, [3, 8])
+    result = combine(runs, [3, 8], prefer="steepest")
     assert result.spread is None and result.to_dict()["spread"] is None
     assert result.warnings == ("range_test: no spread: seed 8 gave no suggestion (the loss "
                                "never fell on that data order)",)

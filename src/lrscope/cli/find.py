@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
             if result.runs:
                 console.print(seeds_table(result))
             console.print(_summary(result))
-            for warning in result.warnings:
-                console.print(f"warning: {warning}", soft_wrap=True)
+            for warning in result.warnings:  # the curve may not support the answer: say why
+                console.print(f"warning: {warning}", style="yellow", soft_wrap=True)
             write_outputs(out, result, config.resolved(task, out, total), task)
             console.print(f"wrote {out}", soft_wrap=True)
     finally:
@@ -226,8 +226,4 @@ def _summary(result: Any) -> str:
     headline = ("no suggestion: the loss never fell; widen --start/--end or add --steps"
                 if result.suggestion is None
                 else f"suggested lr {result.suggestion:.3g} ({result.rule})")
-    if result.runs:
-        how = f"{len(result.runs)} seeds, median curve {how}"
-        if result.spread is not None:
-            headline += f"; spread {result.spread:.2f}x over the seeds"
     return f"{how} in {result.elapsed_s:.1f} s; {headline}"

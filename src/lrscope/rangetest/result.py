@@ -50,6 +50,8 @@ class RangeTestResult:
     suggestion: float | None = None
     suggestions: dict[str, float | None] = field(default_factory=dict)
     rule: str | None = None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
     stopped: Stopped = "completed"
     diverged_at: float | None = None
     val_losses: np.ndarray | None = None
@@ -68,12 +70,11 @@ class RangeTestResult:
     elapsed_s: float = 0.0
     # Several seeds (``range_test(..., seeds=N)``, see :mod:`lrscope.rangetest.seeds`): this
     # result is the combined curve, ``runs`` the one result per seed (in ``seeds`` order; both
-    # empty for a single run), ``spread`` the largest per-seed headline over the smallest (None
-    # when a seed has none). ``warnings``: one line each, for the user (the CLI prints them).
+    # empty for a single run), ``spread`` the largest per-seed headline over the smallest (None,
+    # with a line in ``warnings``, when a seed has none).
     runs: tuple[RangeTestResult, ...] = ()
     seeds: tuple[int, ...] = ()
     spread: float | None = None
-    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("lrs", "losses", "smoothed"):
@@ -81,10 +82,11 @@ class RangeTestResult:
         if self.val_losses is not None:
             object.__setattr__(self, "val_losses", _frozen_array(self.val_losses))
         object.__setattr__(self, "suggestions", dict(self.suggestions))
-        for name in ("runs", "seeds", "warnings"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
         if not len(self.lrs) == len(self.losses) == len(self.smoothed):
             raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
+        object.__setattr__(self, "runs", tuple(self.runs))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
 
     @property
     def steps(self) -> int:
@@ -97,6 +99,8 @@ class RangeTestResult:
             "suggestion": _finite_or_none(self.suggestion),
             "suggestions": {rule: _finite_or_none(lr) for rule, lr in self.suggestions.items()},
             "rule": self.rule,
+            "reason": self.reason,
+            "warnings": list(self.warnings),
             "stopped": self.stopped,
             "steps": self.steps,
             "engine": self.engine,
@@ -112,7 +116,6 @@ class RangeTestResult:
             "batch_size": self.batch_size,
             "effective_batch_size": self.effective_batch_size,
             "elapsed_s": self.elapsed_s,
-            "warnings": list(self.warnings),
             **self._seeds_summary(),
         }
 

@@ -112,7 +112,7 @@ def batches_for(batches: Any, seed: int) -> Iterable[Any]:
 
 def range_test_seeds(run_one: RunOne, model: nn.Module, optimizer: Any, loss_fn: Any,
                      batches: Any, seeds: Seeds, *, cache_dir: Any = None,
-                     grad_scaler: Any = None, engine: Any = None, prefer: str = "steepest",
+                     grad_scaler: Any = None, engine: Any = None, prefer: str,
                      **options: Any) -> RangeTestResult:
     """``run_one`` (the single range test) once per seed from one snapshot; the combined
     result with the per-seed ones in ``runs``. ``options`` are ``run_one``'s other arguments."""
@@ -134,7 +134,7 @@ def range_test_seeds(run_one: RunOne, model: nn.Module, optimizer: Any, loss_fn:
     return combine(runs, chosen, prefer, time.perf_counter() - started)
 
 
-def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str = "steepest",
+def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str,
             elapsed_s: float = 0.0) -> RangeTestResult:
     """The result read off the median curve of ``runs`` (one per seed, same ramp)."""
     lrs, losses, length = median_curve(runs)
