@@ -106,6 +106,13 @@ def range_test(
             moves on to its next shuffled epoch). By default a batch is ``(inputs, targets)``
             and its loss is ``loss_fn(model(inputs), targets)``, like a torch criterion.
             Tensors are moved to the model's device.
+        seeds: N (seeds 0..N-1) or a list of seeds: one range test per seed, all from the
+            same starting state, each on its own data order; the result is read off their
+            combined (median) curve, with ``runs`` (one result per seed) and ``spread`` (max/min
+            of the per-seed headlines). ``batches`` may then also be a callable ``seed ->
+            batches``; a plain iterable is drawn after the global RNGs are seeded with the
+            seed (a ``DataLoader(shuffle=True)`` shuffles differently per seed). See
+            :mod:`lrscope.rangetest.seeds`.
         epochs: instead of ``num_steps``: ``epochs * len(batches) // accumulation_steps``
             optimizer steps, as the seed study ran it.
         step_fn: for other batches (dicts, models that return their own loss): ``batch ->
@@ -130,13 +137,6 @@ def range_test(
             too large to copy twice); the file is removed after the restore.
         prefer: the rule whose answer becomes the headline (see
             :func:`lrscope.rangetest.suggest.suggest`).
-        seeds: N (seeds 0..N-1) or a list of seeds: one range test per seed, all from the
-            same starting state, each on its own data order; the result is read off their
-            combined (median) curve, with ``runs`` (one result per seed) and ``spread`` (max/min
-            of the per-seed headlines). ``batches`` may then also be a callable ``seed ->
-            batches``; a plain iterable is drawn after the global RNGs are seeded with the
-            seed (a ``DataLoader(shuffle=True)`` shuffles differently per seed). See
-            :mod:`lrscope.rangetest.seeds`.
 
     The snapshot is taken before and restored in a ``finally``: after NaNs, exceptions from
     the batches or the model, and KeyboardInterrupt alike (the exception then propagates).
