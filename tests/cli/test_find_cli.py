@@ -159,6 +159,8 @@ def test_default_out_under_runs_and_a_user_task(tmp_path: Path, monkeypatch: pyt
     (["--task", "mnist"], "--data-dir"),
     (["--engine", "cpu"], "--engine: engine = \"cpu\": must be 'local' or 'colossalai'"),
     (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
+    (["--seeds", "0"], "--seeds: seeds = 0: must be greater than or equal to 1"),
+    (["--seeds", "two"], "argument --seeds: invalid int value: 'two'"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(argv: list[str], fragment: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,6 +168,28 @@ def test_bad_flags_are_one_line_and_exit_2(argv: list[str], fragment: str, tmp_p
     assert code == 2
     assert err.count("\n") == 1 and fragment in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_seeds_write_the_spread_and_every_seeds_history(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code, stdout, err = _find(capsys, "--steps", "12", "--start", "1e-3", "--seed", "4",
+                              "--seeds", "2", "--out", str(tmp_path))
+    assert code == 0, err
+    result = json.loads((tmp_path / "result.json").read_text())
+    per_seed = result["per_seed_suggestions"]
+    assert result["seeds"] == [4, 5] and [s["seed"] for s in per_seed] == [4, 5]
+    headlines = [s["suggestion"] for s in per_seed]
+    assert result["spread"] == pytest.approx(max(headlines) / min(headlines))
+    assert result["config"]["seeds"] == 2 and "history_seeds.csv" in result["files"]
+    with (tmp_path / "history_seeds.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0])[:3] == ["seed", "step", "lr"]
+    assert [int(r["seed"]) for r in rows] == [4] * per_seed[0]["steps"] + [5] * per_seed[1][
+        "steps"]
+    with (tmp_path / "history.csv").open() as stream:  # the combined curve, as before
+        assert len(list(csv.DictReader(stream))) == result["steps"]
+    shown = " ".join(stdout.split())  # rich may wrap the table's caption
+    assert "Headline over 2 seeds" in shown and f"spread {result['spread']:.2f}x" in shown
 
 
 def test_bad_config_in_a_subprocess_exits_2_without_traceback(tmp_path: Path) -> None:

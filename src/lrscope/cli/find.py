@@ -31,6 +31,7 @@ from lrscope.rng import preserved_rng
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
     **SHARED_FIELDS,
     "seed": ("seed", "--seed"),
+    "seeds": ("seeds", "--seeds"),
     "start": ("range_test.start", "--start"),
     "end": ("range_test.end", "--end"),
     "steps": ("range_test.steps", "--steps"),
@@ -56,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")
     add("--seed", type=int, metavar="S", help="seed of the model's weights and the data order "
         "(default 0)")
+    add("--seeds", type=int, metavar="N", help="range tests on N data orders (seeds S..S+N-1) "
+        "from the same initial weights; the headline from their median curve, the spread of "
+        "the per-seed headlines reported (default 1)")
     add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
         "test subset (default: ten times per run; 0: never)")
     add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), steepest, "
@@ -112,15 +116,23 @@ def run(args: argparse.Namespace) -> int:
         settings = config.range_test.settings()
         val = task.validation_batches(settings.val_examples) if settings.validates else None
         total = config.planned_steps(task)
-        with _ProgressBar(console, total, quiet=args.quiet or not engine.is_main) as callback:
-            result = range_test(model, optimizer, task.loss_fn,
-                                task.train_batches(seed=config.seed),
+        # One seed: today's single run. Several: one data order per seed (a TensorBatches per
+        # seed from task.train_batches), all from the same initial weights.
+        data: Any = task.train_batches(seed=config.seed) if config.seeds == 1 \
+            else task.train_batches
+        seeds = config.data_seeds() if config.seeds > 1 else None
+        with _ProgressBar(console, total * config.seeds,
+                          quiet=args.quiet or not engine.is_main) as callback:
+            result = range_test(model, optimizer, task.loss_fn, data,
                                 **settings.range_test_kwargs(), val_batches=val,
                                 val_every=settings.val_every or None, engine=engine,
                                 precision=config.precision,
-                                clip_grad_norm=config.clip_grad_norm, callback=callback)
+                                clip_grad_norm=config.clip_grad_norm, callback=callback,
+                                seeds=seeds)
         if engine.is_main:
             console.print(suggestion_table(result.suggestions, result.rule))
+            if result.runs:
+                console.print(seeds_table(result))
             console.print(_summary(result))
             for warning in result.warnings:  # the curve may not support the answer: say why
                 console.print(f"warning: {warning}", style="yellow", soft_wrap=True)
@@ -154,9 +166,14 @@ class _ProgressBar:
         self.bar.start()
         job = self.bar.add_task("range test", total=self.total, lr=0.0, loss=float("nan"))
         bar = self.bar
+        offset, last = 0, -1  # steps of the earlier seeds' runs, the last step seen
 
         def callback(step: int, lr: float, loss: float, smoothed: float) -> None:
-            bar.update(job, completed=step + 1, lr=lr, loss=smoothed)
+            nonlocal offset, last
+            if step <= last:  # the next seed's run: its steps count from 0 again
+                offset += last + 1
+            last = step
+            bar.update(job, completed=offset + step + 1, lr=lr, loss=smoothed)
 
         return callback
 
@@ -174,6 +191,24 @@ def suggestion_table(suggestions: dict[str, float | None], headline: str | None)
         is_headline = rule == headline
         table.add_row("*" if is_headline else "", rule, "-" if lr is None else f"{lr:.3g}",
                       RULE_NOTES.get(rule, ""), style="bold green" if is_headline else None)
+    return table
+
+
+def seeds_table(result: Any) -> Table:
+    """Each seed's headline beside the combined one, with their range and spread (max/min)."""
+    headlines = [run.suggestion for run in result.runs if run.suggestion is not None]
+    low_high = (f"{min(headlines):.3g} - {max(headlines):.3g}" if headlines else "-")
+    spread = "-" if result.spread is None else f"{result.spread:.2f}x"
+    table = Table(title=f"Headline over {len(result.runs)} seeds",
+                  caption=f"range {low_high}, spread {spread}")
+    for name, justify in (("seed", "right"), ("lr", "right"), ("rule", "left"),
+                          ("run", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for seed, run in zip(result.seeds, result.runs, strict=True):
+        table.add_row(str(seed), "-" if run.suggestion is None else f"{run.suggestion:.3g}",
+                      run.rule or "-", f"{run.stopped}, {run.steps} steps")
+    table.add_row("all", "-" if result.suggestion is None else f"{result.suggestion:.3g}",
+                  result.rule or "-", "median curve", style="bold green")
     return table
 
 

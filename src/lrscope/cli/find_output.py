@@ -2,8 +2,10 @@
 
 ``result.json`` (the summary plus the task and the resolved config), ``history.csv`` and
 ``history.json`` (one row per step; a loss that blew up is kept as ``nan``/``inf``, strings in
-the JSON so that it stays strict JSON), the two figures, ``tb/`` with the seed's TensorBoard
-tags, and ``config.toml``/``config.json`` (rerun with ``--config DIR/config.toml``).
+the JSON so that it stays strict JSON; with ``--seeds N`` the combined curve, and every seed's
+rows, led by a ``seed`` column, in ``history_seeds.csv``), the two figures, ``tb/`` with the
+seed's TensorBoard tags, and ``config.toml``/``config.json`` (rerun with
+``--config DIR/config.toml``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lrscope.rangetest.result import RangeTestResult
 
 FILES = ("result.json", "history.csv", "history.json", "loss_vs_lr.png", "lr_vs_step.png", "tb",
          "config.toml", "config.json")
+SEEDS_HISTORY = "history_seeds.csv"  # with several seeds: every seed's rows in one table
 
 
 def _json_float(value: Any) -> Any:
@@ -45,18 +48,23 @@ def result_summary(result: RangeTestResult, config: FindConfig, task: Task) -> d
         "train_examples": len(task.train_x),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "lrscope_version": __version__,
-        "files": list(FILES),
+        "files": list(FILES) + ([SEEDS_HISTORY] if result.runs else []),
         "config": config.model_dump(mode="json"),
     }
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path, columns: list[str]) -> None:
+    """``rows`` as CSV with these columns (None as an empty field)."""
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
 
 
 def write_history(rows: list[dict[str, Any]], out: Path) -> None:
     """history.csv and history.json from ``result.history_rows()``."""
     columns = list(rows[0]) if rows else ["step", "lr", "loss", "smoothed_loss"]
-    with (out / "history.csv").open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    write_csv(rows, out / "history.csv", columns)
     strict = [{k: _json_float(v) for k, v in row.items()} for row in rows]
     (out / "history.json").write_text(json.dumps(strict, indent=1) + "\n", encoding="utf-8")
 
@@ -76,6 +84,9 @@ def write_outputs(out: Path, result: RangeTestResult, config: FindConfig, task: 
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out)
     write_history(result.history_rows(), out)
+    if result.runs:
+        rows = result.seed_rows()
+        write_csv(rows, out / SEEDS_HISTORY, list(rows[0]) if rows else ["seed"])
     result.plot(out / "loss_vs_lr.png")
     result.plot_lr(out / "lr_vs_step.png")
     write_tensorboard(result, out / "tb")

@@ -146,11 +146,11 @@ def _problem(model: type[BaseModel], error: ErrorDetails) -> str:
         parent = _sub_model(model, parent_path)
         allowed = list(parent.model_fields) if parent else []
         where = f" in [{'.'.join(str(p) for p in parent_path)}]" if parent_path else ""
-        hint = did_you_mean(name, allowed)
-        if not hint and not parent_path:  # a sub-table's key written at the top level
-            homes = [f for f in allowed if name in getattr(_sub_model(model, (f,)), "model_fields",
-                                                           {})]
-            hint = f" (it belongs in [{homes[0]}])" if homes else ""
+        # A sub-table's key written at the top level: its exact home beats a close name
+        # (top-level `steps` is [range_test]'s, not a typo of `seeds`).
+        homes = [] if parent_path else [
+            f for f in allowed if name in getattr(_sub_model(model, (f,)), "model_fields", {})]
+        hint = f" (it belongs in [{homes[0]}])" if homes else did_you_mean(name, allowed)
         return f"unknown key {name!r}{where}{hint}; allowed: {', '.join(allowed)}"
     if kind == "missing":
         return f"{dotted} is required"

@@ -9,6 +9,7 @@ A find config (every key optional; these are the defaults)::
     # limit_train = 1000
     # limit_test = 500
     seed = 0
+    seeds = 1                # range tests on as many data orders (seed, seed + 1, ...)
     engine = "local"         # local | colossalai
     # plugin = "torch_ddp"   # torch_ddp | hybrid | gemini | low_level_zero (colossalai only)
     # out = "runs/find-digits"
@@ -216,6 +217,9 @@ class FindConfig(TaskConfig):
     """Everything ``lrscope find`` needs."""
 
     seed: int = Field(default=0, ge=0)
+    # Range tests on this many data orders (seeds seed, seed + 1, ...), all from the seed's
+    # initial weights; the headline is read off their combined curve.
+    seeds: int = Field(default=1, ge=1)
     engine: Literal["local", "colossalai"] = "local"
     out: str | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -232,6 +236,14 @@ class FindConfig(TaskConfig):
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`lrscope.engines.get_engine` for this config."""
         return engine_options(self.engine, self.plugin, self.device)
+
+    def data_seeds(self) -> tuple[int, ...]:
+        """The seeds of the range tests' data orders.
+
+        >>> FindConfig(seed=3, seeds=2).data_seeds()
+        (3, 4)
+        """
+        return tuple(range(self.seed, self.seed + self.seeds))
 
     def planned_steps(self, task: Task) -> int:
         """The optimizer steps the range test will run (the range test's own rule)."""

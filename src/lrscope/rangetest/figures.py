@@ -153,3 +153,75 @@ def plot_lr_vs_step(lrs: Curve, path: str | Path, *,
                     title: str = "LR range test: learning rate") -> Path:
     """Save :func:`lr_vs_step_figure` to ``path``; return the path."""
     return _save(lr_vs_step_figure(lrs, title=title), path)
+
+
+def new_figure() -> Figure:
+    """An empty loss-vs-LR sized figure on an Agg canvas (no pyplot)."""
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def seed_band(combined_steps: int, seed_losses: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
+    """Per step of the combined curve, the lowest and highest finite loss over the seeds that
+    ran that step (NaN where none did).
+
+    >>> low, high = seed_band(3, [[1.0, 2.0, float("nan")], [3.0, 1.0]])
+    >>> low.tolist(), high.tolist()
+    ([1.0, 1.0, nan], [3.0, 2.0, nan])
+    """
+    matrix = np.full((len(seed_losses), combined_steps), np.nan)
+    for row, losses in zip(matrix, seed_losses, strict=True):
+        values = _finite(losses)[:combined_steps]
+        row[:len(values)] = values
+    ran = np.isfinite(matrix).any(axis=0)
+    low, high = np.full(combined_steps, np.nan), np.full(combined_steps, np.nan)
+    low[ran] = np.nanmin(matrix[:, ran], axis=0)
+    high[ran] = np.nanmax(matrix[:, ran], axis=0)
+    return low, high
+
+
+def draw_seed_curves(
+    axes: Any,
+    lrs: Curve,
+    losses: Curve,
+    seed_curves: Sequence[tuple[Curve, Curve]],
+    seeds: Sequence[int],
+    suggestions: Mapping[str, float | None],
+    *,
+    headline: str | None = None,
+    title: str = "LR range test",
+) -> Any:
+    """Several seeds' range tests on ``axes``: each seed's raw loss (thin, ``gid`` "seed-S"),
+    the min-max band across them (``gid`` "band"), the combined curve ``lrs``/``losses`` (thick,
+    ``gid`` "combined") and a vertical line per rule of the combined suggestions, the
+    ``headline`` rule's marked. ``seed_curves`` is one ``(lrs, losses)`` per seed."""
+    x, combined = _finite(lrs), _finite(losses)
+    names = ", ".join(str(s) for s in seeds)
+    for i, (seed, (seed_lrs, seed_losses)) in enumerate(zip(seeds, seed_curves, strict=True)):
+        # One legend entry for all of them; matplotlib leaves "_"-labels out of the legend.
+        label = f"each seed ({names})" if i == 0 else f"_seed {seed}"
+        axes.plot(_finite(seed_lrs), _finite(seed_losses), linewidth=0.8, alpha=0.6,
+                  color="tab:gray", label=label, gid=f"seed-{seed}")
+    low, high = seed_band(len(x), [curve for _, curve in seed_curves])
+    axes.fill_between(x, low, high, color="tab:blue", alpha=0.15, linewidth=0,
+                      label="min-max across seeds", gid="band")
+    axes.plot(x, combined, color="tab:blue", linewidth=2,
+              label=f"median of {len(seeds)} seeds", gid="combined")
+    for rule, lr in suggestions.items():
+        if lr is None or not np.isfinite(lr):
+            continue
+        color, style = RULE_STYLES.get(rule, ("black", "-"))
+        mark = " (suggested)" if rule == headline else ""
+        axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
+                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+    axes.set_xscale("log")
+    limits = _loss_limits(np.concatenate([low, high]), combined)
+    if limits is not None:
+        axes.set_ylim(*limits)
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("loss")
+    axes.set_title(f"{title}: {len(seeds)} seeds")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return axes

@@ -19,10 +19,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ def range_test(
     grad_scaler: Any | None = None,
     clip_grad_norm: float | None = None,
     cache_dir: str | Path | None = None,
+    seeds: int | Sequence[int] | None = None,
+    _restored_by_caller: bool = False,
 ) -> RangeTestResult:
     """Run the LR range test on ``model`` and leave model, optimizer and RNGs as they were.
 
@@ -103,6 +106,13 @@ def range_test(
             moves on to its next shuffled epoch). By default a batch is ``(inputs, targets)``
             and its loss is ``loss_fn(model(inputs), targets)``, like a torch criterion.
             Tensors are moved to the model's device.
+        seeds: N (seeds 0..N-1) or a list of seeds: one range test per seed, all from the
+            same starting state, each on its own data order; the result is read off their
+            combined (median) curve, with ``runs`` (one result per seed) and ``spread`` (max/min
+            of the per-seed headlines). ``batches`` may then also be a callable ``seed ->
+            batches``; a plain iterable is drawn after the global RNGs are seeded with the
+            seed (a ``DataLoader(shuffle=True)`` shuffles differently per seed). See
+            :mod:`lrscope.rangetest.seeds`.
         epochs: instead of ``num_steps``: ``epochs * len(batches) // accumulation_steps``
             optimizer steps, as the seed study ran it.
         step_fn: for other batches (dicts, models that return their own loss): ``batch ->
@@ -139,6 +149,16 @@ def range_test(
     if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "state_dict"):
         raise InputTypeError(f"range_test: optimizer must be a torch optimizer, not "
                              f"{type(optimizer).__name__}")
+    if seeds is not None:
+        from lrscope.rangetest.seeds import range_test_seeds  # it calls back into this one
+
+        return range_test_seeds(
+            range_test, model, optimizer, loss_fn, batches, seeds, start_lr=start_lr,
+            end_lr=end_lr, num_steps=num_steps, mode=mode, epochs=epochs, step_fn=step_fn,
+            beta=beta, diverge_th=diverge_th, accumulation_steps=accumulation_steps,
+            val_batches=val_batches, val_every=val_every, engine=engine, callback=callback,
+            prefer=prefer, precision=precision, grad_scaler=grad_scaler,
+            clip_grad_norm=clip_grad_norm, cache_dir=cache_dir)
     check_iterable("range_test", "batches", batches)
     if val_batches is not None:
         check_iterable("range_test", "val_batches", val_batches)
@@ -159,8 +179,10 @@ def range_test(
         check_positive("range_test", "clip_grad_norm", clip_grad_norm)
 
     started = time.perf_counter()
-    # snapshot now, restore in a finally (the caller's GradScaler too)
-    with preserved(model, optimizer, cache_dir=cache_dir, extra=grad_scaler):
+    # snapshot now, restore in a finally (the caller's GradScaler too); with seeds, the one
+    # snapshot is the caller's (lrscope.rangetest.seeds)
+    with (contextlib.nullcontext() if _restored_by_caller
+          else preserved(model, optimizer, cache_dir=cache_dir, extra=grad_scaler)):
         train_model, train_opt = engine.setup(model, optimizer)
         try:
             run = _Loop(engine, train_model, train_opt, score, device, amp, clip_grad_norm)

@@ -70,6 +70,13 @@ class RangeTestResult:
     engine: str = "local"
     world_size: int = 1
     elapsed_s: float = 0.0
+    # Several seeds (``range_test(..., seeds=N)``, see :mod:`lrscope.rangetest.seeds`): this
+    # result is the combined curve, ``runs`` the one result per seed (in ``seeds`` order; both
+    # empty for a single run), ``spread`` the largest per-seed headline over the smallest (None,
+    # with a line in ``warnings``, when a seed has none).
+    runs: tuple[RangeTestResult, ...] = ()
+    seeds: tuple[int, ...] = ()
+    spread: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("lrs", "losses", "smoothed"):
@@ -80,6 +87,8 @@ class RangeTestResult:
         object.__setattr__(self, "warnings", tuple(self.warnings))
         if not len(self.lrs) == len(self.losses) == len(self.smoothed):
             raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
+        object.__setattr__(self, "runs", tuple(self.runs))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
 
     @property
     def steps(self) -> int:
@@ -117,6 +126,21 @@ class RangeTestResult:
             "batch_size": self.batch_size,
             "effective_batch_size": self.effective_batch_size,
             "elapsed_s": self.elapsed_s,
+            **self._seeds_summary(),
+        }
+
+    def _seeds_summary(self) -> dict[str, Any]:
+        """With several seeds: the spread, the seeds and each seed's suggestions."""
+        if not self.runs:
+            return {}
+        return {
+            "spread": _finite_or_none(self.spread),
+            "seeds": list(self.seeds),
+            "per_seed_suggestions": [
+                {"seed": seed, "suggestion": _finite_or_none(run.suggestion), "rule": run.rule,
+                 "suggestions": {rule: _finite_or_none(lr) for rule, lr in run.suggestions.items()},
+                 "stopped": run.stopped, "steps": run.steps}
+                for seed, run in zip(self.seeds, self.runs, strict=True)],
         }
 
     def history_rows(self) -> list[dict[str, Any]]:
@@ -138,6 +162,12 @@ class RangeTestResult:
             row["zero_lag_loss"] = _finite_or_none(float(zero_lag[step]))
             rows.append(row)
         return rows
+
+    def seed_rows(self) -> list[dict[str, Any]]:
+        """Every seed's :meth:`history_rows`, each row led by its ``seed`` (one long table:
+        DIR/history_seeds.csv); empty for a single run."""
+        return [{"seed": seed, **row} for seed, run in zip(self.seeds, self.runs, strict=True)
+                for row in run.history_rows()]
 
     @classmethod
     def from_stored(cls, summary: dict[str, Any], rows: list[dict[str, Any]]) -> RangeTestResult:
@@ -165,6 +195,8 @@ class RangeTestResult:
         """
         from lrscope.rangetest.figures import draw_loss_vs_lr, loss_vs_lr_figure
 
+        if self.runs:
+            return self._plot_seeds(path, ax)
         if ax is not None:
             draw_loss_vs_lr(ax, self.lrs, self.losses, self.smoothed, self.suggestions,
                             val_losses=self.val_losses, headline=self.rule)
@@ -177,6 +209,21 @@ class RangeTestResult:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path, dpi=120)
         return figure.axes[0], figure
+
+    def _plot_seeds(self, path: str | Path | None, ax: Any | None) -> Any:
+        """:meth:`plot` with several seeds: each seed's curve, their band and the combined one
+        (:func:`lrscope.rangetest.figures.draw_seed_curves`)."""
+        from lrscope.rangetest.figures import draw_seed_curves, new_figure
+
+        figure = new_figure() if ax is None else None
+        axes: Any = ax if figure is None else figure.add_subplot()
+        draw_seed_curves(axes, self.lrs, self.losses,
+                         [(run.lrs, run.losses) for run in self.runs], self.seeds,
+                         self.suggestions, headline=self.rule)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            axes.figure.savefig(path, dpi=120)
+        return axes if figure is None else (axes, figure)
 
     def plot_lr(self, path: str | Path) -> Path:
         """Save the LR-vs-step figure to ``path``."""

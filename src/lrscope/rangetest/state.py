@@ -224,19 +224,57 @@ def preserved(model: nn.Module, optimizer: Any, *, cache_dir: str | Path | None 
     read back) instead of in host memory; the file is removed after the restore. ``extra``: one
     more object with ``state_dict``/``load_state_dict`` (a GradScaler) restored with them.
     """
-    snap = snapshot(model, optimizer)
-    extra_state = None if extra is None else copy.deepcopy(extra.state_dict())
-    cache = None if cache_dir is None else snapshot_to_disk(snap, Path(cache_dir))
+    with rewindable(model, optimizer, cache_dir=cache_dir, extra=extra) as saved:
+        yield saved.snapshot
+
+
+class Rewind:
+    """One snapshot that can be put back any number of times (see :func:`rewindable`)."""
+
+    def __init__(self, model: nn.Module, optimizer: Any, cache_dir: str | Path | None,
+                 extra: Any | None) -> None:
+        self.model, self.optimizer, self.extra = model, optimizer, extra
+        self.snapshot = snapshot(model, optimizer)
+        self.extra_state = None if extra is None else copy.deepcopy(extra.state_dict())
+        self.cache = None if cache_dir is None else snapshot_to_disk(self.snapshot,
+                                                                     Path(cache_dir))
+
+    def __call__(self) -> None:
+        """Put model, optimizer, ``extra`` and the RNGs back as they were at the snapshot."""
+        snap = self.snapshot if self.cache is None else snapshot_from_disk(self.snapshot,
+                                                                            self.cache)
+        restore(snap, self.model, self.optimizer)
+        if self.extra is not None and self.extra_state:
+            self.extra.load_state_dict(self.extra_state)
+
+    def discard(self) -> None:
+        if self.cache is not None:
+            self.cache.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def rewindable(model: nn.Module, optimizer: Any, *, cache_dir: str | Path | None = None,
+               extra: Any | None = None) -> Iterator[Rewind]:
+    """:func:`preserved` that also hands out the rewind: ``rewind()`` puts everything back now,
+    as often as needed, so several runs start from one snapshot (``range_test(seeds=N)``).
+
+    >>> model = torch.nn.Linear(2, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> before = model.weight.detach().clone()
+    >>> with rewindable(model, opt) as rewind:
+    ...     _ = model.weight.data.add_(1.0)
+    ...     rewind()
+    ...     rewound = torch.equal(model.weight, before)
+    ...     _ = model.weight.data.add_(2.0)
+    >>> rewound, torch.equal(model.weight, before)
+    (True, True)
+    """
+    rewind = Rewind(model, optimizer, cache_dir, extra)
     try:
-        yield snap
+        yield rewind
     finally:
-        if cache is not None:
-            snap = snapshot_from_disk(snap, cache)
-        restore(snap, model, optimizer)
-        if extra is not None and extra_state:
-            extra.load_state_dict(extra_state)
-        if cache is not None:
-            cache.unlink(missing_ok=True)
+        rewind()
+        rewind.discard()  # only once restored: a failed restore leaves the file to recover from
 
 
 def snapshot_to_disk(snap: Snapshot, folder: Path) -> Path:
