@@ -16,7 +16,7 @@ snapshots. Each run gets its own data order:
 
 The combined curve is, step by step over the common LR ramp, the median of the seeds' raw
 losses (a run that stopped counts as +inf from its last step on), kept while at least half
-of the seeds still run; the headline is :func:`lrscope.rangetest.suggest.suggest` on it.
+of the seeds still run; the headline is :func:`lrscope.rangetest.suggest.advise` on it.
 ``spread`` is the largest per-seed headline over the smallest.
 
 >>> import torch
@@ -51,7 +51,7 @@ from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult
 from lrscope.rangetest.smoothing import smooth
 from lrscope.rangetest.state import rewindable
-from lrscope.rangetest.suggest import suggest
+from lrscope.rangetest.suggest import advise
 from lrscope.rng import preserved_rng, seed_all
 
 Seeds = int | Sequence[int]
@@ -142,8 +142,9 @@ def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str,
     planned = first.num_steps if first.num_steps is not None else max(r.steps for r in runs)
     diverged = length < planned or (length > 0 and not np.isfinite(losses[-1]))
     diverged_at = float(lrs[-1]) if diverged and length else None
-    headline, rule, every = suggest(lrs, losses, diverged_at, prefer=prefer)
-    spread, warnings = headline_spread(runs, seeds)
+    advice = advise(lrs, losses, diverged_at, prefer=prefer, planned_steps=planned)
+    spread, spread_warnings = headline_spread(runs, seeds)
+    warnings = [*advice.warnings, *spread_warnings]
     if len(runs) > 1 and all(np.array_equal(r.losses, first.losses, equal_nan=True)
                              for r in runs[1:]):
         warnings.append(f"range_test: the {len(runs)} seeds gave the same curve: the batches "
@@ -151,8 +152,10 @@ def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str,
                         "DataLoader(shuffle=True) or a callable seed -> batches")
     return RangeTestResult(
         lrs=lrs, losses=losses, smoothed=smooth(losses, first.beta),
-        val_losses=median_validation(runs, length), suggestion=headline, suggestions=every,
-        rule=rule, stopped="diverged" if diverged else "completed", diverged_at=diverged_at,
+        val_losses=median_validation(runs, length), suggestion=advice.lr,
+        suggestions=advice.suggestions, rule=advice.rule,
+        reason=None if advice.reason is None else f"median of {len(runs)} seeds; {advice.reason}",
+        stopped="diverged" if diverged else "completed", diverged_at=diverged_at,
         start_lr=first.start_lr, end_lr=first.end_lr, num_steps=first.num_steps,
         mode=first.mode, beta=first.beta, diverge_th=first.diverge_th,
         accumulation_steps=first.accumulation_steps, batch_size=first.batch_size,
