@@ -120,6 +120,7 @@ def _append(path: str, line: str) -> None:
         f.write(line + "\n")
 
 
+@pytest.mark.slow
 def test_processes_ship_the_setup_once_per_worker(tmp_path, plan):
     log = tmp_path / "log.txt"
     counted = TrialSetup(plan.task, plan.steps, plan.eval_every, CountedSgd(str(log)))
