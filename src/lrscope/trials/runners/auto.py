@@ -10,7 +10,8 @@ only, and the last ``PROBE_STEPS`` are timed:
 * ``processes``: one trial on one torch thread, here; the pool's time is that step time for each
   wave of ``workers`` trials at once (:func:`~lrscope.trials.runners.processes.pool_shape`), plus
   ``WORKER_START_S`` to start the workers and the time to ship them the task. Estimated, not a
-  pool measured: starting one costs seconds.
+  pool measured: starting one costs seconds. (Workers given more than one thread, when there
+  are fewer trials than cores, are likely faster than that estimate.)
 
 Each mode's projected time for the study's trial steps follows (:func:`project`; evaluations
 cost about the same in every mode and are left out), and the lowest wins (:func:`decide`): auto
