@@ -212,3 +212,26 @@ def test_ray_flags_reach_the_plan_and_are_not_compared_on_resume():
     assert plan.ray == RayOptions(address="10.0.0.1:6379", cpus_per_trial=2, gpus_per_trial=0.5)
     # where trials run is not part of the study: a rerun may use another cluster
     assert not any(key.startswith("ray") for key in plan.config)
+
+
+@pytest.mark.slow
+def test_parallel_auto_measures_says_what_it_chose_and_saves_it(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "auto"
+    code, _, err = run_cli(
+        capsys, "compare", "--task", "digits", "--schedules", "constant(lr=0.05)",
+        "constant(lr=0.1)", "onecycle(max_lr=0.3)", "--seeds", "2", "--steps", "400",
+        "--eval-every", "200", "--range-steps", "20", "--parallel", "auto", "--out", str(out))
+    assert code == 0
+    lines = [line for line in err.splitlines() if line.startswith("parallel auto: ")]
+    assert len(lines) == 1, err
+    saved = json.loads((out / "parallel.json").read_text())["study"]
+    assert saved["line"] == lines[0] and saved["measured"]  # big enough to be worth measuring
+    totals = {c["mode"]: c["total_s"] for c in saved["candidates"]}
+    assert {"none", "batched"} <= set(totals) and saved["mode"] in totals
+    assert totals[saved["mode"]] == min(totals.values())  # never a mode that measured slower
+    for c in saved["candidates"]:
+        assert f"{c['mode']} {c['step_s'] * 1e3:.3g} ms/step" in lines[0]
+    with Store.in_dir(out, create=False) as store:
+        assert sorted(t.status for t in store.trials()) == ["finished"] * 6

@@ -5,6 +5,7 @@ schedules) and deterministic (the same call twice gives the same leaderboard).""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -200,3 +201,34 @@ def test_a_user_task_returning_a_problem_runs_in_the_cli(tmp_path, monkeypatch):
         assert len(trials) == 4 and all(t.status == "finished" for t in trials)
         assert "val_loss" in store.metric_names(trials[0].id)
     assert (out / "report.html").exists()
+
+
+def _digits_study(out, parallel: str, steps: int = 40) -> lrscope.CompareResult:
+    from lrscope.data.tasks import get_task
+
+    task = get_task("digits", limit_train=512, limit_test=256)
+    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=0.1,
+                                                              momentum=0.9),
+                           task, schedules=["constant(lr=0.02)", "onecycle(max_lr=0.3)",
+                                            "constant(lr=50)"], steps=steps, seeds=2,
+                           eval_every=steps // 2, parallel=parallel, out=out, quiet=True,
+                           range_test=RangeTestSettings(start=1e-4, steps=20))
+
+
+def _rows(res: lrscope.CompareResult) -> list[tuple]:
+    return [(r.label, r.rank, r.n_finished, r.n_diverged, r.rank_loss) for r in res.leaderboard]
+
+
+@pytest.mark.slow
+def test_processes_and_auto_leaderboards_equal_nones(tmp_path):
+    import json
+
+    reference = _digits_study(tmp_path / "none", "none")
+    assert reference.parallel is None  # only auto chooses, and says so
+    processes = _digits_study(tmp_path / "processes", "processes")
+    assert _rows(processes) == _rows(reference)  # the same trials, to the last bit
+    auto = _digits_study(tmp_path / "auto", "auto")  # small: not measured, runs none
+    assert _rows(auto) == _rows(reference)
+    saved = json.loads((tmp_path / "auto" / "parallel.json").read_text())["study"]
+    assert saved["line"] == auto.parallel and auto.parallel.startswith("parallel auto: ")
+    assert saved["mode"] in ("none", "batched", "processes")

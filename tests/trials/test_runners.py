@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from lrscope.engines import LocalEngine
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.trials.runners import Job, TrialSetup, resolve_mode, run_jobs
+from lrscope.trials.runners.processes import pool_shape, usable_cores
 
 
 def build_optimizer(config: OptimizerConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -52,6 +54,7 @@ def test_modes_agree_with_sequential(plan, mode):
         assert res.status == ref.status and res.diverged_at == ref.diverged_at, key
         if mode == "processes":  # the same arithmetic in another process: bitwise equal
             np.testing.assert_array_equal(res.train_loss, ref.train_loss)
+            assert res.evaluations == ref.evaluations, key
         elif ref.status == "finished":  # vmapped matmuls round differently
             np.testing.assert_allclose(res.train_loss, ref.train_loss, rtol=1e-4)
 
@@ -91,3 +94,65 @@ def test_evaluations_are_heard_as_they_happen(plan, mode):
         assert heard[job.key] == [ev.step for ev in result.evaluations]
         done.append(job.key)
     assert sorted(done) == sorted(heard) and all(steps == [30, 60] for steps in heard.values())
+
+
+class CountedSgd:
+    """SGD, as a picklable factory that leaves a trace in ``log`` of the process that unpickled
+    it (``unpickled <pid>``) and of the torch threads each trial trained on (``threads <n>``)."""
+
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def __call__(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        _append(self.log, f"threads {os.getpid()} {torch.get_num_threads()}")
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def __reduce__(self):
+        return _revive, (self.log,)
+
+
+def _revive(log: str) -> CountedSgd:
+    _append(log, f"unpickled {os.getpid()}")
+    return CountedSgd(log)
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+@pytest.mark.slow
+def test_processes_ship_the_setup_once_per_worker(tmp_path, plan):
+    log = tmp_path / "log.txt"
+    counted = TrialSetup(plan.task, plan.steps, plan.eval_every, CountedSgd(str(log)))
+    many = jobs()  # 6 trials
+    got = dict((job.key, r) for job, r in run_jobs(many, counted, "processes", LocalEngine()))
+    assert sorted(got) == sorted(job.key for job in many)
+    lines = log.read_text().splitlines()
+    unpickled = [line.split()[1] for line in lines if line.startswith("unpickled")]
+    trained = [line.split()[1:] for line in lines if line.startswith("threads")]
+    workers, threads = pool_shape(len(many))
+    # one unpickle per worker process (not per trial), never in this process
+    assert len(unpickled) == len(set(unpickled)) == workers
+    assert str(os.getpid()) not in unpickled
+    assert len(trained) == len(many) and {pid for pid, _ in trained} <= set(unpickled)
+    assert {int(n) for _, n in trained} == {threads}  # each worker on the rule's threads
+
+
+@pytest.mark.parametrize(("pending", "cores", "shape"), [
+    (24, 2, (2, 1)), (1, 2, (1, 2)), (3, 16, (3, 5)), (16, 16, (16, 1)), (5, 1, (1, 1)),
+])
+def test_workers_and_threads_come_from_the_cores(pending, cores, shape):
+    workers, threads = pool_shape(pending, cores)
+    assert (workers, threads) == shape
+    assert workers * threads <= cores  # never more threads than cores
+    assert pool_shape(pending) == pool_shape(pending, usable_cores())
+
+
+def test_processes_refuse_an_unpicklable_setup_before_any_work(plan):
+    import dataclasses
+
+    local = dataclasses.replace(plan, make_optimizer=lambda m: torch.optim.SGD(m.parameters(),
+                                                                               lr=0.1))
+    with pytest.raises(InputError, match="picklable"):
+        list(run_jobs(jobs()[:2], local, "processes", LocalEngine()))

@@ -147,8 +147,11 @@ def run(args: argparse.Namespace) -> int:
                 if event.state != "running":
                     bar.advance(progress_id)
 
+            def on_choice(line: str) -> None:  # --parallel auto: what it chose, and why
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+
             # the same run as lrscope.compare(): the plan, its study, its report
-            result = run_plan(plan, out, engine, progress=on_event)
+            result = run_plan(plan, out, engine, progress=on_event, announce=on_choice)
         if result is None:  # not the main rank: it wrote nothing
             return 0
         from lrscope.outputs.report.leaderboard_output import rich_table

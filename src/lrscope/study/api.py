@@ -60,6 +60,7 @@ class CompareResult:
     report_html: Path
     suite: Suite
     leaderboard_csv: Path | None = None
+    parallel: str | None = None  # with parallel="auto": what it chose and why, in one line
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -126,35 +127,46 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
 
 
 def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> CompareResult:
-    result = run_plan(plan, out, engine)
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=quiet)
+    result = run_plan(plan, out, engine, announce=lambda line: console.print(
+        line, highlight=False, markup=False, soft_wrap=True))
     assert result is not None  # one local process is its own main rank
     if not quiet:
-        from rich.console import Console
-
         from lrscope.outputs.report.leaderboard_output import rich_table
 
         title = f"Leaderboard: {plan.name}"
-        Console(stderr=True).print(rich_table(result.leaderboard, title=title))
+        console.print(rich_table(result.leaderboard, title=title))
     return result
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
-             progress: Callable[[TrialEvent], None] | None = None) -> CompareResult | None:
+             progress: Callable[[TrialEvent], None] | None = None,
+             announce: Callable[[str], None] | None = None) -> CompareResult | None:
     """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
     :func:`compare` and the CLI's ``lrscope compare`` both do. Only the main rank writes the
-    report and gets the result; other ranks of a distributed engine get None."""
+    report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
+    hears what ``parallel="auto"`` chose (also the result's ``parallel``)."""
     from lrscope.outputs.report.build import write_report
     from lrscope.study.run import check_resumable, run_study
 
     if engine.is_main:
         check_resumable(plan, out)  # before anything is written into an old study
-    suite = run_study(plan, out, engine, progress=progress)
+    heard: list[str] = []
+
+    def hear(line: str) -> None:
+        heard.append(line)
+        if announce is not None:
+            announce(line)
+
+    suite = run_study(plan, out, engine, progress=progress, announce=hear)
     if not engine.is_main:
         return None
     files = write_report(out)
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
-                         files.leaderboard_csv)
+                         files.leaderboard_csv, heard[-1] if heard else None)
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

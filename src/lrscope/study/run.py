@@ -12,12 +12,18 @@ its trials, never both running one, and a killed process's trials are taken over
 
 Under a distributed engine every rank runs every trial (data parallel); only the main rank
 writes the store and TensorBoard, and it tells the others which trials to skip.
+
+With ``parallel="auto"`` the pending trials' mode is measured (lrscope.trials.runners.auto)
+once they are claimed; its one line goes to ``announce`` and, with the measurements, to
+DIR/parallel.json (keyed by the study's name: the latest choice of each study in the folder).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import os
 import shutil
 import zlib
 from collections.abc import Callable
@@ -47,17 +53,20 @@ def tb_dir(out: Path, key: str) -> Path:
 
 
 def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
-              progress: Callable[[TrialEvent], None] | None = None) -> Suite:
+              progress: Callable[[TrialEvent], None] | None = None,
+              announce: Callable[[str], None] | None = None) -> Suite:
     """Run (or resume) the study into ``out``; return the suite of schedules it compared.
 
-    The caller's global RNGs are left as they were.
+    ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it. The caller's
+    global RNGs are left as they were.
     """
     with preserved_rng():
-        return _run_study(plan, Path(out), engine or LocalEngine(), progress)
+        return _run_study(plan, Path(out), engine or LocalEngine(), progress, announce)
 
 
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
-               progress: Callable[[TrialEvent], None] | None) -> Suite:
+               progress: Callable[[TrialEvent], None] | None,
+               announce: Callable[[str], None] | None = None) -> Suite:
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
     try:
@@ -68,7 +77,7 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
-        _run_trials(plan, suite, store, run_id, out, engine, progress)
+        _run_trials(plan, suite, store, run_id, out, engine, progress, announce)
     finally:
         if store is not None:
             store.close()
@@ -183,7 +192,8 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
 
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
-                engine: Engine, progress: Callable[[TrialEvent], None] | None) -> None:
+                engine: Engine, progress: Callable[[TrialEvent], None] | None,
+                announce: Callable[[str], None] | None = None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
     jobs = [Job(f"{label}/seed{seed}", label, schedule, seed, index) for index, ((label, schedule),
@@ -213,9 +223,18 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
 
     def run(pending: list[Job]) -> None:
+        how = mode
+        if how == "auto" and pending:  # only on the local engine: this process is the main rank
+            from lrscope.trials.runners.auto import choose
+
+            choice = choose(pending, setup, engine)
+            how = choice.mode
+            save_parallel_choice(out, plan.name, choice.to_dict())
+            if announce:
+                announce(choice.line)
         if progress and pending:
             progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
-        for job, result in run_jobs(pending, setup, mode, engine, heard, ray=plan.ray):
+        for job, result in run_jobs(pending, setup, how, engine, heard, ray=plan.ray):
             if engine.is_main:
                 assert store is not None
                 _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
@@ -229,6 +248,20 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                     run([job])
         else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
             run([job for job in jobs if claimed(job)])
+
+
+def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:
+    """Write ``choice`` (how the study ``name``'s trials run, and why) into DIR/parallel.json."""
+    path = out / "parallel.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    saved[name] = choice
+    temp = path.with_name(f".parallel.{os.getpid()}.json")  # replaced whole: never half-written
+    temp.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    temp.replace(path)
+    return path
 
 
 def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:

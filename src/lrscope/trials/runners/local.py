@@ -5,32 +5,31 @@ only in where the arithmetic happens. Results come back to the caller (the study
 writes the store, so workers never contend for the SQLite file.
 
 * ``none``: in this process, through the study's engine (the only mode for ColossalAI).
-* ``processes``: a pool of spawned workers, one trial each, one torch thread per worker.
+* ``processes``: a pool of spawned workers, each sent the task once, running trials on
+  ``cores // workers`` torch threads (:mod:`lrscope.trials.runners.processes`).
 * ``batched``: all schedules of one seed in one vmapped model (:mod:`lrscope.trials.batched.run`).
 * ``ray``: one Ray task per trial, on a local or joined cluster (:mod:`lrscope.trials.runners.ray`);
   never chosen by ``auto``.
-* ``auto``: batched where the model and optimizer allow it (no BatchNorm or dropout; SGD,
-  Adam or AdamW), else processes on a multi-core machine, else none.
+* ``auto``: the fastest of none, batched and processes on this machine and model, from a few
+  timed steps of each (:mod:`lrscope.trials.runners.auto`).
+
+A mode is a name in :data:`PARALLEL_MODES` and a runner in :data:`RUNNERS` (what
+:func:`run_jobs` dispatches to): a new mode adds both.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
-import os
-import pickle
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import torch
 
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.schedules import Schedule
+from lrscope.trials.runners.processes import run_in_processes
 from lrscope.trials.trial import (
     Evaluation,
     OptimizerFactory,
@@ -74,7 +73,9 @@ class Job:
 
 
 def resolve_mode(mode: str, plan: TrialSetup, engine: Engine) -> str:
-    """The concrete mode for ``mode`` (``auto`` decided here); errors say what to use instead."""
+    """The mode ``mode`` runs as on ``engine`` (``auto`` stays ``auto`` on the local engine, decided
+    by measuring when the trials are known; ``none`` on a distributed one); errors say what to
+    use instead."""
     if mode not in PARALLEL_MODES:
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
     if mode == "ray":
@@ -92,22 +93,13 @@ def resolve_mode(mode: str, plan: TrialSetup, engine: Engine) -> str:
     return mode
 
 
-def _fallback(plan: TrialSetup, engine: Engine) -> str:
-    cores = (os.cpu_count() or 1) > 1 and engine.device.type == "cpu"
-    return "processes" if cores and _picklable(plan) is None else "none"
-
-
-def _picklable(plan: TrialSetup) -> str | None:
-    """None when ``plan`` can cross a process boundary, else why not."""
-    try:
-        pickle.dumps(plan)
-    except Exception as err:  # closures and lambdas cannot be pickled
-        return str(err)
-    return None
+EvalHook = Callable[[Job, Evaluation], None]
+Runner = Callable[[Sequence[Job], TrialSetup, Engine, EvalHook | None],
+                  Iterator[tuple[Job, TrialResult]]]
 
 
 def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
-             on_eval: Callable[[Job, Evaluation], None] | None = None,
+             on_eval: EvalHook | None = None,
              ray: RayOptions | None = None) -> Iterator[tuple[Job, TrialResult]]:
     """Run ``jobs``, yielding each with its result as soon as it is done.
 
@@ -115,50 +107,64 @@ def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
     in the in-process modes; worker processes report only their results. ``ray``: the cluster
     and each trial's resources in mode ``ray`` (None: the defaults).
     """
-    if not jobs:
-        return
-    if mode == "none":
-        for job in jobs:
-            hear = None if on_eval is None else functools.partial(on_eval, job)
-            yield job, plan.run(job, engine, hear)
-    elif mode == "processes":
-        yield from _in_processes(jobs, plan)
-    elif mode == "ray":  # imported here: Ray is an optional extra
-        from lrscope.trials.runners.ray import RayOptions, run_on_ray
-
-        yield from run_on_ray(jobs, plan, engine.device, ray or RayOptions())
-    elif mode in ("batched", "auto"):
-        groups = _batched(jobs, plan, engine.device, on_eval)
-        if mode == "auto":
-            # The batched runner refuses a model or optimizer it cannot run exactly (BatchNorm,
-            # dropout, RMSprop, ...) before it computes anything: then fall back.
-            try:
-                first = next(groups)
-            except InputError:
-                yield from run_jobs(jobs, plan, _fallback(plan, engine), engine, on_eval)
-                return
-            except StopIteration:
-                return
-            yield from first
-        for group in groups:
-            yield from group
-    else:
+    if mode not in RUNNERS:
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
+    runner = RUNNERS[mode]
+    if mode == "ray":  # the one runner with settings of its own
+        runner = functools.partial(_ray, options=ray)
+    if jobs:
+        yield from runner(jobs, plan, engine, on_eval)
 
 
-def _batched(jobs: Sequence[Job], plan: TrialSetup, device: torch.device,
-             on_eval: Callable[[Job, Evaluation], None] | None,
-             ) -> Iterator[list[tuple[Job, TrialResult]]]:
-    """Per seed, all its schedules in one vmapped model; one list of results per seed."""
+def _sequential(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
+                on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
+    for job in jobs:
+        hear = None if on_eval is None else functools.partial(on_eval, job)
+        yield job, plan.run(job, engine, hear)
+
+
+def _processes(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
+               on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
+    return run_in_processes(jobs, plan)
+
+
+def _ray(jobs: Sequence[Job], plan: TrialSetup, engine: Engine, on_eval: EvalHook | None,
+         options: RayOptions | None = None) -> Iterator[tuple[Job, TrialResult]]:
+    from lrscope.trials.runners.ray import RayOptions, run_on_ray  # Ray is an optional extra
+
+    return run_on_ray(jobs, plan, engine.device, options or RayOptions())
+
+
+def _auto(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
+          on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
+    """The mode :func:`lrscope.trials.runners.auto.choose` measures fastest (the study calls
+    ``choose`` itself, to report and keep the choice)."""
+    from lrscope.trials.runners.auto import choose
+
+    return run_jobs(jobs, plan, choose(jobs, plan, engine).mode, engine, on_eval)
+
+
+def batched_refusal(plan: TrialSetup) -> str | None:
+    """Why the batched runner refuses ``plan`` whatever its model (None: it may run it)."""
     from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
+
+    if not isinstance(plan.task, Task):
+        return f"data: batched runs read a lrscope Task's in-memory tensors; {UNSUPPORTED_ADVICE}"
+    if not plan.options.plain:
+        return ("options: batched runs train in full precision without clipping or "
+                f"accumulation; {UNSUPPORTED_ADVICE}")
+    return None
+
+
+def _batched(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
+             on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
+    """Per seed, all its schedules in one vmapped model."""
     from lrscope.trials.batched.run import run_trials_batched
 
-    if not isinstance(plan.task, Task):  # refused before anything runs: auto falls back
-        raise InputError("data: batched runs read a lrscope Task's in-memory tensors; "
-                         f"{UNSUPPORTED_ADVICE}")
-    if not plan.options.plain:  # refused before anything runs, so that auto falls back
-        raise InputError("options: batched runs train in full precision without clipping or "
-                         f"accumulation; {UNSUPPORTED_ADVICE}")
+    refusal = batched_refusal(plan)
+    if refusal is not None:  # refused before anything runs
+        raise InputError(refusal)
+    assert isinstance(plan.task, Task)
     for seed in dict.fromkeys(job.seed for job in jobs):
         group = [job for job in jobs if job.seed == seed]
 
@@ -168,25 +174,10 @@ def _batched(jobs: Sequence[Job], plan: TrialSetup, device: torch.device,
 
         results = run_trials_batched(plan.task, [job.schedule for job in group], seed=seed,
                                      steps=plan.steps, eval_every=plan.eval_every,
-                                     make_optimizer=plan.make_optimizer, device=device,
+                                     make_optimizer=plan.make_optimizer, device=engine.device,
                                      on_eval=hear)
-        yield list(zip(group, results, strict=True))
+        yield from zip(group, results, strict=True)
 
 
-def _in_processes(jobs: Sequence[Job], plan: TrialSetup) -> Iterator[tuple[Job, TrialResult]]:
-    problem = _picklable(plan)
-    if problem is not None:
-        raise InputError(f"parallel: 'processes' needs a picklable task and optimizer "
-                         f"({problem}); use module-level functions, or --parallel none")
-    workers = min(len(jobs), os.cpu_count() or 1)
-    # spawn, not fork: a forked child of a process that already ran OpenMP can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads,
-                             initargs=(1,)) as pool:
-        futures = {pool.submit(_run_job, plan, job): job for job in jobs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def _run_job(plan: TrialSetup, job: Job) -> TrialResult:
-    return plan.run(job)
+RUNNERS: dict[str, Runner] = {"none": _sequential, "batched": _batched,
+                              "processes": _processes, "ray": _ray, "auto": _auto}

@@ -1,0 +1,274 @@
+"""``--parallel auto``: time a few steps of each mode on this machine and model, run the fastest.
+
+Before the study's trials, each candidate mode trains a throwaway trial for
+``PROBE_WARMUP + PROBE_STEPS`` steps (2 + 8) at a small constant LR, evaluating on one example
+only, and the last ``PROBE_STEPS`` are timed:
+
+* ``none``: one trial in this process, on the engine, with the process's torch threads;
+* ``batched``: K trials in one vmapped model, K the largest seed group (the trials that batch
+  together); only where the batched runner accepts the model, optimizer and options;
+* ``processes``: one trial on one torch thread, here; the pool's time is that step time for each
+  wave of ``workers`` trials at once (:func:`~lrscope.trials.runners.processes.pool_shape`), plus
+  ``WORKER_START_S`` to start the workers and the time to ship them the task. Estimated, not a
+  pool measured: starting one costs seconds. (Workers given more than one thread, when there
+  are fewer trials than cores, are likely faster than that estimate.)
+
+Each mode's projected time for the study's trial steps follows (:func:`project`; evaluations
+cost about the same in every mode and are left out), and the lowest wins (:func:`decide`): auto
+never picks a mode whose projection from these measurements is slower. The choice, with every
+measurement, is one line (:attr:`Choice.line`) and a dict for the study's files
+(:meth:`Choice.to_dict`).
+
+Small studies are not measured: when the probes would cost more than ``MEASURE_SHARE`` (3%) of
+the study's trial steps (a batched probe step counted as K trial steps), auto runs ``none``,
+which starts nothing and whose cost a small study cannot win back. Where only one mode can run
+(one core and no batching, a GPU and a model that does not batch), it is chosen unmeasured.
+
+Measuring changes no result: the probes build their own models, run inside
+:func:`lrscope.rng.preserved_rng`, and the torch thread count is put back.
+
+>>> fast = Candidate("none", 0.010, 1, 24.0, "2 threads")
+>>> slow = Candidate("batched", 0.014, 8, 33.6, "K=8")
+>>> decide([slow, fast]).mode
+'none'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lrscope.data.tasks.base import Task
+from lrscope.engines import Engine
+from lrscope.errors import InputError
+from lrscope.rng import preserved_rng
+from lrscope.schedules.constant import Constant
+from lrscope.trials.runners.local import Job, TrialSetup, batched_refusal
+from lrscope.trials.runners.processes import pickled_setup, pool_shape
+from lrscope.trials.trial import TrialData, run_trial, seeded_model
+
+PROBE_WARMUP = 2  # untimed steps first: the first ones allocate and warm caches
+PROBE_STEPS = 8
+MEASURE_SHARE = 0.03
+WORKER_START_S = 3.0  # spawn a worker, import torch and lrscope (2.4 s measured on 2 cores)
+PROBE_LR = 1e-4  # the probes' LR: the step's cost does not depend on it; small never diverges
+ORDER = ("none", "batched", "processes")  # a tie goes to the simpler mode
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One mode, measured: ``step_s`` seconds per step of ``trials_per_step`` trials at once
+    (K for batched), and the study's projected time ``total_s``."""
+
+    mode: str
+    step_s: float
+    trials_per_step: int
+    total_s: float
+    detail: str  # how it was measured: "2 threads", "K=8", "1 thread, 2 workers, +3.2 s start"
+
+    def describe(self) -> str:
+        """E.g. ``batched 14.0 ms/step (K=8, 1.75 per trial)``."""
+        per = "" if self.trials_per_step == 1 else (
+            f", {self.step_s / self.trials_per_step * 1e3:.3g} per trial")
+        return f"{self.mode} {self.step_s * 1e3:.3g} ms/step ({self.detail}{per})"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What auto chose and why (see the module docstring)."""
+
+    mode: str
+    why: str
+    candidates: tuple[Candidate, ...] = ()
+    refused: dict[str, str] = field(default_factory=dict)  # mode -> why it could not run
+    workers: int = 1
+    threads: int = 1
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.candidates)
+
+    @property
+    def line(self) -> str:
+        """One line: the mode, why, every measurement, and the modes that could not run."""
+        shape = f" ({self.workers} workers x {self.threads} thread" + (
+            "s)" if self.threads > 1 else ")") if self.mode == "processes" else ""
+        parts = [f"parallel auto: {self.mode}{shape}: {self.why}"]
+        if self.candidates:
+            parts.append("measured " + ", ".join(c.describe() for c in self.candidates))
+        parts += [f"{mode} not possible ({reason})" for mode, reason in self.refused.items()]
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the study's files: the choice, the measurements, the refusals."""
+        return {"mode": self.mode, "line": self.line, "measured": self.measured,
+                "workers": self.workers, "threads": self.threads,
+                "candidates": [dataclasses.asdict(c) for c in self.candidates],
+                "refused": dict(self.refused)}
+
+
+def decide(candidates: Sequence[Candidate], refused: dict[str, str] | None = None,
+           workers: int = 1, threads: int = 1) -> Choice:
+    """The candidate with the lowest projected time (a tie: the simpler mode)."""
+    ranked = sorted(candidates, key=lambda c: (c.total_s, ORDER.index(c.mode)))
+    best = ranked[0]
+    others = ", ".join(f"{c.mode} {c.total_s:.3g} s" for c in ranked[1:])
+    why = f"fastest projected, {best.total_s:.3g} s" + (f" vs {others}" if others else "")
+    return Choice(best.mode, why, tuple(candidates), dict(refused or {}), workers, threads)
+
+
+def project(trials: int, steps: int, groups: int, *, sequential_s: float,
+            batched: tuple[int, float] | None = None, one_thread_s: float | None = None,
+            workers: int = 1, start_s: float = WORKER_START_S, threads_now: int = 1,
+            ) -> list[Candidate]:
+    """The candidates' projected times for ``trials`` trials of ``steps`` steps in ``groups``
+    seed groups, from measured step times (``batched``: ``(K, seconds per step)``).
+
+    >>> [round(c.total_s, 6) for c in project(4, 100, 2, sequential_s=0.01, batched=(2, 0.012),
+    ...                                       one_thread_s=0.011, workers=2, start_s=3.0)]
+    [4.0, 2.4, 5.2]
+    """
+    out = [Candidate("none", sequential_s, 1, trials * steps * sequential_s,
+                     f"{threads_now} thread" + ("s" if threads_now > 1 else ""))]
+    if batched is not None:
+        k, step_s = batched
+        out.append(Candidate("batched", step_s, k, groups * steps * step_s, f"K={k}"))
+    if one_thread_s is not None:
+        waves = math.ceil(trials / workers)
+        out.append(Candidate("processes", one_thread_s, 1, start_s + waves * steps * one_thread_s,
+                             f"1 thread; {one_thread_s / workers * 1e3:.3g} per trial with "
+                             f"{workers} workers, +{start_s:.2g} s start"))
+    return out
+
+
+def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine) -> Choice:
+    """Measure the modes that can run ``jobs`` here and decide (see the module docstring)."""
+    from lrscope.trials.runners.processes import usable_cores
+
+    groups = [sum(1 for job in jobs if job.seed == seed)
+              for seed in dict.fromkeys(job.seed for job in jobs)]
+    k = max(groups, default=1)
+    workers, threads = pool_shape(len(jobs))
+    refused: dict[str, str] = {}
+    if (reason := _batched_refusal(plan, engine)) is not None or k < 2:
+        refused["batched"] = reason or "one trial per seed"
+    blob: bytes | None = None
+    ship_s = 0.0
+    if engine.device.type != "cpu":
+        refused["processes"] = f"CPU only, not {engine.device}"
+    elif workers < 2:
+        refused["processes"] = "one core" if usable_cores() < 2 else "one trial"
+    else:
+        try:
+            dumped = time.perf_counter()
+            blob = pickled_setup(plan)
+            ship_s = 2 * (time.perf_counter() - dumped)  # pickled here, unpickled in each worker
+        except InputError as err:
+            refused["processes"] = _short(err)
+    modes = [m for m in ORDER if m not in refused]
+    if len(modes) == 1:
+        return Choice(modes[0], "the only mode that can run here", (), refused)
+    probe_units = (PROBE_WARMUP + PROBE_STEPS) * (1 + int(blob is not None) + (
+        k if "batched" in modes else 0))
+    trial_steps = len(jobs) * plan.steps
+    if probe_units > MEASURE_SHARE * trial_steps:
+        return Choice("none", f"not measured: a small study ({trial_steps} trial steps; "
+                      f"measuring costs {probe_units}, over {MEASURE_SHARE:.0%})", (), refused)
+    seed = jobs[0].seed
+    threads_now = torch.get_num_threads()
+    sequential_s = _time_probe(plan, seed, engine)
+    batched = None
+    if "batched" in modes:
+        try:
+            batched = (k, _time_batched(plan, seed, engine, k))
+        except InputError as err:  # refused before training (optimizer, memory, dropout)
+            refused["batched"] = _short(err)
+    one_thread_s = None
+    if blob is not None:
+        torch.set_num_threads(1)
+        try:
+            one_thread_s = _time_probe(plan, seed, engine)
+        finally:
+            torch.set_num_threads(threads_now)
+    del blob
+    candidates = project(len(jobs), plan.steps, len(groups), sequential_s=sequential_s,
+                         batched=batched, one_thread_s=one_thread_s, workers=workers,
+                         start_s=WORKER_START_S + ship_s,
+                         threads_now=threads_now)
+    return decide(candidates, refused, workers, threads)
+
+
+def _short(err: Exception) -> str:
+    """An InputError's reason without its advice (what comes after the first '; ')."""
+    return str(err).split("; ")[0]
+
+
+def _batched_refusal(plan: TrialSetup, engine: Engine) -> str | None:
+    """Why the batched runner would refuse this plan before it runs (None: it may accept it)."""
+    from lrscope.trials.batched.run import check_batchable
+
+    reason = batched_refusal(plan)
+    if reason is not None:
+        return _short(InputError(reason))
+    with preserved_rng():
+        try:
+            check_batchable(seeded_model(plan.task, 0, engine.device))
+        except InputError as err:
+            return _short(err)
+    return None
+
+
+def _probe_task(task: TrialData) -> TrialData:
+    """``task`` evaluating on one example (a probe times training steps, not evaluations)."""
+    if isinstance(task, Task):
+        one = dataclasses.replace(task, test_x=task.test_x[:1], test_y=task.test_y[:1])
+        if task.val_x is None or task.val_y is None:
+            return one
+        return dataclasses.replace(one, val_x=task.val_x[:1], val_y=task.val_y[:1])
+    return dataclasses.replace(task, evaluate=None, val_data=None, test_data=None)
+
+
+def _seconds_per_step(run: Callable[[Callable[[int], None]], float]) -> float:
+    """``run(mark)`` calls ``mark(step)`` at each evaluation (after warm-up and at the end) and
+    returns its wall time: the timed steps' mean time (the whole run's if it stopped early)."""
+    stamps: dict[int, float] = {}
+    wall = run(lambda step: stamps.__setitem__(step, time.perf_counter()))
+    end = PROBE_WARMUP + PROBE_STEPS
+    if PROBE_WARMUP in stamps and end in stamps:
+        return (stamps[end] - stamps[PROBE_WARMUP]) / PROBE_STEPS
+    return wall / end
+
+
+def _time_probe(plan: TrialSetup, seed: int, engine: Engine) -> float:
+    task, schedule = _probe_task(plan.task), Constant(lr=PROBE_LR)
+
+    def run(mark: Callable[[int], None]) -> float:
+        with preserved_rng():
+            return run_trial(task, schedule, seed=seed, steps=PROBE_WARMUP + PROBE_STEPS,
+                             eval_every=PROBE_WARMUP, make_optimizer=plan.make_optimizer,
+                             engine=engine, on_eval=lambda ev: mark(ev.step),
+                             options=plan.options).wall_time
+    return _seconds_per_step(run)
+
+
+def _time_batched(plan: TrialSetup, seed: int, engine: Engine, k: int) -> float:
+    from lrscope.trials.batched.run import run_trials_batched
+
+    task = _probe_task(plan.task)
+    assert isinstance(task, Task)
+
+    def run(mark: Callable[[int], None]) -> float:
+        with preserved_rng():
+            results = run_trials_batched(task, [Constant(lr=PROBE_LR)] * k, seed=seed,
+                                         steps=PROBE_WARMUP + PROBE_STEPS,
+                                         eval_every=PROBE_WARMUP,
+                                         make_optimizer=plan.make_optimizer,
+                                         device=engine.device, on_eval=lambda i, ev: mark(ev.step))
+        return sum(r.wall_time for r in results)
+    return _seconds_per_step(run)
