@@ -196,6 +196,15 @@ def test_bad_lr_scales_one_line_exit_2(tmp_path, capsys, value, needle):
     assert not (tmp_path / "x").exists()
 
 
+def test_ray_address_without_parallel_ray_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["compare", "--task", "digits", "--parallel", "none", "--ray-address",
+                 "10.0.0.1:6379", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--parallel ray" in err and "parallel is 'none'" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
+
+
 def test_ray_flags_reach_the_plan_and_are_not_compared_on_resume():
     from lrscope.cli.compare import FLAG_FIELDS
     from lrscope.config.plans import study_plan

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from lrscope.errors import InputError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit, with_lr_scales
 from lrscope.trials.runners import RayOptions, TrialSetup
@@ -51,6 +52,10 @@ class StudyPlan:
             from lrscope.trials.runners.ray import require_ray
 
             require_ray()
+        elif self.ray != RayOptions():  # a cluster asked for would be silently unused
+            raise InputError(f"ray: cluster settings ({self.ray}) are given but parallel is "
+                             f"{self.parallel!r}; add --parallel ray (parallel=\"ray\") or drop "
+                             "the --ray-* options")
         # A budget the schedules cannot run in is an error now, before any range test: listed
         # schedules say what in them does not fit, a recipe names the steps it needs.
         if self.schedules:
