@@ -159,8 +159,11 @@ def test_the_figure_draws_each_seed_the_band_and_the_combined_curve() -> None:
     bands = [c for c in ax.collections if c.get_gid() == "band"]
     assert len(bands) == 1
     labels = ax.get_legend_handles_labels()[1]
-    assert "min-max across seeds" in labels and "median of 3 seeds" in labels
+    assert "min-max across seeds" in labels
+    assert "median of 3 seeds, smoothed (read by the rules)" in labels
     assert any(label.endswith("(suggested)") and label.startswith(result.rule)
                for label in labels)
     combined = next(line for line in ax.lines if line.get_gid() == "combined")
-    assert np.allclose(combined.get_ydata(), result.losses)
+    # the curve the rules read: the zero-lag smoothing of the median raw loss
+    assert np.allclose(combined.get_ydata(), result.zero_lag_smoothed)
+    assert not np.allclose(combined.get_ydata(), result.losses)

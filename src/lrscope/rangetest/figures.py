@@ -194,7 +194,8 @@ def draw_seed_curves(
 ) -> Any:
     """Several seeds' range tests on ``axes``: each seed's raw loss (thin, ``gid`` "seed-S"),
     the min-max band across them (``gid`` "band"), the combined curve ``lrs``/``losses`` (thick,
-    ``gid`` "combined") and a vertical line per rule of the combined suggestions, the
+    ``gid`` "combined"; the result passes the zero-lag smoothing of the median, which the rules
+    read) and a vertical line per rule of the combined suggestions, the
     ``headline`` rule's marked. ``seed_curves`` is one ``(lrs, losses)`` per seed."""
     x, combined = _finite(lrs), _finite(losses)
     names = ", ".join(str(s) for s in seeds)
@@ -207,7 +208,7 @@ def draw_seed_curves(
     axes.fill_between(x, low, high, color="tab:blue", alpha=0.15, linewidth=0,
                       label="min-max across seeds", gid="band")
     axes.plot(x, combined, color="tab:blue", linewidth=2,
-              label=f"median of {len(seeds)} seeds", gid="combined")
+              label=f"median of {len(seeds)} seeds, smoothed (read by the rules)", gid="combined")
     for rule, lr in suggestions.items():
         if lr is None or not np.isfinite(lr):
             continue

@@ -217,7 +217,7 @@ class RangeTestResult:
 
         figure = new_figure() if ax is None else None
         axes: Any = ax if figure is None else figure.add_subplot()
-        draw_seed_curves(axes, self.lrs, self.losses,
+        draw_seed_curves(axes, self.lrs, self.zero_lag_smoothed,
                          [(run.lrs, run.losses) for run in self.runs], self.seeds,
                          self.suggestions, headline=self.rule)
         if path is not None:
