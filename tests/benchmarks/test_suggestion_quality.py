@@ -35,7 +35,8 @@ def test_tiny_run_writes_a_table_and_finite_regrets(tmp_path: Path) -> None:
     for finder in ("lrscope", *PEERS):
         regrets = [float(r["regret"]) for r in rows if r["finder"] == finder]
         assert regrets, finder
-        assert all(math.isfinite(v) and v >= 0 for v in regrets), (finder, regrets)
+        # finite: no divergence, no missing answer (a regret can be < 0: the grid is coarse)
+        assert all(math.isfinite(v) for v in regrets), (finder, regrets)
     # The cache: a second run trains nothing new.
     again = subprocess.run([sys.executable, str(BENCH / "suggestion_quality.py"), "--tiny",
                             "--out", str(tmp_path)], capture_output=True, text=True, env=env,
