@@ -177,7 +177,8 @@ def results(args: argparse.Namespace, curves: dict[str, list[Any]],
             regrets[method] = [trained_regret(oracle, losses(name, method, None))]
         out.append(TaskResult(name, task.kind, oracle, suggested, regrets,
                               [dict(c["lrscope"]["suggestions"]) for c in curves[name]],
-                              [c["lrscope"]["rule"] for c in curves[name]]))
+                              [c["lrscope"]["rule"] for c in curves[name]],
+                              [c["lrscope"]["warnings"] for c in curves[name]]))
     return out
 
 

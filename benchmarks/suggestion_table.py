@@ -9,6 +9,7 @@ per-task median; the worst single seed is shown beside it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class TaskResult:
     regrets: dict[str, list[float | None]]  # finder -> trained regret per seed (no-LR: one)
     rules: list[dict[str, float | None]]  # per seed: every lrscope rule's LR
     headline_rules: list[str | None] = field(default_factory=list)
+    warnings: list[list[str]] = field(default_factory=list)  # per seed: result.warnings
 
     def candidates(self) -> dict[str, list[float | None]]:
         """LR per seed of every lrscope rule, of pairs' geometric means, and of each rule's
@@ -61,9 +63,14 @@ class TaskResult:
 
 
 def _cell(values: Sequence[float | None]) -> str:
+    """median / worst over seeds; a seed without an answer counts as inf and is named."""
     if len(values) == 1:
         return fmt_regret(values[0])
-    return f"{fmt_regret(median(values))} / {fmt_regret(worst(values))}"
+    missing = sum(v is None for v in values)
+    if missing == len(values):
+        return "no answer"
+    note = f" ({missing} no answer)" if missing else ""
+    return f"{fmt_regret(median(values))} / {fmt_regret(worst(values))}{note}"
 
 
 def _within_point(task: TaskResult) -> bool:
@@ -130,8 +137,20 @@ def markdown(tasks: Sequence[TaskResult], header: Mapping[str, str]) -> str:
     lines += ["| " + " | ".join(worst_row) + " |", "", "## Must-show targets", ""]
     for what, measured, met in targets(tasks):
         lines.append(f"- {'met' if met else '**MISSED**'}: {what} -- {measured}")
-    lines += ["", *interpolated_section(tasks)]
+    lines += ["", *own_words(tasks), *interpolated_section(tasks)]
     return "\n".join(lines) + "\n"
+
+
+def own_words(tasks: Sequence[TaskResult]) -> list[str]:
+    """Which rule gave lrscope's headline on each seed, and the warnings it printed."""
+    lines = ["## lrscope's headline rule and warnings per task", ""]
+    for t in tasks:
+        used = Counter(r or "none" for r in t.headline_rules)
+        said = Counter(w for seed in t.warnings for w in seed)
+        words = "; ".join(f"{w!r} x{n}" for w, n in said.items()) or "none"
+        rules = ", ".join(f"{r} x{n}" for r, n in used.items())
+        lines.append(f"- {t.name}: headline from {rules}; warnings: {words}")
+    return [*lines, ""]
 
 
 def interpolated_section(tasks: Sequence[TaskResult]) -> list[str]:
