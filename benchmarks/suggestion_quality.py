@@ -45,7 +45,7 @@ from typing import Any
 import torch
 from suggestion_finders import lrscope_curve, torch_lr_finder_curve
 from suggestion_regret import make_oracle, trained_regret
-from suggestion_table import NO_LR, TRAINED_FINDERS, TaskResult, csv_rows, markdown
+from suggestion_table import NO_LR, NOT_HEADLINE, TRAINED_FINDERS, TaskResult, csv_rows, markdown
 from suggestion_tasks import TASKS, get_task, lr_key
 from suggestion_training import train
 
@@ -64,6 +64,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--start-lr", type=float, default=1e-7)
     p.add_argument("--end-lr", type=float, default=10.0)
     p.add_argument("--range-steps", type=int, default=100)
+    p.add_argument("--train-rules", action="store_true",
+                   help="also train every lrscope rule's LR (not only the headline)")
     p.add_argument("--tiny", action="store_true", help="CI size: digits-mlp, 1 seed, 6-point grid")
     args = p.parse_args(argv)
     if args.tiny:
@@ -141,6 +143,11 @@ def finder_lrs(curve: dict[str, Any]) -> dict[str, float | None]:
             "fastai-valley": tlf["fastai-valley"], "lightning": tlf["lightning"]}
 
 
+def rule_lrs(curve: dict[str, Any]) -> dict[str, float | None]:
+    """Every lrscope rule's LR but the divergence point (an upper bound, never a training LR)."""
+    return {k: v for k, v in curve["lrscope"]["suggestions"].items() if k not in NOT_HEADLINE}
+
+
 def needed(args: argparse.Namespace, curves: dict[str, list[Any]]) -> list[Key]:
     keys: list[Key] = []
     seeds = range(args.train_seeds)
@@ -149,6 +156,8 @@ def needed(args: argparse.Namespace, curves: dict[str, list[Any]]) -> list[Key]:
         lrs = set(task.grid(args.grid))
         for curve in curves[name]:
             lrs |= {lr_key(v) for v in finder_lrs(curve).values() if v is not None}
+            if args.train_rules:
+                lrs |= {lr_key(v) for v in rule_lrs(curve).values() if v is not None}
         keys += [(name, "onecycle", lr, s) for lr in sorted(lrs) for s in seeds]
         keys += [(name, method, None, s) for method in NO_LR for s in seeds]
     return keys
@@ -175,10 +184,16 @@ def results(args: argparse.Namespace, curves: dict[str, list[Any]],
                    for f, lrs in suggested.items()}
         for method in NO_LR:
             regrets[method] = [trained_regret(oracle, losses(name, method, None))]
+        trained_rules: dict[str, list[float | None]] = {}
+        if args.train_rules:
+            per_rule = [rule_lrs(c) for c in curves[name]]
+            for rule in sorted({r for p in per_rule for r in p}):
+                trained_rules[rule] = [trained_regret(oracle, losses(name, "onecycle", p.get(rule)))
+                                       for p in per_rule]
         out.append(TaskResult(name, task.kind, oracle, suggested, regrets,
                               [dict(c["lrscope"]["suggestions"]) for c in curves[name]],
                               [c["lrscope"]["rule"] for c in curves[name]],
-                              [c["lrscope"]["warnings"] for c in curves[name]]))
+                              [c["lrscope"]["warnings"] for c in curves[name]], trained_rules))
     return out
 
 

@@ -45,6 +45,8 @@ class TaskResult:
     rules: list[dict[str, float | None]]  # per seed: every lrscope rule's LR
     headline_rules: list[str | None] = field(default_factory=list)
     warnings: list[list[str]] = field(default_factory=list)  # per seed: result.warnings
+    # With --train-rules: every lrscope rule's LR trained too (rule -> regret per seed).
+    trained_rules: dict[str, list[float | None]] = field(default_factory=dict)
 
     def candidates(self) -> dict[str, list[float | None]]:
         """LR per seed of every lrscope rule, of pairs' geometric means, and of each rule's
@@ -137,7 +139,10 @@ def markdown(tasks: Sequence[TaskResult], header: Mapping[str, str]) -> str:
     lines += ["| " + " | ".join(worst_row) + " |", "", "## Must-show targets", ""]
     for what, measured, met in targets(tasks):
         lines.append(f"- {'met' if met else '**MISSED**'}: {what} -- {measured}")
-    lines += ["", *own_words(tasks), *interpolated_section(tasks)]
+    lines += ["", *own_words(tasks)]
+    if any(t.trained_rules for t in tasks):
+        lines += rules_section(tasks, trained=True)
+    lines += rules_section(tasks, trained=False)
     return "\n".join(lines) + "\n"
 
 
@@ -153,22 +158,34 @@ def own_words(tasks: Sequence[TaskResult]) -> list[str]:
     return [*lines, ""]
 
 
-def interpolated_section(tasks: Sequence[TaskResult]) -> list[str]:
-    """Interpolated regret (grid losses interpolated in log LR, not trained) of every lrscope
-    rule and combination, for choosing a headline cheaply."""
-    per_task = [t.candidates() for t in tasks]
-    names = sorted({n for c in per_task for n in c})
-    lines = ["## lrscope rules, interpolated (from the grid, not trained)", "",
+def rules_section(tasks: Sequence[TaskResult], trained: bool) -> list[str]:
+    """Regret of every lrscope rule, trained (``--train-rules``) or interpolated from the grid
+    (cheap; coarse where a task's basin is narrow), for choosing a headline."""
+    if trained:
+        per_task = [{n: [None] * len(t.rules) for n in t.trained_rules} for t in tasks]
+        title = "## lrscope rules, trained (--train-rules)"
+    else:
+        per_task = [t.candidates() for t in tasks]
+        title = "## lrscope rules, interpolated (from the grid, not trained)"
+
+    def score(t: TaskResult, name: str, lrs: list[float | None]) -> list[float | None]:
+        if trained:
+            return t.trained_rules.get(name, [None] * len(t.rules))
+        return [t.oracle.interpolated(v) for v in lrs]
+
+    lrs_of = [t.candidates() for t in tasks]
+    lines = [title, "",
              "Cells: median / worst regret over seeds, then the LR spread (max/min). "
              "`seed-median R` = the median over seeds of rule R's LR (one LR per task).", "",
              "| rule | " + " | ".join(t.name for t in tasks) + " | median | worst task | "
              "max spread | targets |", "|" + "---|" * (len(tasks) + 5)]
     best: dict[str, tuple[float, str]] = {}
+    names = sorted({n for c in per_task for n in c})
     for name in names:
         cells, pooled, task_medians, spreads = [], [], [], []
-        for t, cand in zip(tasks, per_task, strict=True):
+        for t, cand in zip(tasks, lrs_of, strict=True):
             lrs = cand.get(name, [None] * len(t.rules))
-            regrets = [t.oracle.interpolated(v) for v in lrs]
+            regrets = score(t, name, lrs)
             pooled += regrets
             task_medians.append(median(regrets))
             spreads.append(spread(lrs))
@@ -180,7 +197,7 @@ def interpolated_section(tasks: Sequence[TaskResult]) -> list[str]:
                      f"{fmt_regret(max(task_medians))} | {fmt_spread(max(spreads))} | "
                      f"{sum(met)}/3 |")
     lines += ["", "targets: median <= 3%, every task's median <= 30%, spread <= 2x.", "",
-              "Best rule per task (interpolated): "
+              f"Best rule per task ({'trained' if trained else 'interpolated'}): "
               + "; ".join(f"{n}: {r} ({fmt_regret(v)})" for n, (v, r) in best.items()), ""]
     return lines
 
@@ -196,7 +213,12 @@ def csv_rows(tasks: Sequence[TaskResult]) -> list[dict[str, Any]]:
             for seed, (lr, regret) in enumerate(zip(lrs, t.regrets[f], strict=True)):
                 rows.append({"task": t.name, "finder": f, "seed": seed if f not in NO_LR else "",
                              "lr": lr, "kind": "trained", "regret": regret})
-        for name, lrs in t.candidates().items():
+        rule_lrs = t.candidates()
+        for name, regrets in t.trained_rules.items():
+            for seed, (lr, regret) in enumerate(zip(rule_lrs[name], regrets, strict=True)):
+                rows.append({"task": t.name, "finder": f"lrscope:{name}", "seed": seed, "lr": lr,
+                             "kind": "trained", "regret": regret})
+        for name, lrs in rule_lrs.items():
             for seed, lr in enumerate(lrs):
                 rows.append({"task": t.name, "finder": f"lrscope:{name}", "seed": seed, "lr": lr,
                              "kind": "interpolated", "regret": t.oracle.interpolated(lr)})
