@@ -193,8 +193,11 @@ def rules_section(tasks: Sequence[TaskResult], trained: bool) -> list[str]:
             if median(regrets) < best.get(t.name, (math.inf, ""))[0]:
                 best[t.name] = (median(regrets), name)
         met = [median(pooled) <= 0.03, max(task_medians) <= 0.30, max(spreads) <= 2.0]
+        only_missing = math.isinf(max(task_medians)) and all(
+            v is None or math.isfinite(v) for v in pooled)  # inf only from "no answer"
+        worst_cell = "no answer" if only_missing else fmt_regret(max(task_medians))
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt_regret(median(pooled))} | "
-                     f"{fmt_regret(max(task_medians))} | {fmt_spread(max(spreads))} | "
+                     f"{worst_cell} | {fmt_spread(max(spreads))} | "
                      f"{sum(met)}/3 |")
     lines += ["", "targets: median <= 3%, every task's median <= 30%, spread <= 2x.", "",
               f"Best rule per task ({'trained' if trained else 'interpolated'}): "
