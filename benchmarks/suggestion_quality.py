@@ -190,6 +190,11 @@ def results(args: argparse.Namespace, curves: dict[str, list[Any]],
             for rule in sorted({r for p in per_rule for r in p}):
                 trained_rules[rule] = [trained_regret(oracle, losses(name, "onecycle", p.get(rule)))
                                        for p in per_rule]
+                # The median seed's LR (what a multi-seed headline gives) is one already trained.
+                lrs = [p.get(rule) for p in per_rule]
+                if all(v is not None for v in lrs):
+                    middle = sorted(range(len(lrs)), key=lambda i: lrs[i])[len(lrs) // 2]  # type: ignore[arg-type,return-value]
+                    trained_rules[f"seed-median {rule}"] = [trained_rules[rule][middle]] * len(lrs)
         out.append(TaskResult(name, task.kind, oracle, suggested, regrets,
                               [dict(c["lrscope"]["suggestions"]) for c in curves[name]],
                               [c["lrscope"]["rule"] for c in curves[name]],
