@@ -15,7 +15,7 @@ peak GPU memory of each way is printed.
 
 ``--modes`` runs the K trials as one study's jobs through ``run_jobs`` (lrscope's runner) in
 each mode named; ``auto`` is timed as a mode too (its own measuring included), and the mode it
-chose is printed when the runner exposes it through ``resolve_mode``.
+chose is printed (its one line, with what it measured) for each K.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from lrscope.schedules.cosine import Cosine
 from lrscope.schedules.onecycle import OneCycle
 from lrscope.schedules.step import ExponentialDecay, StepDecay
 from lrscope.trials.batched.run import run_trials_batched
+from lrscope.trials.runners.auto import choose
 from lrscope.trials.runners.local import Job, TrialSetup, resolve_mode, run_jobs
 from lrscope.trials.trial import OptimizerFactory, TrialResult, run_trial, sgd
 
@@ -114,10 +115,19 @@ def ways(args: argparse.Namespace, task: Task, device: torch.device,
                                   eval_every=args.eval_every, make_optimizer=make_optimizer,
                                   device=device)
 
+    said: set[int] = set()
+
     def through(mode: str) -> Way:
         def run(schedules: list[Schedule]) -> list[TrialResult]:
             jobs = [Job(f"k{i}", f"s{i}", s, 0, i) for i, s in enumerate(schedules)]
-            done = dict(run_jobs(jobs, plan, resolve_mode(mode, plan, engine), engine))
+            how = resolve_mode(mode, plan, engine)
+            if how == "auto":  # measured inside the timing, as a study pays for it
+                choice = choose(jobs, plan, engine)
+                how = choice.mode
+                if len(jobs) not in said:  # once per K
+                    said.add(len(jobs))
+                    print(f"  K={len(jobs)}: {choice.line}")
+            done = dict(run_jobs(jobs, plan, how, engine))
             return [done[job] for job in jobs]
         return run
 
@@ -126,14 +136,10 @@ def ways(args: argparse.Namespace, task: Task, device: torch.device,
     found: dict[str, Way] = {"sequential": sequential}
     for mode in args.modes:
         try:
-            chosen = resolve_mode(mode, plan, engine)
+            resolve_mode(mode, plan, engine)
         except InputError as err:
             print(f"  {mode}: skipped ({err})")
             continue
-        if mode == "auto":
-            print(f"  auto: resolve_mode says {chosen!r}" + (
-                "" if chosen != "auto" else " (decided inside run_jobs on this branch: batched "
-                "when the model allows it, else a fallback; no measured choice to report)"))
         found[mode] = through(mode)
     return found
 

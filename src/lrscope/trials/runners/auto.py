@@ -19,9 +19,12 @@ never picks a mode whose projection from these measurements is slower. The choic
 measurement, is one line (:attr:`Choice.line`) and a dict for the study's files
 (:meth:`Choice.to_dict`).
 
-Small studies are not measured: when the probes would cost more than ``MEASURE_SHARE`` (3%) of
+Small studies are not measured: when the probes would cost more than ``MEASURE_SHARE`` (10%) of
 the study's trial steps (a batched probe step counted as K trial steps), auto runs ``none``,
-which starts nothing and whose cost a small study cannot win back. Where only one mode can run
+which starts nothing and whose cost a small study cannot win back. Why 10%: the modes measured
+differ by 1.5-3x (benchmarks/bench_batched.py, bench_parallel.py in docs/benchmarks.md), so a
+measurement that finds the faster mode wins back far more than it costs; at 3% a 4 x 300-step
+LeNet study (the issue's example) went unmeasured and ran ``none``, the slowest mode there. Where only one mode can run
 (one core and no batching, a GPU and a model that does not batch), it is chosen unmeasured.
 
 Measuring changes no result: the probes build their own models, run inside
@@ -55,7 +58,7 @@ from lrscope.trials.trial import TrialData, run_trial, seeded_model
 
 PROBE_WARMUP = 2  # untimed steps first: the first ones allocate and warm caches
 PROBE_STEPS = 8
-MEASURE_SHARE = 0.03
+MEASURE_SHARE = 0.10
 WORKER_START_S = 3.0  # spawn a worker, import torch and lrscope (2.4 s measured on 2 cores)
 PROBE_LR = 1e-4  # the probes' LR: the step's cost does not depend on it; small never diverges
 ORDER = ("none", "batched", "processes")  # a tie goes to the simpler mode
