@@ -22,10 +22,10 @@ measurement, is one line (:attr:`Choice.line`) and a dict for the study's files
 Small studies are not measured: when the probes would cost more than ``MEASURE_SHARE`` (10%) of
 the study's trial steps (a batched probe step counted as K trial steps), auto runs ``none``,
 which starts nothing and whose cost a small study cannot win back. Why 10%: the modes measured
-differ by 1.5-3x (benchmarks/bench_batched.py, bench_parallel.py in docs/benchmarks.md), so a
-measurement that finds the faster mode wins back far more than it costs; at 3% a 4 x 300-step
-LeNet study (the issue's example) went unmeasured and ran ``none``, the slowest mode there. Where only one mode can run
-(one core and no batching, a GPU and a model that does not batch), it is chosen unmeasured.
+can differ by 1.5-3x (docs/benchmarks.md), so a measurement that finds the faster mode wins
+back more than it costs; at 3% the issue's 4 x 300-step LeNet-5 study went unmeasured and ran
+``none``. Where only one mode can run (one core and no batching, a GPU and a model that does
+not batch), it is chosen unmeasured.
 
 Measuring changes no result: the probes build their own models, run inside
 :func:`lrscope.rng.preserved_rng`, and the torch thread count is put back.
