@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 import lrscope
+from lrscope.data.tasks.base import Task
 from lrscope.data.tasks.digits import digits_task
 from lrscope.data.tensor_batches import TensorBatches
 from lrscope.schedules import OneCycle, Ramp
@@ -103,9 +104,8 @@ def bare_range_test(model: nn.Module, opt: torch.optim.Optimizer, batches: list[
     return losses
 
 
-def bare_trial(model_name: str, seed: int, steps: int) -> float:
+def bare_trial(task: Task, seed: int, steps: int) -> float:
     """One trial written by hand: OneCycleLR, losses on the device, one evaluation at the end."""
-    task = digits_task(model_name)
     torch.manual_seed(seed)
     model = task.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -178,7 +178,7 @@ def comparisons(model_name: str, steps: int, batch_size: int, seeds: int) -> lis
     found = [
         Comparison("range_test / bare loop", bare, ours, reset, 1.03),
         Comparison("range_test / torch-lr-finder", finder, ours, reset, 0.8),
-        Comparison("run_trial / bare loop", lambda: bare_trial(model_name, 0, steps), trial,
+        Comparison("run_trial / bare loop", lambda: bare_trial(task, 0, steps), trial,
                    lambda: None, None),
     ]
     if "seeds" not in inspect.signature(lrscope.range_test).parameters:
@@ -193,9 +193,10 @@ def comparisons(model_name: str, steps: int, batch_size: int, seeds: int) -> lis
         for seed in range(seeds):
             lrscope.range_test(model, opt, CE, shuffled(seed), START_LR, END_LR, steps)
 
+    range_test: Callable[..., object] = lrscope.range_test  # seeds= may be newer than mypy's view
+
     def multi() -> None:
-        lrscope.range_test(model, opt, CE, shuffled(0), START_LR, END_LR, steps,  # type: ignore[call-arg]
-                           seeds=seeds)
+        range_test(model, opt, CE, shuffled(0), START_LR, END_LR, steps, seeds=seeds)
 
     found.append(Comparison(f"range_test(seeds={seeds}) / {seeds} range tests", many, multi,
                             reset, 1.0, note="target allows 2% noise"))
