@@ -241,6 +241,9 @@ class _Loop:
         move = not on_device(shard(first), device)  # batches are assumed to share a device
         update = DebiasedEMA(beta).update
         best = reference = limit = math.inf
+        # The plain step (no accumulation, autocast, scaler or clipping) is inlined below; the
+        # choice is made once, not per step.
+        plain = accumulation == 1 and not self.amp.enabled and self.clip is None
         # No model.train(): each module keeps the train/eval flag its owner gave it (a BatchNorm
         # frozen in eval mode stays frozen), as in the user's own loop.
         for step in range(steps):
@@ -248,7 +251,7 @@ class _Loop:
             for group, ratio in groups:
                 group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
-            if accumulation == 1 and not self.amp.enabled and self.clip is None:
+            if plain:
                 batch = shard(next(source))
                 if move:
                     batch = to_device(batch, device)
