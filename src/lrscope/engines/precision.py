@@ -19,6 +19,8 @@ import torch
 from lrscope.errors import InputError, InputTypeError
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Full precision's "autocast": one reusable, reentrant no-op, not a new object every step.
+_NO_AUTOCAST = contextlib.nullcontext()
 
 
 @dataclass
@@ -53,7 +55,7 @@ class MixedPrecision:
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is None:
-            return contextlib.nullcontext()
+            return _NO_AUTOCAST
         return torch.autocast(self.device_type, dtype=self.dtype)
 
     def scale(self, loss: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from lrscope._checks import check_choice, check_int, check_positive
-from lrscope.data.batching import to_device
+from lrscope.data.batching import on_device, to_device
 from lrscope.data.evaluation import Evaluation
 from lrscope.data.problem import Problem
 from lrscope.data.tasks.base import Task
@@ -189,13 +190,20 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     checked = 0
     start = time.perf_counter()
     try:
-        batches: Iterator[Any] = iter(task.stream(seed, steps * micro))
+        stream = iter(task.stream(seed, steps * micro))
+        first = next(stream)
+        # Batches are assumed to share a device (as in the range test): checked once, not
+        # moved (a walk through every batch) at every step.
+        move = not on_device(engine.shard(first), device)
+        batches: Iterator[Any] = itertools.chain([first], stream)
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
             optimizer.zero_grad(set_to_none=True)
             total: torch.Tensor | None = None
             for _ in range(micro):
-                batch = to_device(engine.shard(next(batches)), device)
+                batch = engine.shard(next(batches))
+                if move:
+                    batch = to_device(batch, device)
                 with amp.autocast():
                     loss = task.loss(model, batch)
                 # each micro-batch's loss / k: the summed gradients are their mean
