@@ -34,7 +34,7 @@ import numpy as np
 
 from lrscope.errors import InputError, did_you_mean
 from lrscope.rangetest.curve_checks import Advice, curve_warnings, fell, learning_part
-from lrscope.rangetest.smoothing import has_diverged, zero_lag
+from lrscope.rangetest.smoothing import divergence_limit, zero_lag
 
 Curve = Sequence[float] | np.ndarray
 RULES = ("steepest", "valley", "minimum", "midpoint", "divergence")
@@ -154,15 +154,15 @@ def descent_lengths(losses: np.ndarray) -> np.ndarray:
     [1, 2, 2, 3, 3]
     """
     tails: list[float] = []  # tails[k]: smallest tail of an increasing run of length k + 1
-    lengths = np.empty(len(losses), dtype=int)
-    for i, value in enumerate((-losses).tolist()):
+    lengths: list[int] = []  # a list, not an array: item assignment is slow in this loop
+    for value in (-losses).tolist():
         position = bisect.bisect_left(tails, value)
         if position == len(tails):
             tails.append(value)
         else:
             tails[position] = value
-        lengths[i] = position + 1
-    return lengths
+        lengths.append(position + 1)
+    return np.array(lengths, dtype=int)
 
 
 def minimum(lrs: Curve, losses: Curve) -> float | None:
@@ -212,10 +212,12 @@ def divergence(lrs: Curve, losses: Curve, diverged_at: float | None = None,
     if len(x) == 0:
         return None
     low = int(np.argmin(y))
-    for i in range(low + 1, len(y)):
-        if has_diverged(float(y[i]), best=float(y[low]), reference=float(y[0]), factor=factor):
-            return float(x[i])
-    return None
+    # has_diverged(y[i], best=y[low], reference=y[0], factor) for every i past the minimum at
+    # once: best and reference are fixed, so is the limit.
+    limit = divergence_limit(float(y[low]), float(y[0]), factor)
+    after = y[low + 1:]
+    hits = np.flatnonzero(~np.isfinite(after) | (after > limit))
+    return float(x[low + 1 + hits[0]]) if len(hits) else None
 
 
 RuleFn = Callable[[Curve, Curve], float | None]
