@@ -48,7 +48,7 @@ import lrscope
 from lrscope.data.tasks.base import Task
 from lrscope.data.tasks.digits import digits_task
 from lrscope.data.tensor_batches import TensorBatches
-from lrscope.schedules import OneCycle, Ramp
+from lrscope.schedules import OneCycle
 from lrscope.trials.trial import run_trial, sgd
 
 CE = nn.functional.cross_entropy
@@ -78,13 +78,15 @@ def prebuilt_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, count: i
     return batches
 
 
-def bare_range_test(model: nn.Module, opt: torch.optim.Optimizer, batches: list[Batch],
-                    lrs: list[float]) -> list[float]:
+def bare_range_test(model: nn.Module, opt: torch.optim.Optimizer,
+                    batches: list[Batch]) -> list[float]:
     """A range test written by hand: ramp, step, read the loss, smooth it, stop on divergence."""
     losses: list[float] = []
     average, correction = 0.0, 1.0
     best = reference = math.inf
-    for step, (lr, (x, y)) in enumerate(zip(lrs, batches, strict=True)):
+    low, high, last = math.log2(START_LR), math.log2(END_LR), len(batches) - 1
+    for step, (x, y) in enumerate(batches):
+        lr = float(2 ** (low + (high - low) * (step / last)))  # lrscope's exp ramp, same floats
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
@@ -141,8 +143,6 @@ def comparisons(model_name: str, steps: int, batch_size: int, seeds: int) -> lis
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     initial_model = {k: v.clone() for k, v in model.state_dict().items()}
     initial_opt = opt.state_dict()  # no state yet: nothing to copy deeply
-    ramp = Ramp(start_lr=START_LR, end_lr=END_LR, total_steps=steps - 1)
-    lrs = [ramp(i) for i in range(steps)]
 
     def reset() -> None:
         model.load_state_dict(initial_model)
@@ -153,7 +153,7 @@ def comparisons(model_name: str, steps: int, batch_size: int, seeds: int) -> lis
         assert result.steps == steps, result.stopped
 
     def bare() -> None:
-        assert len(bare_range_test(model, opt, batches, lrs)) == steps
+        assert len(bare_range_test(model, opt, batches)) == steps
 
     def finder() -> None:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
@@ -164,7 +164,7 @@ def comparisons(model_name: str, steps: int, batch_size: int, seeds: int) -> lis
             peer.reset()
 
     reset()
-    expected = bare_range_test(model, opt, batches, lrs)
+    expected = bare_range_test(model, opt, batches)
     reset()
     got = lrscope.range_test(model, opt, CE, batches, START_LR, END_LR, steps).losses
     assert got.tolist() == expected, "the bare loop and range_test did not run the same steps"
