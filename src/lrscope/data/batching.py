@@ -43,6 +43,8 @@ def batch_stream(batches: Iterable[Any], count: int) -> Iterator[Any]:
     """
     if isinstance(batches, TensorBatches):
         return batches.steps(count)
+    if isinstance(batches, (list, tuple)) and len(batches) >= count:
+        return iter(batches[:count])  # the same batches, without a generator step per batch
     return _cycle(batches, count)
 
 

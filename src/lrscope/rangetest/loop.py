@@ -241,9 +241,13 @@ class _Loop:
         move = not on_device(shard(first), device)  # batches are assumed to share a device
         update = DebiasedEMA(beta).update
         best = reference = limit = math.inf
-        # The plain step (no accumulation, autocast, scaler or clipping) is inlined below; the
-        # choice is made once, not per step.
+        # Choices made once, not per step (on a small model every call per step shows): the
+        # plain step (no accumulation, autocast, scaler or clipping) is inlined below, and the
+        # base Engine's shard and mean (one process: the batch, the value) are not called.
         plain = accumulation == 1 and not self.amp.enabled and self.clip is None
+        whole = type(self.engine).shard is Engine.shard
+        one_rank = type(self.engine).mean is Engine.mean
+        validate = val_every is not None and val_batches is not None
         # No model.train(): each module keeps the train/eval flag its owner gave it (a BatchNorm
         # frozen in eval mode stays frozen), as in the user's own loop.
         for step in range(steps):
@@ -252,7 +256,7 @@ class _Loop:
                 group["lr"] = lr * ratio
             optimizer.zero_grad(set_to_none=True)
             if plain:
-                batch = shard(next(source))
+                batch = next(source) if whole else shard(next(source))
                 if move:
                     batch = to_device(batch, device)
                 loss = score(model, batch)
@@ -264,7 +268,8 @@ class _Loop:
                 local = loss.item()
             else:
                 local = self._accumulated_step(source, move, accumulation, step == 0)
-            value = mean(local)  # the same number on every rank, so all ranks stop together
+            # the same number on every rank, so all ranks stop together
+            value = local if one_rank else mean(local)
             smoothed = update(value)
             if step == 0:
                 reference = smoothed
@@ -274,7 +279,8 @@ class _Loop:
             lrs.append(lr)
             losses.append(value)
             smoothed_losses.append(smoothed)
-            if val_every is not None and val_batches is not None:
+            if validate:
+                assert val_every is not None and val_batches is not None
                 measure = (step + 1) % val_every == 0
                 self.val_losses.append(self._validate(val_batches) if measure else math.nan)
             if callback is not None:
