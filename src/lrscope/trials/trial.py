@@ -183,7 +183,7 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     model, optimizer = engine.setup(raw_model, raw_optimizer)
     lrs = np.empty(steps)
     # Losses stay on the device and are checked in chunks: no host sync per step on a GPU.
-    # (A Problem's user batches are moved per step by to_device, a no-op once on the device.)
+    # (A Problem's user batches that live elsewhere are moved per step, see below.)
     losses = torch.empty(steps, dtype=torch.float64, device=device)
     evaluations: list[Evaluation] = []
     diverged_at: int | None = None
@@ -196,23 +196,23 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
         # moved (a walk through every batch) at every step.
         move = not on_device(engine.shard(first), device)
         batches: Iterator[Any] = itertools.chain([first], stream)
+        # The plain step (no accumulation, autocast, scaler or clipping) is inlined, as in the
+        # range test: on a small model each call per step shows.
+        plain = options.plain
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
             optimizer.zero_grad(set_to_none=True)
-            total: torch.Tensor | None = None
-            for _ in range(micro):
+            if plain:
                 batch = engine.shard(next(batches))
                 if move:
                     batch = to_device(batch, device)
-                with amp.autocast():
-                    loss = task.loss(model, batch)
-                # each micro-batch's loss / k: the summed gradients are their mean
-                engine.backward(amp.scale(loss if micro == 1 else loss / micro), optimizer)
-                total = loss.detach() if total is None else total + loss.detach()
-            amp.clip(optimizer, options.clip_grad_norm)
-            amp.step(optimizer)
-            assert total is not None
-            losses[step] = total if micro == 1 else total / micro
+                loss = task.loss(model, batch)
+                engine.backward(loss, optimizer)
+                optimizer.step()
+                losses[step] = loss.detach()
+            else:
+                losses[step] = _general_step(task, model, optimizer, batches, engine, amp,
+                                             options, move)
             last = step + 1 == steps
             evaluating = (step + 1) % eval_every == 0 or last
             if evaluating or (step + 1) % check_every == 0:
@@ -229,6 +229,28 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
         engine.teardown(model, optimizer)
     return TrialResult.assemble(lrs, losses, evaluations, diverged_at, steps,
                                 time.perf_counter() - start)
+
+
+def _general_step(task: TrialData, model: nn.Module, optimizer: torch.optim.Optimizer,
+                  batches: Iterator[Any], engine: Engine, amp: MixedPrecision,
+                  options: TrainOptions, move: bool) -> torch.Tensor:
+    """One optimizer step over ``options.accumulation_steps`` micro-batches, under autocast,
+    the GradScaler and clipping as asked; their mean loss (a tensor on the device)."""
+    micro = options.accumulation_steps
+    total: torch.Tensor | None = None
+    for _ in range(micro):
+        batch = engine.shard(next(batches))
+        if move:
+            batch = to_device(batch, engine.device)
+        with amp.autocast():
+            loss = task.loss(model, batch)
+        # each micro-batch's loss / k: the summed gradients are their mean
+        engine.backward(amp.scale(loss if micro == 1 else loss / micro), optimizer)
+        total = loss.detach() if total is None else total + loss.detach()
+    amp.clip(optimizer, options.clip_grad_norm)
+    amp.step(optimizer)
+    assert total is not None
+    return total if micro == 1 else total / micro
 
 
 def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
