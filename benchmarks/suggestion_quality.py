@@ -6,8 +6,8 @@ For every task of benchmarks/suggestion_tasks.py:
 1. S range tests (``--seeds``, default 5: different data orders, the same initial weights) with
    ``lrscope.range_test``, S more headlines of ``range_test(..., seeds=3)`` (``lrscope find
    --seeds 3``, each on 3 data orders of its own) and, on the same batches and ramp,
-   torch-lr-finder's ``LRFinder.range_test``; the peers' rules (torch-lr-finder's own, fastai's valley,
-   Lightning's) read its curve (benchmarks/suggestion_finders.py).
+   torch-lr-finder's ``LRFinder.range_test``; the peers' rules (torch-lr-finder's own, fastai's
+   valley, Lightning's) read its curve (benchmarks/suggestion_finders.py).
 2. The oracle: ``--grid`` (12) log-spaced max_lr, each trained with OneCycleLR at torch's
    defaults for the task's budget on ``--train-seeds`` (2) seeds; oracle = best grid mean.
 3. Each finder's LR is *trained* the same way; regret = its mean final test loss / oracle - 1
