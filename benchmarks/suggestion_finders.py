@@ -52,11 +52,24 @@ def lrscope_curve(task: BenchTask, seed: int, start_lr: float, end_lr: float,
     result = lrscope.range_test(model, opt, task.loss_fn, _range_batches(task, seed, steps),
                                 start_lr=start_lr, end_lr=end_lr, num_steps=steps)
     return {
-        "lrs": result.lrs.tolist(), "smoothed": result.smoothed.tolist(),
+        "lrs": result.lrs.tolist(), "losses": result.losses.tolist(),
+        "smoothed": result.smoothed.tolist(),
         "suggestion": result.suggestion, "rule": result.rule,
         "suggestions": dict(result.suggestions), "stopped": result.stopped,
         "warnings": list(getattr(result, "warnings", ()) or ()),
     }
+
+
+def lrscope_seeds_headline(task: BenchTask, seeds: list[int], start_lr: float, end_lr: float,
+                           steps: int) -> float | None:
+    """The headline of ``lrscope.range_test(..., seeds=seeds)`` (what ``lrscope find --seeds N``
+    gives): one range test per data order, the rules read off their combined curve."""
+    model = fresh_model(task, RANGE_INIT_SEED)
+    opt = task.make_optimizer(model.parameters(), start_lr)
+    result = lrscope.range_test(model, opt, task.loss_fn,
+                                lambda seed: _range_batches(task, seed, steps),
+                                start_lr=start_lr, end_lr=end_lr, num_steps=steps, seeds=seeds)
+    return result.suggestion
 
 
 class BatchIter(TrainDataLoaderIter):  # type: ignore[misc]

@@ -4,9 +4,10 @@ unit test).
 For every task of benchmarks/suggestion_tasks.py:
 
 1. S range tests (``--seeds``, default 5: different data orders, the same initial weights) with
-   ``lrscope.range_test`` and, on the same batches and ramp, torch-lr-finder's
-   ``LRFinder.range_test``; the peers' rules (torch-lr-finder's own, fastai's valley,
-   Lightning's) read its curve (benchmarks/suggestion_finders.py).
+   ``lrscope.range_test``, S more headlines of ``range_test(..., seeds=3)`` (``lrscope find
+   --seeds 3``, each on 3 data orders of its own) and, on the same batches and ramp,
+   torch-lr-finder's ``LRFinder.range_test``; the peers' rules (torch-lr-finder's own, fastai's
+   valley, Lightning's) read its curve (benchmarks/suggestion_finders.py).
 2. The oracle: ``--grid`` (12) log-spaced max_lr, each trained with OneCycleLR at torch's
    defaults for the task's budget on ``--train-seeds`` (2) seeds; oracle = best grid mean.
 3. Each finder's LR is *trained* the same way; regret = its mean final test loss / oracle - 1
@@ -15,9 +16,15 @@ For every task of benchmarks/suggestion_tasks.py:
 4. For choosing a headline cheaply, every lrscope rule's LR (and a few combinations) is also
    scored by interpolating the grid (labelled "interpolated").
 
-Every training is cached in OUT/trainings.jsonl keyed by (task, method, lr, seed): a rerun skips
-finished trainings, and a rule change trains only the LRs that are new. Writes OUT/table.md
-(printed too) and OUT/regret.csv (every task, finder and seed).
+Every SGD task runs SGD with momentum 0.9 in the range test and in training: OneCycleLR's
+defaults (cycle_momentum=True) set momentum 0.95 -> 0.85 during training, so a range test with
+plain SGD (momentum 0) would suggest an LR for an optimizer with a ~10x smaller effective step
+than the one trained (benchmarks/suggestion_tasks.py).
+
+Every training is cached in OUT/trainings.jsonl keyed by (task, method, lr, seed) and valid only
+for the task's budget and optimizer settings (its ``setup``): a rerun skips finished trainings,
+a rule change trains only the LRs that are new, and a changed optimizer trains afresh. Writes
+OUT/table.md (printed too) and OUT/regret.csv (every task, finder and seed).
 
     .venv/bin/python benchmarks/suggestion_quality.py [--tasks a,b] [--seeds 5] [--train-seeds 2]
         [--grid 12] [--workers 2] [--out benchmarks/results/suggestion_quality] [--tiny]
@@ -43,13 +50,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from suggestion_finders import lrscope_curve, torch_lr_finder_curve
+from suggestion_finders import lrscope_curve, lrscope_seeds_headline, torch_lr_finder_curve
 from suggestion_regret import make_oracle, trained_regret
 from suggestion_table import NO_LR, NOT_HEADLINE, TRAINED_FINDERS, TaskResult, csv_rows, markdown
 from suggestion_tasks import TASKS, get_task, lr_key
-from suggestion_training import train
+from suggestion_training import METHODS, setup, train
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "suggestion_quality"
+# "--seeds 3": the s-th multi-seed headline reads data orders 100 + 3s .. 100 + 3s + 2, apart from
+# the single range tests' (0..S-1) and from the other triples: S independent samples of it.
+MULTI_SEEDS, MULTI_SEED_BASE = 3, 100
 Key = tuple[str, str, float | None, int]  # task, method, lr (None: no LR), training seed
 
 
@@ -88,7 +98,9 @@ def run_job(job: tuple[Any, ...]) -> Any:
     if job[0] == "range":
         _, name, seed, tiny, start, end, steps = job
         task = get_task(name, tiny)
+        triple = [MULTI_SEED_BASE + MULTI_SEEDS * seed + k for k in range(MULTI_SEEDS)]
         return {"lrscope": lrscope_curve(task, seed, start, end, steps),
+                "lrscope-seeds3": lrscope_seeds_headline(task, triple, start, end, steps),
                 "tlf": torch_lr_finder_curve(task, seed, start, end, steps)}
     _, name, method, lr, seed, tiny = job
     return train(get_task(name, tiny), method, lr, seed)
@@ -118,28 +130,36 @@ def _progress(i: int, n: int) -> None:
 
 
 class Cache:
-    """Final losses of finished trainings, one JSON line each, appended as they finish."""
+    """Final losses of finished trainings, one JSON line each, appended as they finish.
 
-    def __init__(self, path: Path, budgets: dict[str, int]) -> None:
+    A line is reused only when its task's budget and its ``setup`` (the optimizer's settings,
+    :func:`suggestion_training.setup`) are today's: another budget or optimizer is another
+    experiment."""
+
+    def __init__(self, path: Path, tasks: Iterable[str], tiny: bool) -> None:
         self.path, self.losses = path, {}
+        self.budgets = {n: get_task(n, tiny).budget for n in tasks}
+        self.setups = {(n, m): setup(get_task(n, tiny), m) for n in self.budgets for m in METHODS}
         if path.exists():
             for line in path.read_text().splitlines():
                 r = json.loads(line)
-                if budgets.get(r["task"]) == r["budget"]:  # another budget: another experiment
+                if (self.budgets.get(r["task"]) == r["budget"]
+                        and self.setups.get((r["task"], r["what"])) == r.get("setup")):
                     self.losses[(r["task"], r["what"], r["lr"], r["seed"])] = r["loss"]
-        self.budgets = budgets
 
     def add(self, key: Key, loss: float) -> None:
         self.losses[key] = loss
         record = dict(zip(("task", "what", "lr", "seed"), key, strict=True))
         with self.path.open("a") as handle:
-            handle.write(json.dumps({**record, "budget": self.budgets[key[0]], "loss": loss})
+            handle.write(json.dumps({**record, "budget": self.budgets[key[0]],
+                                     "setup": self.setups[(key[0], key[1])], "loss": loss})
                          + "\n")
 
 
 def finder_lrs(curve: dict[str, Any]) -> dict[str, float | None]:
     tlf = curve["tlf"]
-    return {"lrscope": curve["lrscope"]["suggestion"], "torch-lr-finder": tlf["torch-lr-finder"],
+    return {"lrscope": curve["lrscope"]["suggestion"], "lrscope-seeds3": curve["lrscope-seeds3"],
+            "torch-lr-finder": tlf["torch-lr-finder"],
             "fastai-valley": tlf["fastai-valley"], "lightning": tlf["lightning"]}
 
 
@@ -239,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
               for n in args.tasks for s in range(args.seeds)]
     run_all(ranges, args.workers, got_curve, "range tests")
     (args.out / "curves.json").write_text(json.dumps(curves))
-    cache = Cache(args.out / "trainings.jsonl",
-                  {n: get_task(n, args.tiny).budget for n in args.tasks})
+    cache = Cache(args.out / "trainings.jsonl", args.tasks, args.tiny)
     todo = [k for k in needed(args, curves) if k not in cache.losses]
 
     def got_loss(job: tuple[Any, ...], loss: Any) -> None:

@@ -1,11 +1,19 @@
 """The public tasks of benchmarks/suggestion_quality.py: data, model, optimizer, budget, grid.
 
 Seven small problems of different kinds, all on data that ships with scikit-learn or Debian (no
-download): an MLP and a LeNet on the 8x8 digits with plain SGD, LeNet-5 on Fashion-MNIST with SGD
-momentum, an MLP on Fashion-MNIST with AdamW, a BatchNorm CNN on the digits, an MLP regressor on
+download): an MLP and a LeNet on the 8x8 digits and LeNet-5 on Fashion-MNIST with SGD
+momentum 0.9, an MLP on Fashion-MNIST with AdamW, a BatchNorm CNN on the digits, an MLP regressor on
 scikit-learn's diabetes data (standardised, MSE) and a GRU that reads the digits' 8 rows as a
 sequence (Adam). Each has a fixed training budget in optimizer steps (a few seconds on one CPU
 thread) and a held-out test split on which the final loss is measured.
+
+Every SGD task uses momentum 0.9, in the range test and in training alike. Why not plain SGD:
+OneCycleLR at torch's defaults (cycle_momentum=True) overwrites the optimizer's momentum with
+0.95 -> 0.85 -> 0.95 during training, so a "plain SGD" task was range-tested with momentum 0
+but trained with momentum ~0.9, an optimizer whose effective step is ~10x larger: its
+suggestion was for a different optimizer. Momentum 0.9 is what users of one-cycle run (and
+lrscope's default). :attr:`BenchTask.setup` names the optimizer's settings; the harness' cache
+keys every training on it, so a task whose optimizer changes is trained afresh.
 
 A task is referred to by name everywhere (job keys, cache, table), and built afresh in each
 worker process by :func:`get_task` (cached per process), so nothing heavy is pickled.
@@ -28,6 +36,7 @@ from lrscope.data.tasks.models import lenet5, lenet_8x8, mlp
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Span of the oracle grid per optimizer family: wide enough to hold the optimum inside.
 GRIDS = {"sgd": (1e-4, 10.0), "adam": (1e-5, 1e-1)}
+SGD_MOMENTUM = 0.9  # every SGD task; see the module docstring for why never 0
 FASHION_TRAIN, FASHION_TEST = 10_000, 2_000  # the first N of each file: seconds, not minutes
 
 
@@ -43,7 +52,7 @@ class BenchTask:
     test_x: torch.Tensor
     test_y: torch.Tensor
     loss_fn: LossFn
-    optimizer: str  # "sgd", "sgd-momentum", "adam" or "adamw"
+    optimizer: str  # "sgd-momentum" (0.9), "adam" or "adamw"
     batch_size: int
     budget: int  # optimizer steps of every training run
 
@@ -57,11 +66,19 @@ class BenchTask:
         # AdamW at torch's default decay; the other tasks train without decay.
         return 0.01 if self.optimizer == "adamw" else 0.0
 
+    @property
+    def setup(self) -> str:
+        """The optimizer's settings in words (part of every cached training's key).
+
+        >>> get_task("digits-mlp").setup
+        'sgd-momentum momentum=0.9 weight_decay=0.0'
+        """
+        momentum = f" momentum={SGD_MOMENTUM}" if self.optimizer == "sgd-momentum" else ""
+        return f"{self.optimizer}{momentum} weight_decay={self.weight_decay}"
+
     def make_optimizer(self, params: object, lr: float) -> torch.optim.Optimizer:
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr)  # type: ignore[arg-type]
         if self.optimizer == "sgd-momentum":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9)  # type: ignore[arg-type]
+            return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)  # type: ignore[arg-type]
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=lr)  # type: ignore[arg-type]
         return torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)  # type: ignore[arg-type]
@@ -135,9 +152,10 @@ def _build(name: str) -> BenchTask:
     digits = digits_task("mlp")
     d = (digits.train_x, digits.train_y, digits.test_x, digits.test_y)
     if name == "digits-mlp":
-        return BenchTask(name, "MLP, digits, SGD", mlp, *d, CE, "sgd", 64, 300)
+        return BenchTask(name, "MLP, digits, SGD momentum", mlp, *d, CE, "sgd-momentum", 64, 300)
     if name == "digits-lenet":
-        return BenchTask(name, "LeNet, digits, SGD", lenet_8x8, *d, CE, "sgd", 64, 300)
+        return BenchTask(name, "LeNet, digits, SGD momentum", lenet_8x8, *d, CE, "sgd-momentum",
+                         64, 300)
     if name == "digits-bn-cnn":
         return BenchTask(name, "BatchNorm CNN, digits, SGD momentum", bn_cnn, *d, CE,
                          "sgd-momentum", 64, 200)

@@ -33,6 +33,21 @@ TRAIN_SEED_BASE = 1000  # training seeds never coincide with range-test seeds
 WARMUP_FRACTION = 0.05
 
 
+def setup(task: BenchTask, method: str) -> str:
+    """What a training of ``method`` on ``task`` runs, in words: the harness' cache keys every
+    training on it (and the budget), so a changed optimizer is never read from an old entry.
+
+    >>> from suggestion_tasks import get_task
+    >>> setup(get_task("digits-mlp"), "onecycle")
+    'onecycle sgd-momentum momentum=0.9 weight_decay=0.0'
+    """
+    if method == "onecycle":
+        return f"onecycle {task.setup}"
+    if method == "schedulefree":
+        return f"schedulefree-{task.family} weight_decay={task.weight_decay}"
+    return f"{method} weight_decay={task.weight_decay}"
+
+
 def train_batches(task: BenchTask, seed: int) -> TensorBatches:
     return TensorBatches(task.train_x, task.train_y, task.batch_size, seed=seed, drop_last=True)
 

@@ -19,7 +19,7 @@ from lrscope.config.find import load_config
 from lrscope.outputs.tensorboard import LOSS_TEST, LOSS_TRAIN, LR_TRAIN, read_scalars
 from lrscope.rangetest.result import RangeTestResult
 
-RULES = {"steepest", "valley", "minimum", "midpoint", "divergence"}
+RULES = {"steepest", "valley", "minimum", "midpoint", "below_minimum", "divergence"}
 
 
 def _find(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -42,9 +42,9 @@ def test_every_rule_is_a_labelled_vertical_line_at_its_lr() -> None:
     assert axes.get_xscale() == "log"
     vertical = {line.get_label(): line for line in axes.get_lines()
                 if len(set(np.asarray(line.get_xdata(), dtype=float))) == 1}
-    assert len(vertical) == 4
+    assert len(vertical) == 5
     assert any(label.startswith("minimum/10: ") for label in vertical)
-    for name in ("steepest", "minimum", "midpoint", "divergence"):
+    for name in ("steepest", "minimum", "midpoint", "below_minimum", "divergence"):
         shown = RULE_LABELS.get(name, name)
         (label, line), = ((k, v) for k, v in vertical.items() if k.startswith(shown + ":"))
         assert float(np.asarray(line.get_xdata(), dtype=float)[0]) == suggestions[name]

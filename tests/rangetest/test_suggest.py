@@ -16,6 +16,7 @@ from lrscope.rangetest.suggest import (
     HEADLINE,
     RULES,
     advise,
+    below_minimum,
     divergence,
     finite_prefix,
     midpoint,
@@ -80,6 +81,7 @@ def test_rules_on_a_noisy_descent(seed: int, noise: float) -> None:
     lowest = math.log10(lrs[int(np.argmin(descent(200)[1]))])
     assert decades(10 * every["minimum"], lowest) < 0.4  # type: ignore[operator]
     assert decades(every["midpoint"], (lowest - 3.0) / 2) < 0.3
+    assert decades(2 * every["below_minimum"], lowest) < 0.4  # type: ignore[operator]
     # fastai's valley often starts its longest descent in the flat, noisy start: weak, as known.
     assert 1e-6 < every["valley"] < 10 ** lowest  # type: ignore[operator]
 
@@ -111,6 +113,36 @@ def test_minimum_of_a_known_valley(noise: float) -> None:
     losses = 1.0 + (u + 2) ** 2 + np.random.default_rng(1).normal(0, noise, 150)
     assert decades(10 * advise(lrs, losses).suggestions["minimum"], -2.0) < 0.1  # type: ignore
     assert minimum(lrs, losses) == lrs[int(np.argmin(losses))] / 10
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_below_minimum_is_half_the_lowest_loss_of_a_clear_descent(noise: float) -> None:
+    lrs = log_grid(150, -5, 1)
+    u = np.log10(lrs)
+    losses = 1.0 + (u + 2) ** 2 + np.random.default_rng(1).normal(0, noise, 150)
+    advice = advise(lrs, losses)
+    assert decades(2 * advice.suggestions["below_minimum"], -2.0) < 0.1  # type: ignore
+    assert advice.rule == HEADLINE == "below_minimum"
+    assert not any("standard errors" in w for w in advice.warnings)
+    assert below_minimum(lrs, losses) == lrs[int(np.argmin(losses))] / 2
+    assert below_minimum(lrs, losses, weak=True) == lrs[int(np.argmin(losses))] / 10
+    assert below_minimum([], []) is None
+
+
+def test_below_minimum_keeps_a_tenth_on_a_weak_descent_and_warns() -> None:
+    # The loss falls by ~1% over the last decade under noise of 1%: real (many standard errors
+    # of the smoothed curve) but weak, the net learned little: a tenth of the lowest LR.
+    lrs = log_grid(100, -7, 1)
+    u = np.log10(lrs)
+    clean = 2.3 - 0.03 * np.exp(-((u + 0.3) ** 2) / 0.1)
+    losses = clean + np.random.default_rng(4).normal(0, 0.01, 100)
+    advice = advise(lrs, losses, planned_steps=100)
+    assert advice.rule == "below_minimum"
+    assert decades(10 * advice.lr, -0.3) < 0.3  # type: ignore[operator]
+    assert [w for w in advice.warnings if "standard errors" in w and "--seeds 3" in w]
+    # The same curve with a tenth of the noise is a clear descent: half the lowest LR.
+    quiet = advise(lrs, clean + (losses - clean) / 10, planned_steps=100)
+    assert decades(2 * quiet.lr, -0.3) < 0.3 and quiet.warnings == ()  # type: ignore[operator]
 
 
 def test_midpoint_is_the_geometric_mean_of_steepest_and_the_lowest_loss() -> None:
@@ -161,7 +193,7 @@ def test_negative_losses_give_the_same_answers() -> None:
     lrs, losses = descent(200, noise=0.05, seed=2)
     positive = advise(lrs, losses).suggestions
     negative = advise(lrs, losses - 100.0).suggestions
-    for rule in ("steepest", "valley", "minimum", "midpoint"):
+    for rule in ("steepest", "valley", "minimum", "midpoint", "below_minimum"):
         assert negative[rule] is not None
         assert negative[rule] == pytest.approx(positive[rule], rel=1e-9), rule
 
@@ -202,8 +234,13 @@ def test_nan_and_inf_are_never_suggested(values: list[float]) -> None:
     for rule, lr in advice.suggestions.items():
         if lr is None:
             continue
-        assert math.isfinite(lr) and rule != "divergence"
+        # divergence may answer too (a finite loss that rose 4x above its minimum), at an LR
+        # of the finite prefix like the others.
+        assert math.isfinite(lr)
         point = lr * 10 if rule == "minimum" else lr
+        if rule == "below_minimum":  # a half, or a tenth on a weak descent
+            half = np.isclose(lrs[:usable], lr * 2, rtol=1e-12, atol=0).any()
+            point = lr * 2 if half else lr * 10
         if rule == "midpoint":  # a geometric mean of two finite-prefix LRs
             assert lrs[0] * (1 - 1e-12) <= point <= lrs[usable - 1] * (1 + 1e-12)
         else:
@@ -214,9 +251,12 @@ def test_headline_precedence_and_fallback() -> None:
     lrs, losses = descent(200)
     assert suggest(lrs, losses)[1] == HEADLINE
     assert suggest(lrs, losses, prefer="valley")[1] == "valley"
-    # Two finite points: too few for a slope, enough for valley.
+    # Two finite points: too few for a slope, enough for valley and the lowest loss.
     headline, rule, every = suggest(lrs[:4], np.array([2.0, 1.0, math.nan, 0.5]))
-    assert every["steepest"] is None and rule == "valley" and headline == lrs[1]
+    assert every["steepest"] is None and every["valley"] == lrs[1]
+    assert rule == "below_minimum" and headline == lrs[1] / 2
+    assert suggest(lrs[:4], np.array([2.0, 1.0, math.nan, 0.5]), prefer="midpoint")[1] == \
+        "below_minimum"  # midpoint has no answer without a slope: the order's first that has
     assert suggest(lrs[:2], [math.nan, 1.0]) == (None, None, dict.fromkeys(RULES))
     with pytest.raises(InputError, match=r"prefer='steep'.*did you mean 'steepest'"):
         suggest(lrs, losses, prefer="steep")

@@ -65,7 +65,7 @@ def test_descent_lengths_match_fastais_double_loop(values: list[int]) -> None:
     assert descent_lengths(y).tolist() == expected
 
 
-SHIFT_FREE = ("steepest", "valley", "minimum", "midpoint")
+SHIFT_FREE = ("steepest", "valley", "minimum", "midpoint", "below_minimum")
 
 
 @SETTINGS

@@ -189,7 +189,7 @@ class RangeTestConfig(ConfigModel):
     accumulation_steps: int = Field(default=1, ge=1)
     val_every: int | None = Field(default=None, ge=0)  # None: a tenth of the run; 0: none
     val_examples: int = Field(default=512, ge=1)  # the fixed validation subset of the test set
-    prefer: Literal["midpoint", "steepest", "valley", "minimum"] = HEADLINE
+    prefer: Literal["below_minimum", "midpoint", "steepest", "valley", "minimum"] = HEADLINE
 
     @field_validator("end")
     @classmethod

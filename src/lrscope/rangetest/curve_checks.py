@@ -21,6 +21,10 @@ from lrscope.rangetest.smoothing import zero_lag_sigma
 COLLAPSE_FRACTION = 0.5
 # The loss "fell" when its drop exceeds this many standard errors of the smoothed curve.
 FELL_STANDARD_ERRORS = 4.0
+# A descent of fewer standard errors than this is weak: the net learned little during the ramp
+# (it outran the net, or the noise is large), so the lowest loss's LR is read with a wide margin
+# (:func:`lrscope.rangetest.suggest.below_minimum`) and a warning says so.
+CLEAR_STANDARD_ERRORS = 25.0
 # The lowest loss "is at end_lr" when it lies in this fraction of the last points (at least 2).
 END_FRACTION = 0.02
 
@@ -61,36 +65,53 @@ def learning_part(curve: np.ndarray) -> int:
     return int(np.argmax(collapsed)) if collapsed.any() else len(curve)
 
 
-def fell(losses: np.ndarray, curve: np.ndarray) -> bool:
-    """Whether the smoothed ``curve`` falls below its start by more than noise.
+def descent_strength(losses: np.ndarray, curve: np.ndarray) -> float:
+    """How far the smoothed ``curve`` falls below its start, in standard errors of that curve.
 
     The noise is the raw ``losses``' scatter from their second differences (a median, so robust
     to spikes; blind to a linear trend, so a short straight descent is not taken for noise); the
     smoothed curve's standard error is that over the square root of the points its Gaussian
-    averages.
+    averages. A noise-free descent is ``inf``; a curve of fewer than two points, 0.
+
+    >>> from lrscope.rangetest.smoothing import zero_lag
+    >>> line = np.linspace(1, 0, 50)
+    >>> descent_strength(line, zero_lag(line))
+    inf
+    """
+    if len(curve) < 2:
+        return 0.0
+    drop = float(curve[0] - curve.min())
+    # For white noise of deviation s, y[i+1] - 2 y[i] + y[i-1] has deviation s * sqrt(6).
+    bends = np.abs(np.diff(losses, 2))
+    scatter = float(np.median(bends)) * 1.4826 / math.sqrt(6) if len(bends) else 0.0
+    averaged = 2 * math.sqrt(math.pi) * zero_lag_sigma(len(losses))
+    error = scatter / math.sqrt(averaged)
+    span = float(np.ptp(losses))
+    if drop <= 1e-9 * span:
+        return 0.0
+    return drop / error if error > 0 else math.inf
+
+
+def fell(losses: np.ndarray, curve: np.ndarray) -> bool:
+    """Whether the smoothed ``curve`` falls below its start by more than noise: by more than
+    :data:`FELL_STANDARD_ERRORS` (:func:`descent_strength`).
 
     >>> flat = np.random.default_rng(0).normal(1.0, 0.1, 200)
     >>> from lrscope.rangetest.smoothing import zero_lag
     >>> fell(flat, zero_lag(flat)), fell(np.linspace(1, 0, 50), zero_lag(np.linspace(1, 0, 50)))
     (False, True)
     """
-    if len(curve) < 2:
-        return False
-    drop = float(curve[0] - curve.min())
-    # For white noise of deviation s, y[i+1] - 2 y[i] + y[i-1] has deviation s * sqrt(6).
-    bends = np.abs(np.diff(losses, 2))
-    scatter = float(np.median(bends)) * 1.4826 / math.sqrt(6) if len(bends) else 0.0
-    averaged = 2 * math.sqrt(math.pi) * zero_lag_sigma(len(losses))
-    span = float(np.ptp(losses))
-    return drop > max(FELL_STANDARD_ERRORS * scatter / math.sqrt(averaged), 1e-9 * span)
+    return descent_strength(losses, curve) > FELL_STANDARD_ERRORS
 
 
 def curve_warnings(ran: int, lrs: np.ndarray, curve: np.ndarray, descended: bool,
-                   diverged_at: float | None, planned_steps: int | None) -> tuple[str, ...]:
-    """One line per reason the curve cannot support an answer.
+                   diverged_at: float | None, planned_steps: int | None,
+                   strength: float | None = None) -> tuple[str, ...]:
+    """One line per reason the curve cannot support an answer (or only a cautious one).
 
     ``ran``: steps recorded (finite or not); ``lrs`` / ``curve``: the finite points before the
-    collapse; ``descended``: :func:`fell`'s verdict.
+    collapse; ``descended``: :func:`fell`'s verdict; ``strength``: :func:`descent_strength`
+    (a weak descent, under :data:`CLEAR_STANDARD_ERRORS`, is warned about).
 
     >>> curve_warnings(5, np.array([1e-7, 1e-6]), np.array([1.0, 2.0]), False, 1e-5, 100)[1]
     'the run diverged at step 4 of 100 (lr 1e-05), within its first tenth: lower --start / \
@@ -102,6 +123,11 @@ start_lr'
     if not descended:
         warnings.append("the loss never fell: widen the ramp (lower --start / start_lr, raise "
                         "--end / end_lr) or add --steps")
+    if descended and strength is not None and strength < CLEAR_STANDARD_ERRORS:
+        warnings.append(f"the loss fell only {strength:.0f} standard errors of its smoothed "
+                        "curve: the net learned little during the ramp, so the headline keeps a "
+                        "wide margin below the lowest loss; more --steps or --seeds 3 give a "
+                        "firmer answer")
     low = int(np.argmin(curve))
     at_end = low >= ran - max(2, math.ceil(END_FRACTION * ran))
     if descended and diverged_at is None and at_end:

@@ -26,6 +26,7 @@ RULE_STYLES = {
     "valley": ("tab:purple", "--"),
     "minimum": ("tab:orange", "-."),
     "midpoint": ("tab:brown", "-"),
+    "below_minimum": ("tab:blue", "--"),
     "divergence": ("tab:red", ":"),
 }
 # What each rule's number is, for the legend ("minimum" is a tenth of the loss minimum's LR).

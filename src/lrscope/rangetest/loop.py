@@ -10,7 +10,7 @@
 >>> r = range_test(model, opt, torch.nn.functional.cross_entropy, batches,
 ...                start_lr=1e-4, end_lr=10.0, num_steps=40)
 >>> r.steps, r.stopped, r.rule, r.suggestion is not None
-(40, 'completed', 'midpoint', True)
+(40, 'completed', 'below_minimum', True)
 >>> all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 True
 >>> opt.param_groups[0]["lr"]
