@@ -92,13 +92,7 @@ def draw_loss_vs_lr(
         if measured.any():
             axes.plot(x[measured], val[measured], "o-", color="tab:gray", markersize=3,
                       linewidth=1, label="validation loss")
-    for rule, lr in suggestions.items():
-        if lr is None or not np.isfinite(lr):
-            continue
-        color, style = RULE_STYLES.get(rule, ("black", "-"))
-        mark = " (suggested)" if rule == headline else ""
-        axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
-                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+    draw_rule_lines(axes, suggestions, headline)
     axes.set_xscale("log")
     limits = _loss_limits(raw, smooth)
     if limits is not None:
@@ -182,6 +176,18 @@ def seed_band(combined_steps: int, seed_losses: Sequence[Curve]) -> tuple[np.nda
     return low, high
 
 
+def draw_rule_lines(axes: Any, suggestions: Mapping[str, float | None],
+                    headline: str | None) -> None:
+    """A vertical line per rule that has an answer, in its style, the headline's marked."""
+    for rule, lr in suggestions.items():
+        if lr is None or not np.isfinite(lr):
+            continue
+        color, style = RULE_STYLES.get(rule, ("black", "-"))
+        mark = " (suggested)" if rule == headline else ""
+        axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
+                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+
+
 def draw_seed_curves(
     axes: Any,
     lrs: Curve,
@@ -210,13 +216,7 @@ def draw_seed_curves(
                       label="min-max across seeds", gid="band")
     axes.plot(x, combined, color="tab:blue", linewidth=2,
               label=f"median of {len(seeds)} seeds, smoothed (read by the rules)", gid="combined")
-    for rule, lr in suggestions.items():
-        if lr is None or not np.isfinite(lr):
-            continue
-        color, style = RULE_STYLES.get(rule, ("black", "-"))
-        mark = " (suggested)" if rule == headline else ""
-        axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
-                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+    draw_rule_lines(axes, suggestions, headline)
     axes.set_xscale("log")
     limits = _loss_limits(np.concatenate([low, high]), combined)
     if limits is not None:
