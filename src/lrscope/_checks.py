@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from lrscope.errors import InputError, InputTypeError
@@ -85,3 +86,32 @@ def seconds(given: float | None, env: str, default: float, what: str) -> float:
     if isinstance(given, bool) or not isinstance(given, (int, float)) or not given > 0:
         raise InputError(f"{what}={given!r}: must be a positive number of seconds")
     return float(given)
+
+
+MAX_SEED = 2**32 - 1  # NumPy's global RNG takes no larger seed
+
+
+def check_seeds(where: str, seeds: int | Sequence[int]) -> tuple[int, ...]:
+    """``seeds`` as distinct seeds: a count N is 0..N-1 (the range test's and the study's rule).
+
+    >>> check_seeds("range_test", 3), check_seeds("compare", [7, 2])
+    ((0, 1, 2), (7, 2))
+    >>> check_seeds("range_test", 0)
+    Traceback (most recent call last):
+    lrscope.errors.InputError: range_test: seeds=0 must be at least 1 (a count or a list of seeds)
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)) or isinstance(
+            seeds, (str, bytes)):
+        raise InputTypeError(f"{where}: seeds={seeds!r} must be a count or a list of seeds")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise InputError(f"{where}: seeds={seeds!r} must be at least 1 (a count or a list "
+                             "of seeds)")
+        return tuple(range(seeds))
+    chosen = tuple(seeds)
+    if not chosen or len(set(chosen)) != len(chosen) or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED
+            for s in chosen):
+        raise InputError(f"{where}: seeds={seeds!r} must be a count or distinct whole numbers "
+                         f"in [0, {MAX_SEED}]")
+    return chosen

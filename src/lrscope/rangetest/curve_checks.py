@@ -92,25 +92,14 @@ def descent_strength(losses: np.ndarray, curve: np.ndarray) -> float:
     return drop / error if error > 0 else math.inf
 
 
-def fell(losses: np.ndarray, curve: np.ndarray) -> bool:
-    """Whether the smoothed ``curve`` falls below its start by more than noise: by more than
-    :data:`FELL_STANDARD_ERRORS` (:func:`descent_strength`).
-
-    >>> flat = np.random.default_rng(0).normal(1.0, 0.1, 200)
-    >>> from lrscope.rangetest.smoothing import zero_lag
-    >>> fell(flat, zero_lag(flat)), fell(np.linspace(1, 0, 50), zero_lag(np.linspace(1, 0, 50)))
-    (False, True)
-    """
-    return descent_strength(losses, curve) > FELL_STANDARD_ERRORS
-
-
 def curve_warnings(ran: int, lrs: np.ndarray, curve: np.ndarray, descended: bool,
                    diverged_at: float | None, planned_steps: int | None,
                    strength: float | None = None) -> tuple[str, ...]:
     """One line per reason the curve cannot support an answer (or only a cautious one).
 
     ``ran``: steps recorded (finite or not); ``lrs`` / ``curve``: the finite points before the
-    collapse; ``descended``: :func:`fell`'s verdict; ``strength``: :func:`descent_strength`
+    collapse; ``descended``: whether the loss fell by more than
+    :data:`FELL_STANDARD_ERRORS` (:func:`descent_strength`); ``strength``: :func:`descent_strength`
     (a weak descent, under :data:`CLEAR_STANDARD_ERRORS`, is warned about).
 
     >>> curve_warnings(5, np.array([1e-7, 1e-6]), np.array([1.0, 2.0]), False, 1e-5, 100)[1]

@@ -44,45 +44,18 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from lrscope._checks import check_seeds
 from lrscope.data.batching import check_iterable
 from lrscope.data.tensor_batches import TensorBatches
 from lrscope.engines import get_engine
-from lrscope.errors import InputError, InputTypeError
+from lrscope.errors import InputTypeError
 from lrscope.rangetest.result import RangeTestResult
 from lrscope.rangetest.smoothing import smooth
 from lrscope.rangetest.state import rewindable
 from lrscope.rangetest.suggest import advise
 from lrscope.rng import preserved_rng, seed_all
 
-Seeds = int | Sequence[int]
 RunOne = Callable[..., RangeTestResult]
-MAX_SEED = 2**32 - 1  # NumPy's global RNG takes no larger seed
-
-
-def seed_list(seeds: Seeds, where: str = "range_test") -> tuple[int, ...]:
-    """``seeds`` as distinct seeds: a count N is 0..N-1.
-
-    >>> seed_list(3), seed_list([7, 2])
-    ((0, 1, 2), (7, 2))
-    >>> seed_list(0)
-    Traceback (most recent call last):
-    lrscope.errors.InputError: range_test: seeds=0 must be at least 1 (a count or a list of seeds)
-    """
-    if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)) or isinstance(
-            seeds, (str, bytes)):
-        raise InputTypeError(f"{where}: seeds={seeds!r} must be a count or a list of seeds")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise InputError(f"{where}: seeds={seeds!r} must be at least 1 (a count or a list "
-                             "of seeds)")
-        return tuple(range(seeds))
-    chosen = tuple(seeds)
-    if not chosen or len(set(chosen)) != len(chosen) or any(
-            isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED
-            for s in chosen):
-        raise InputError(f"{where}: seeds={seeds!r} must be a count or distinct whole numbers "
-                         f"in [0, {MAX_SEED}]")
-    return chosen
 
 
 def check_seeded_batches(batches: Any, count: int) -> None:
@@ -111,12 +84,12 @@ def batches_for(batches: Any, seed: int) -> Iterable[Any]:
 
 
 def range_test_seeds(run_one: RunOne, model: nn.Module, optimizer: Any, loss_fn: Any,
-                     batches: Any, seeds: Seeds, *, cache_dir: Any = None,
+                     batches: Any, seeds: int | Sequence[int], *, cache_dir: Any = None,
                      grad_scaler: Any = None, engine: Any = None, prefer: str,
                      **options: Any) -> RangeTestResult:
     """``run_one`` (the single range test) once per seed from one snapshot; the combined
     result with the per-seed ones in ``runs``. ``options`` are ``run_one``'s other arguments."""
-    chosen = seed_list(seeds)
+    chosen = check_seeds("range_test", seeds)
     check_seeded_batches(batches, len(chosen))
     if isinstance(engine, str):
         engine = get_engine(engine)  # one engine for every run
@@ -221,4 +194,4 @@ def headline_spread(runs: Sequence[RangeTestResult],
     return max(headlines) / min(headlines), []
 
 
-__all__ = ["batches_for", "combine", "range_test_seeds", "seed_list"]
+__all__ = ["batches_for", "combine", "range_test_seeds"]

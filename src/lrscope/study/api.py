@@ -35,6 +35,7 @@ from typing import Any
 
 from torch import nn
 
+from lrscope._checks import check_seeds
 from lrscope.data.problem import Problem
 from lrscope.data.scoring import LossFn, StepFn
 from lrscope.data.tasks.base import Task
@@ -107,7 +108,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
     ray = _ray_options(ray_address, ray_resources)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
-    seed_list = _seeds(seeds)
+    seed_list = check_seeds("compare", seeds)
     engine = LocalEngine(device)
     plan = StudyPlan(
         name=name, task=problem, seeds=seed_list, steps=total,
@@ -220,20 +221,6 @@ def _steps(steps: int | None, epochs: int | None, per_epoch: int | None, micro: 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"compare: epochs={epochs!r} must be a whole number >= 1")
     return max(2, epochs * per_epoch // micro)
-
-
-def _seeds(seeds: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(seeds, bool):
-        raise InputTypeError(f"compare: seeds={seeds!r} must be a count or a list of seeds")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise InputError(f"compare: seeds={seeds!r} must be at least 1")
-        return tuple(range(seeds))
-    chosen = tuple(seeds)
-    if not chosen or len(set(chosen)) != len(chosen) or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in chosen):
-        raise InputError(f"compare: seeds={seeds!r} must be a count or distinct seeds >= 0")
-    return chosen
 
 
 def _named(thing: Any) -> str:

@@ -13,7 +13,8 @@ weights
 the schedule before each step with every param group's ratio kept, evaluations every
 ``eval_every`` steps and after the last, and a trial whose loss diverges (non-finite, or past
 ``diverge_factor`` times its first loss) marked diverged at that step and cut there. A
-diverged trial leaves the stack at the next check (run_trial checks at the same points); the
+diverged trial leaves the stack at the next check (the first diverged step is found in the
+losses since the last check, so it is cut where run_trial cuts it, whatever the interval); the
 others go on, untouched (each trial's gradient comes from its own row only). BatchNorm keeps
 each trial's running statistics, dropout draws each mask once for the K trials, exactly as
 each draws it alone (they share the seed). Between checks nothing waits for the device: the
@@ -219,9 +220,10 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
         if (step + 1) % eval_every != 0 and step + 1 != steps:
             continue
         # Check the chunk since the last check with run_trial's own rule (non-finite, or past
-        # diverge_factor times the first loss), at run_trial's own points (every eval_every
-        # steps and after the last), so a trial is cut exactly where run_trial cuts it. One
-        # copy to the host per check, then one trial's column at a time.
+        # diverge_factor times the first loss), every eval_every steps and after the last; the
+        # first diverged step since the last check is found with run_trial's own rule, so a
+        # trial is cut where run_trial cuts it. One copy to the host per check, then one
+        # trial's column at a time.
         start, checked = checked, step + 1
         seen = losses[:checked].cpu()
         rows = []

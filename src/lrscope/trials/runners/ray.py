@@ -42,6 +42,7 @@ import torch
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError
 from lrscope.trials.runners.local import Job, TrialSetup
+from lrscope.trials.runners.processes import usable_cores
 from lrscope.trials.trial import TrialResult
 
 RAY_MISSING = "parallel: 'ray' needs Ray: pip install 'lrscope[ray]'"
@@ -153,7 +154,7 @@ def _connected(options: RayOptions) -> Iterator[None]:
     else:
         # address="local": a new cluster, even when `ray start` runs one on this machine
         # (ray.init() would join that one silently).
-        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+        ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False,
                  logging_level=logging.WARNING)
     try:
         yield
