@@ -7,8 +7,10 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
+from scipy import stats
 
 from lrscope.outputs.report.leaderboard_output import COLUMNS, rich_table, write_csv
 from lrscope.study.stats.leaderboard import TrialOutcome, default_target, leaderboard, summarize
@@ -79,9 +81,11 @@ def test_paired_comparison_picks_the_best_and_gives_a_p_value() -> None:
     assert [r.label for r in rows] == ["best", "worse"]
     assert rows[0].vs_best.method == "best"
     versus = rows[1].vs_best
-    assert versus.method == "wilcoxon" and versus.n == 6
-    # all six differences positive: exact two-sided p = 2 / 2**6
-    assert versus.p_value == pytest.approx(2 / 64)
+    # a paired t-test at every n (issue 16 item 1; it was an exact Wilcoxon from 6 pairs)
+    assert versus.method == "paired t" and versus.n == 6
+    diffs = np.array([worse[s] - best[s] for s in range(6)])
+    t = diffs.mean() / (diffs.std(ddof=1) / math.sqrt(6))
+    assert versus.p_value == pytest.approx(2 * stats.t.sf(t, 5))  # one pair: nothing to adjust
     assert versus.difference == pytest.approx(0.05 + 0.0025)
     assert versus.low is not None and versus.high is not None and versus.low < versus.high
 
@@ -146,7 +150,7 @@ def test_leaderboard_from_a_real_store_and_its_outputs(tmp_path: Path) -> None:
     text = console.export_text()
     assert label in text and "diverged" in text
     # the caption states the ranking rule and the adjustment
-    assert "median final test loss over all seeds" in text and "Holm-adjusted" in text
+    assert "median final test loss over all seeds" in text and "Bonferroni-adjusted" in text
 
 
 def test_narrow_terminal_table_keeps_every_row_and_fits(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with
     vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p,
     vs_best_p_raw, rank_loss, ranked_on
 
-``vs_best_p`` is Holm-adjusted (against a best picked from the same data, over every pair of
-schedules), ``vs_best_p_raw`` the same test unadjusted; ``rank_loss`` is the statistic the rank
+``vs_best_p`` is Bonferroni-adjusted (against a best picked from the same data, over every
+pair of schedules) and ``vs_best_low``/``vs_best_high`` are the matching simultaneous interval,
+``vs_best_p_raw`` the same test unadjusted; ``rank_loss`` is the statistic the rank
 follows, the median final loss over all seeds with a seed that did not finish as ``inf``, of
 the validation split when the study held one out (``ranked_on``: ``val_loss``), else of the test
 set (``test_loss``).
@@ -39,10 +40,11 @@ COLUMNS = (
        "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
        "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss", "ranked_on"]
 )
-VERSUS_HEADER = "vs best (Holm p)"
+VERSUS_HEADER = "vs best (adjusted p)"
 RANK_HEADER = "median loss, all seeds"
-VERSUS_NOTE = ("vs best: p against a best picked from the same data, Holm-adjusted over every "
-               "pair of schedules; a seed that did not finish counts as the run's worst test loss.")
+VERSUS_NOTE = ("vs best: p against a best picked from the same data, Bonferroni-adjusted over "
+               "every pair of schedules (the interval is the matching simultaneous one); a seed "
+               "that did not finish counts as the run's worst test loss.")
 
 
 def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str, Any]]:

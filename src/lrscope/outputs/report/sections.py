@@ -24,7 +24,7 @@ from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import ranking_note
-from lrscope.study.stats.uncertainty import MIN_PAIRS, MIN_PAIRS_WILCOXON
+from lrscope.study.stats.uncertainty import versus_rule
 
 FIGURE_PREFIX = "report-"
 BAND_NOTE = ("Lines are the mean over seeds; the shaded band spans the lowest to the highest "
@@ -106,20 +106,13 @@ def leaderboard_section(view: RunView) -> Section:
     header, cells = shown_rows(view.rows)
     target = next((r.target_accuracy for r in view.rows if r.target_accuracy is not None), None)
     paired = view.run.kind == "study"
-    method = (f"paired over every seed both were run at: fewer than {MIN_PAIRS} pairs -> not "
-              f"enough seeds; {MIN_PAIRS} to {MIN_PAIRS_WILCOXON - 1} -> paired t-test; "
-              f"{MIN_PAIRS_WILCOXON} or more -> Wilcoxon signed-rank" if paired else
-              "unpaired (imported attempts share no seeds): Welch's t-test")
-    notes = [f"Mean ± 95% Student t interval over seeds (one seed: no interval), its half-width "
+    notes = [f"Mean ± 95% Student t interval over seeds, kept within the metric's range (a loss "
+             f"never below 0; one seed: no interval), its half-width "
              f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "
              "its seeds or more thus ranks below every one that finished most of them.",
-             f"'vs best' is the difference in final test loss to the best schedule, its 95% "
-             f"interval and p-value, {method}. A diverged, failed or unfinished seed counts as "
-             "the run's worst test loss (the highest any finished trial showed at any "
-             "evaluation), and the p-values are against a best picked from the same data, "
-             "Holm-adjusted over every pair of schedules (over the comparisons with the best "
-             "alone, identical schedules would still show a 'significant' loser in 6-8% of "
-             "studies)."]
+             f"{versus_rule(paired)} It compares final test losses; a diverged, failed or "
+             "unfinished seed counts as the run's worst test loss (the highest any finished "
+             "trial showed at any evaluation)."]
     if target is not None:
         notes.append(f"Target accuracy {target:.2%}: mean steps over the seeds that reached it "
                      "(reached/finished in brackets).")

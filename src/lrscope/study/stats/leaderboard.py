@@ -21,7 +21,8 @@ finite final test loss) is the worst outcome, not a missing one:
 * *vs best*: paired over every seed both schedules were run at, such a seed taking the run's
   worst test loss, the highest any finished trial showed at any evaluation (the test needs a
   number; no finished trial ever did worse, and an early evaluation is typically near the
-  untrained loss), with p-values Holm-adjusted because the best was picked from the same data
+  untrained loss), with p-values and simultaneous intervals adjusted over every pair of
+  schedules because the best was picked from the same data
   (:func:`~lrscope.study.stats.uncertainty.compare_with_best`).
 
 The means and intervals of the metric columns describe the finished trials only (a diverged
@@ -48,7 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from lrscope.study.stats.uncertainty import BEST, Comparison, Estimate, compare_with_best, mean_ci
+from lrscope.study.stats.uncertainty import (
+    BEST,
+    Comparison,
+    Estimate,
+    compare_with_best,
+    mean_ci,
+    metric_range,
+)
 from lrscope.study.store.sqlite import Store
 
 EXCLUSION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final test "
@@ -210,7 +218,8 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
             best_test_loss=_estimate(done, "best_test_loss"),
             final_test_accuracy=_estimate(done, "final_test_accuracy"),
             best_test_accuracy=_estimate(done, "best_test_accuracy"),
-            target_accuracy=target_accuracy, steps_to_target=mean_ci([float(s) for s in reached]),
+            target_accuracy=target_accuracy, steps_to_target=mean_ci([float(s) for s in reached],
+                                                              bounds=metric_range("steps")),
             reached_target=len(reached), wall_time=float(np.mean(walls)) if walls else None,
             vs_best=versus.get(label, NO_TEST_LOSS),
             rank_loss=rank_key(scores[label].values(), label)[0],
@@ -261,7 +270,8 @@ def _score(outcome: TrialOutcome, on_val: bool = False) -> float:
 
 def _estimate(outcomes: Sequence[TrialOutcome], field: str) -> Estimate:
     values = [getattr(o, field) for o in outcomes]
-    return mean_ci([v for v in values if v is not None and math.isfinite(v)])
+    return mean_ci([v for v in values if v is not None and math.isfinite(v)],
+                   bounds=metric_range(field))
 
 
 def _last(values: np.ndarray) -> float | None:
