@@ -16,7 +16,6 @@ from lrscope.study.stats.uncertainty import (
     Estimate,
     compare_paired,
     compare_with_best,
-    holm,
 )
 
 # leaderboard.csv as it was before this change: these names, in this order, stay.
@@ -86,14 +85,7 @@ def test_no_finite_test_loss_anywhere_gives_no_comparison() -> None:
     assert [r.vs_best.method for r in rows] == ["no test loss", "no test loss"]
 
 
-# --- Holm adjustment --------------------------------------------------------------------------
-
-def test_holm_matches_hand_computed_values() -> None:
-    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> max 0.06
-    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert holm([0.5, None, 0.6]) == [1.0, None, 1.0]  # capped at 1, untested stays untested
-    assert holm([]) == []
-
+# --- the adjustment over every pair -----------------------------------------------------------
 
 def test_compare_with_best_bonferroni_adjusts_over_every_pair_by_hand() -> None:
     # Issue 16 item 1 / issue 19 item 8 (was Holm, whose step-down p has no matching interval).

@@ -276,24 +276,6 @@ def compare_unpaired(this: Sequence[float], best: Sequence[float],
                       float(p_raw), comparisons)
 
 
-def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm's step-down adjustment of ``p_values``; None (no test made) stays None.
-
-    The k-th smallest of the m p-values becomes ``max over j <= k of min(1, (m - j + 1) p_j)``.
-    (Not used for "vs best": a step-down p-value has no matching interval.)
-
-    >>> [None if p is None else round(p, 6) for p in holm([0.01, 0.04, 0.03, None])]
-    [0.03, 0.06, 0.06, None]
-    """
-    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    adjusted_p: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for k, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - k) * p))
-        adjusted_p[i] = running
-    return adjusted_p
-
-
 def tested_pairs(values: Mapping[str, Mapping[int, float]], paired: bool = True) -> int:
     """How many pairs of labels a test can be made for (the family "vs best" adjusts over)."""
     def testable(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
