@@ -82,6 +82,8 @@ def test_ties_among_mostly_failed_schedules_go_to_more_finished_seeds() -> None:
 
 def test_no_finite_test_loss_anywhere_gives_no_comparison() -> None:
     rows = summarize([trial("a", 0, None, "diverged"), trial("b", 0, None, "running")])
+    assert [r.vs_best.method for r in rows] == ["nothing finished", "nothing finished"]
+    rows = summarize([trial("a", 0, None), trial("b", 0, None)])  # finished, no test set
     assert [r.vs_best.method for r in rows] == ["no test loss", "no test loss"]
 
 

@@ -19,11 +19,16 @@ from pathlib import Path
 from lrscope.outputs.report.data import LabelCurves, RunView
 from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
 from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
-from lrscope.outputs.report.leaderboard_output import shown_rows
+from lrscope.outputs.report.leaderboard_output import (
+    NOTHING_FINISHED_NOTE,
+    nothing_finished,
+    shown_rows,
+)
 from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import ranking_note
+from lrscope.study.stats.ranking import TEST_LOSS, ranked_on_text
 from lrscope.study.stats.uncertainty import MIN_PAIRS, MIN_PAIRS_WILCOXON
 
 FIGURE_PREFIX = "report-"
@@ -73,10 +78,11 @@ def run_sections(view: RunView, writer: FigureWriter,
     if view.ranked:
         top = view.ranked[:3]
         path = writer.path(run.id, "best-three")
+        ranked = ranked_on_text(view.rows[0].metric, "top")
         save(comparison_figure([Line(view.labels[lb], lb, colors[lb]) for lb in top],
-                               f"{run.name}: the best {len(top)} by final test loss"), path)
+                               f"{run.name}: the best {len(top)}, {ranked}"), path)
         sections.append(Section("The best three side by side", 3).add(
-            writer.ref(path, f"The best {len(top)} schedules by mean final test loss: "
+            writer.ref(path, f"The best {len(top)} schedules, {ranked}: "
                              + ", ".join(top) + ". " + BAND_NOTE, "the best three")))
     sections.append(recipe_section(view))
     return sections
@@ -110,13 +116,16 @@ def leaderboard_section(view: RunView) -> Section:
               f"enough seeds; {MIN_PAIRS} to {MIN_PAIRS_WILCOXON - 1} -> paired t-test; "
               f"{MIN_PAIRS_WILCOXON} or more -> Wilcoxon signed-rank" if paired else
               "unpaired (imported attempts share no seeds): Welch's t-test")
-    notes = [f"Mean ± 95% Student t interval over seeds (one seed: no interval), its half-width "
+    compared = view.rows[0].versus_on if view.rows else TEST_LOSS
+    notes = [NOTHING_FINISHED_NOTE] if nothing_finished(view.rows) else []
+    notes += [f"Mean ± 95% Student t interval over seeds (one seed: no interval), its half-width "
              f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "
              "its seeds or more thus ranks below every one that finished most of them.",
-             f"'vs best' is the difference in final test loss to the best schedule, its 95% "
-             f"interval and p-value, {method}. A diverged, failed or unfinished seed counts as "
-             "the run's worst test loss (the highest any finished trial showed at any "
-             "evaluation), and the p-values are against a best picked from the same data, "
+             f"'vs best' is the difference in final {compared.label} to the best schedule (this "
+             f"minus best), its 95% interval and p-value, {method}. A diverged, failed or "
+             f"unfinished seed counts as the run's worst {compared.label} (the worst any "
+             "finished trial showed at any evaluation), and the p-values are against a best "
+             "picked from the same data, "
              "Holm-adjusted over every pair of schedules (over the comparisons with the best "
              "alone, identical schedules would still show a 'significant' loser in 6-8% of "
              "studies)."]
