@@ -244,3 +244,15 @@ def test_parallel_auto_measures_says_what_it_chose_and_saves_it(tmp_path, capsys
         assert f"{c['mode']} {c['step_s'] * 1e3:.3g} ms/step" in lines[0]
     with Store.in_dir(out, create=False) as store:
         assert sorted(t.status for t in store.trials()) == ["finished"] * 6
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("acc", "rank_by='acc': no evaluation produces this metric; the metrics measured are "
+            "accuracy, loss"),
+    ("accuracy:best", "give a metric name and min or max"),
+])
+def test_issue16_item3_bad_rank_by_is_one_line_exit_2(tmp_path, capsys, value, needle):
+    code, _, err = run_cli(capsys, "compare", "--task", "digits", "--steps", "20", "--seeds", "1",
+                           "--rank-by", value, "--out", str(tmp_path / "o"))
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "study.sqlite").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -232,3 +233,59 @@ def test_processes_and_auto_leaderboards_equal_nones(tmp_path):
     saved = json.loads((tmp_path / "auto" / "parallel.json").read_text())["study"]
     assert saved["line"] == auto.parallel and auto.parallel.startswith("parallel auto: ")
     assert saved["mode"] in ("none", "batched", "processes")
+
+
+def _tiny(seed):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(64, 3, generator=g)
+    return [(x[i:i + 16], (x[i:i + 16].sum(1) > 0).long()) for i in range(0, 64, 16)]
+
+
+def test_issue16_item4_a_rank_by_metric_nothing_measures_stops_before_any_trial(tmp_path):
+    def model():
+        return nn.Linear(3, 2)
+
+    def opt(p):
+        return torch.optim.SGD(p, lr=0.1)
+
+    ce = nn.functional.cross_entropy
+    with pytest.raises(ValueError, match=r"rank_by='acc'.*accuracy, loss"):
+        lrscope.compare(model, opt, _tiny, loss_fn=ce, val_data=_tiny(0), rank_by="acc",
+                        steps=4, seeds=1, out=tmp_path, quiet=True)
+    with pytest.raises(ValueError, match=r"rank_by='loss'.*measured are rmse"):
+        lrscope.compare(model, opt, _tiny, loss_fn=ce, evaluate=lambda m: {"rmse": 1.0},
+                        steps=4, seeds=1, out=tmp_path, quiet=True)
+    assert not (tmp_path / "study.sqlite").exists()  # no trial ran
+
+
+@pytest.mark.slow
+def test_issue16_item5_every_trial_diverged_names_no_best(tmp_path):
+    res = lrscope.compare(lambda: nn.Linear(3, 2), lambda p: torch.optim.SGD(p, lr=0.1), _tiny,
+                          loss_fn=nn.functional.cross_entropy, val_data=_tiny(0),
+                          schedules=["constant(lr=1e9)", "constant(lr=1e10)"], steps=8,
+                          seeds=1, parallel="none", out=tmp_path, quiet=True,
+                          range_test=RangeTestSettings(start=1e-5, steps=5))
+    assert all(r.n_finished == 0 for r in res.leaderboard) and len(res.leaderboard) == 2
+    assert res.best is None
+    assert "Nothing finished" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def _readme_compare_block() -> str:
+    """The README's lrscope.compare example, as written (the block after its marker)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    after = readme.split("<!-- readme-compare", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_issue19_item3_the_readme_compare_example_runs_and_compares(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(_readme_compare_block(), "README.md", "exec"), scope)
+    res = scope["res"]
+    assert res.best is not None and len(res.leaderboard) == 3
+    # no test_data: "vs best" compares on what was ranked (validation loss), over 3 seeds
+    others = res.leaderboard[1:]
+    assert all(r.versus_on.stored == "val_loss" and r.vs_best.n == 3 for r in others)
+    assert "no test loss" not in capsys.readouterr().out

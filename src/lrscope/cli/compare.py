@@ -21,10 +21,12 @@ from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progr
 from lrscope.config.base import UNSET, save_config
 from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
+from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
-from lrscope.study.api import run_plan
+from lrscope.study.api import check_rank_by, run_plan
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
+from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
 from lrscope.trials.runners import PARALLEL_MODES
 
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
@@ -40,6 +42,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "accumulation_steps": ("accumulation_steps", "--accumulation-steps"),
     "val_fraction": ("val_fraction", "--val-fraction"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
+    "rank_by": ("rank_by", "--rank-by"),
     "parallel": ("parallel", "--parallel"),
     "ray_address": ("ray_address", "--ray-address"),
     "ray_cpus": ("ray_cpus_per_trial", "--ray-cpus-per-trial"),
@@ -73,6 +76,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--val-fraction", type=float, metavar="F", help="training examples held out to select "
         "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
+    add("--rank-by", metavar="METRIC[:min|max]", help="rank the schedules on this metric "
+        "(loss or accuracy for the built-in tasks), e.g. accuracy:max; a bare name is "
+        "minimised when it names a loss or an error (default loss:min)")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
@@ -124,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=not engine.is_main)
     with engine:
         plan = study_plan(config)
+        if engine.is_main:  # a Task knows its metrics; a user's Problem is measured once
+            device = "cpu" if isinstance(plan.task, Task) else config.resolved_device()
+            check_rank_by(RankingMetric.parse(config.rank_by), plan.task, device, "rank_by")
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
         if engine.is_main:
             check_resumable(plan, out)  # before anything is written into an old study
@@ -170,6 +179,13 @@ def run(args: argparse.Namespace) -> int:
             stdout = Console(width=200)
         stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
                                 width=stdout.width))
+        if result.best is None:
+            stdout.print("Nothing finished: every trial diverged, failed or is unfinished; "
+                         "there is no best schedule.", highlight=False)
+        else:
+            stdout.print(f"best: {result.best} "
+                         f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",
+                         highlight=False, markup=False, soft_wrap=True)
         if plan.lr_scales is not None:
             _print_best_scales(stdout, out, plan.name, result.leaderboard)
         stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")

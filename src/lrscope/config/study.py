@@ -33,6 +33,7 @@ from lrscope.data.tasks import is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.recipes import RECIPES, budget_problem
+from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES
 
 DEFAULT_EPOCHS = 20
@@ -57,6 +58,8 @@ class StudyConfig(TaskConfig):
     # tasks, none for a user's task (unless it brings val_x/val_y)
     val_fraction: float | None = Field(default=None, ge=0.0, lt=1.0)
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
+    # what the schedules are ranked on: "metric[:min|max]" (lrscope.study.stats.ranking)
+    rank_by: str = "loss:min"
     parallel: Literal["none", "batched", "processes", "ray", "auto"] = "auto"
     # --parallel ray (lrscope.trials.runners.ray): the cluster to join (None: $RAY_ADDRESS, else
     # a local cluster) and what each trial asks of it (None GPUs: a quarter GPU on CUDA)
@@ -123,6 +126,15 @@ class StudyConfig(TaskConfig):
             except InputError as err:
                 raise ValueError(str(err)) from None
         return schedules
+
+    @field_validator("rank_by")
+    @classmethod
+    def _known_direction(cls, rank_by: str) -> str:
+        try:  # stored as name:direction, so that "loss" and "loss:min" resume each other
+            metric = RankingMetric.parse(rank_by, where="rank_by")
+        except (InputError, TypeError) as err:
+            raise ValueError(str(err).removeprefix(f"rank_by={rank_by!r}: ")) from None
+        return f"{metric.name}:{metric.direction}"
 
     @field_validator("plugin")
     @classmethod

@@ -45,10 +45,12 @@ from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
+from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
+from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES, RayOptions
 from lrscope.trials.trial import TrainOptions
 
-MINIMISED = ("loss", "rmse", "mse", "mae", "error", "perplexity", "nll")
+MINIMISED = RANKING_MINIMISED  # kept for callers of the earlier name
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class CompareResult:
     """What :func:`compare` returns: the ranked rows, the winner, where everything was written."""
 
     leaderboard: list[Any]  # lrscope.study.stats.leaderboard.LeaderboardRow, best first
-    best: str | None
+    best: str | None  # None when nothing finished
     out: Path
     report_html: Path
     suite: Suite
@@ -110,6 +112,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = check_seeds("compare", seeds)
     engine = LocalEngine(device)
+    # the last check, as it may evaluate a fresh model once: before any trial
+    check_rank_by(RankingMetric.parse(metric), problem, engine.device)
     plan = StudyPlan(
         name=name, task=problem, seeds=seed_list, steps=total,
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
@@ -166,7 +170,8 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
         return None
     files = write_report(out)
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
-    return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
+    best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
+    return CompareResult(list(rows), best, out, files.html, suite,
                          files.leaderboard_csv, heard[-1] if heard else None)
 
 
@@ -191,21 +196,46 @@ def _ray_options(address: str | None, resources: Mapping[str, float] | None) -> 
 
 
 def _rank_by(rank_by: str | tuple[str, str]) -> tuple[str, str]:
-    """``(name, "min"|"max")``; a bare name is minimised when it names a loss or an error.
+    """``(name, "min"|"max")`` (:meth:`RankingMetric.parse`); a bare name is minimised when it
+    names a loss or an error.
 
     >>> _rank_by("rmse"), _rank_by("accuracy"), _rank_by(("bleu", "max"))
     (('rmse', 'min'), ('accuracy', 'max'), ('bleu', 'max'))
     """
-    if isinstance(rank_by, str):
-        name, direction = rank_by, ("min" if rank_by.lower().endswith(MINIMISED) else "max")
-    elif isinstance(rank_by, (tuple, list)) and len(rank_by) == 2:
-        name, direction = rank_by
-    else:
-        raise InputTypeError(f"compare: rank_by={rank_by!r} must be a metric name or a "
-                             "(name, 'min'|'max') pair")
-    if direction not in ("min", "max") or not str(name).isidentifier():
-        raise InputError(f"compare: rank_by={rank_by!r}: give a metric name and 'min' or 'max'")
-    return str(name), str(direction)
+    metric = RankingMetric.parse(rank_by, where="compare: rank_by")
+    return metric.name, metric.direction
+
+
+def task_metrics(task: Task) -> set[str]:
+    """What a Task's evaluation measures: the loss, and the accuracy when it has classes."""
+    return {"loss", "accuracy"} if task.has_classes else {"loss"}
+
+
+def check_rank_by(metric: RankingMetric, problem: Task | Problem, device: Any,
+                  where: str = "compare: rank_by") -> None:
+    """InputError, naming the metrics that exist, when no evaluation produces ``metric``.
+
+    A Task knows its metrics. A Problem's come from ``evaluate`` or its data, so they are
+    measured once, on a freshly built model, before any trial (only when they can differ from
+    the loss every evaluation has); the global RNGs are left as they were.
+    """
+    if isinstance(problem, Task):
+        metric.check(task_metrics(problem), where)
+        return
+    if problem.evaluate is None and metric.name == "loss":
+        return  # val_data / test_data always measure the loss
+    import torch
+
+    from lrscope.rng import preserved_rng
+
+    with preserved_rng():
+        model = problem.make_model().to(device)
+        evaluation = problem.measure(model, torch.device(device))
+    if evaluation.metrics:  # the selection split: evaluate(model) or val_data
+        metric.check(evaluation.metrics, where)
+    elif evaluation.loss is not None:  # no selection split: the test set ranks
+        metric.check({"loss"} | ({"accuracy"} if evaluation.accuracy is not None else set()),
+                     where)
 
 
 def _steps(steps: int | None, epochs: int | None, per_epoch: int | None, micro: int) -> int:

@@ -82,6 +82,8 @@ def test_ties_among_mostly_failed_schedules_go_to_more_finished_seeds() -> None:
 
 def test_no_finite_test_loss_anywhere_gives_no_comparison() -> None:
     rows = summarize([trial("a", 0, None, "diverged"), trial("b", 0, None, "running")])
+    assert [r.vs_best.method for r in rows] == ["nothing finished", "nothing finished"]
+    rows = summarize([trial("a", 0, None), trial("b", 0, None)])  # finished, no test set
     assert [r.vs_best.method for r in rows] == ["no test loss", "no test loss"]
 
 
@@ -110,7 +112,8 @@ def test_compare_with_best_bonferroni_adjusts_over_every_pair_by_hand() -> None:
 
 def test_the_csv_keeps_its_columns_and_adds_the_raw_p_at_the_end() -> None:
     assert COLUMNS[:len(ORIGINAL_COLUMNS)] == ORIGINAL_COLUMNS
-    assert COLUMNS[len(ORIGINAL_COLUMNS):] == ["vs_best_p_raw", "rank_loss", "ranked_on"]
+    assert COLUMNS[len(ORIGINAL_COLUMNS):] == ["vs_best_p_raw", "rank_loss", "ranked_on",
+                                               "rank_direction", "vs_best_on", "lr_scale"]
     rows = summarize([trial(label, s, base + 0.01 * s + 0.001 * k * s)
                       for k, (label, base) in enumerate((("a", 0.1), ("b", 0.2), ("c", 0.3)))
                       for s in range(3)])

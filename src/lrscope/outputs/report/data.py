@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrscope.study.stats.leaderboard import LeaderboardRow, leaderboard, outcomes_from_store
-from lrscope.study.stats.scales import origins, scales_of, sensitivity
-from lrscope.study.stats.uncertainty import Estimate
+from lrscope.study.stats.leaderboard import (
+    LeaderboardRow,
+    leaderboard,
+    outcomes_from_store,
+    run_metric,
+)
+from lrscope.study.stats.scales import ScaleCell, origins, scales_of, sensitivity
 from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
 METRICS = METRIC_NAMES
@@ -63,7 +67,7 @@ class RunView:
     # label -> (base label, LR scale), and with more than one scale: base -> scale -> the
     # final ranking metric over seeds (lrscope.study.stats.scales)
     origins: dict[str, tuple[str, float]] = field(default_factory=dict)
-    scales: dict[str, dict[float, Estimate]] = field(default_factory=dict)
+    scales: dict[str, dict[float, ScaleCell]] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[str]:
@@ -99,8 +103,10 @@ def load_run(store: Store, run: RunRecord, target_accuracy: float | None = None)
         by_label.setdefault(trial.label, []).append(trial)
     labels = {row.label: label_curves(store, run.name, by_label[row.label]) for row in rows}
     found = origins(trials)
-    scales = sensitivity(outcomes_from_store(store, run.id), found) \
-        if len(scales_of(found)) > 1 else {}
+    scales: dict[str, dict[float, ScaleCell]] = {}
+    if len(scales_of(found)) > 1:
+        metric = run_metric(store, run.id)
+        scales = sensitivity(outcomes_from_store(store, run.id, metric), found, metric)
     return RunView(run, trials, rows, labels, store.range_test(run.id), found, scales)
 
 

@@ -7,14 +7,18 @@ CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with
     final_test_accuracy, best_test_accuracy), target_accuracy, steps_to_target_mean,
     steps_to_target_low, steps_to_target_high, reached_target, wall_time_s,
     vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p,
-    vs_best_p_raw, rank_loss, ranked_on
+    vs_best_p_raw, rank_loss, ranked_on, rank_direction, vs_best_on, lr_scale
 
 ``vs_best_p`` is Bonferroni-adjusted (against a best picked from the same data, over every
 pair of schedules) and ``vs_best_low``/``vs_best_high`` are the matching simultaneous interval,
 ``vs_best_p_raw`` the same test unadjusted; ``rank_loss`` is the statistic the rank
-follows, the median final loss over all seeds with a seed that did not finish as ``inf``, of
-the validation split when the study held one out (``ranked_on``: ``val_loss``), else of the test
-set (``test_loss``).
+follows, the median final ranking metric over all seeds in the metric's own direction (an
+accuracy reads 0.95), with a seed that did not finish as the worst (``inf``, ``-inf`` for a
+maximised metric), of the validation split when the study held one out (``ranked_on``:
+``val_loss``, ``val_accuracy``, ...), else of the test set (``test_loss``); ``rank_direction``
+says whether it is minimised (``min``) or maximised (``max``). ``vs_best_on`` is what "vs best"
+compared (``test_loss``, or without a test set the ranking metric); ``lr_scale`` the peak-LR
+scale a row was chosen at in a study run at several (empty otherwise).
 The first columns keep their names and order; new ones are only ever added at the end.
 """
 
@@ -30,6 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
+from lrscope.study.stats.ranking import TEST_LOSS
 from lrscope.study.stats.uncertainty import Estimate
 
 ESTIMATES = ("final_test_loss", "best_test_loss", "final_test_accuracy", "best_test_accuracy")
@@ -38,13 +43,29 @@ COLUMNS = (
     + [f"{name}_{part}" for name in ESTIMATES for part in ("mean", "low", "high")]
     + ["target_accuracy", "steps_to_target_mean", "steps_to_target_low", "steps_to_target_high",
        "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
-       "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss", "ranked_on"]
+       "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss", "ranked_on",
+       "rank_direction", "vs_best_on", "lr_scale"]
 )
-VERSUS_HEADER = "vs best (adjusted p)"
-RANK_HEADER = "median loss, all seeds"
-VERSUS_NOTE = ("vs best: p against a best picked from the same data, Bonferroni-adjusted over "
-               "every pair of schedules (the interval is the matching simultaneous one); a seed "
-               "that did not finish counts as the run's worst test loss.")
+NOTHING_FINISHED_NOTE = ("Nothing finished: every trial diverged, failed or is unfinished, so "
+                         "there is no best schedule.")
+
+
+def versus_header(rows: Sequence[LeaderboardRow]) -> str:
+    """``'vs best, test loss (adjusted p)'``: the column says what it compares."""
+    compared = rows[0].versus_on if rows else TEST_LOSS
+    return f"vs best, {compared.label} (adjusted p)"
+
+
+def versus_note(rows: Sequence[LeaderboardRow]) -> str:
+    compared = rows[0].versus_on if rows else TEST_LOSS
+    return (f"vs best ({compared.label}, this minus best): p against a best picked from the same "
+            "data, Bonferroni-adjusted over every pair of schedules (the interval is the "
+            "matching simultaneous one); a seed that did not finish counts "
+            f"as the run's worst {compared.label}.")
+
+
+def nothing_finished(rows: Sequence[LeaderboardRow]) -> bool:
+    return bool(rows) and not any(r.n_finished for r in rows)
 
 
 def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str, Any]]:
@@ -60,7 +81,9 @@ def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str,
             "vs_best_n": row.vs_best.n, "vs_best_difference": row.vs_best.difference,
             "vs_best_low": row.vs_best.low, "vs_best_high": row.vs_best.high,
             "vs_best_p": row.vs_best.p_value, "vs_best_p_raw": row.vs_best.p_raw,
-            "rank_loss": row.rank_loss, "ranked_on": row.ranked_on,
+            "rank_loss": row.rank_value, "ranked_on": row.ranked_on,
+            "rank_direction": row.metric.direction, "vs_best_on": row.versus_on.stored,
+            "lr_scale": row.lr_scale,
         }
         for name in (*ESTIMATES, "steps_to_target"):
             estimate: Estimate = getattr(row, name)
@@ -90,9 +113,10 @@ def target_header(rows: Sequence[LeaderboardRow]) -> str:
 def display_rows(rows: Sequence[LeaderboardRow],
                  digits: int = 4) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by the terminal table and the report."""
+    metric = rows[0].metric if rows else TEST_LOSS
     header = ["#", "schedule", "final test loss", "best test loss", "final test acc",
-              "best test acc", target_header(rows), "diverged", "wall (s)", RANK_HEADER,
-              VERSUS_HEADER]
+              "best test acc", target_header(rows), "diverged", "wall (s)", metric.column_header,
+              versus_header(rows), SCALE_HEADER]
     cells = []
     for r in rows:
         reached = (f"{r.steps_to_target.text(4)} ({r.reached_target}/{r.n_finished})"
@@ -102,17 +126,14 @@ def display_rows(rows: Sequence[LeaderboardRow],
             r.best_test_loss.text(digits), r.final_test_accuracy.text(digits),
             r.best_test_accuracy.text(digits), reached,
             f"{r.n_diverged}/{r.n_trials}", "—" if r.wall_time is None else f"{r.wall_time:.1f}",
-            rank_text(r.rank_loss, digits), r.vs_best.text(),
+            r.metric.text(r.rank_loss, digits), r.vs_best.text(),
+            "—" if r.lr_scale is None else f"x{r.lr_scale:g}",
         ])
     return header, cells
 
 
-def rank_text(value: float, digits: int = 4) -> str:
-    """The rank statistic for a cell: ``∞`` when half the seeds or more did not finish."""
-    return "∞" if value == float("inf") else f"{value:.{digits}g}"
-
-
-NARROW_DROPS = ("best test loss", "best test acc", "wall (s)", RANK_HEADER)
+SCALE_HEADER = "peak LR scale"
+NARROW_DROPS = ("best test loss", "best test acc", "wall (s)")
 # Columns that exist only for tasks with classes: left out when no row has them.
 CLASSIFICATION_COLUMNS = ("final test acc", "best test acc")
 
@@ -139,13 +160,16 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     """
     narrow = width is not None and width < 160
     header, cells = shown_rows(rows, digits=3 if narrow else 4)
+    versus = header.index(versus_header(rows))
     if narrow:
         for i, row in enumerate(rows):
-            cells[i][-1] = row.vs_best.text(short=True)
+            cells[i][versus] = row.vs_best.text(short=True)
+    drops = (*NARROW_DROPS, rows[0].metric.column_header) if rows else NARROW_DROPS
     keep = [i for i, name in enumerate(header)
-            if any(line[i] != "—" for line in cells) and not (narrow and name in NARROW_DROPS)]
-    table = Table(title=title, caption=f"mean ± 95% CI over seeds. {ranking_note(rows)} "
-                                       f"{VERSUS_NOTE}")
+            if any(line[i] != "—" for line in cells) and not (narrow and name in drops)]
+    empty = f"{NOTHING_FINISHED_NOTE} " if nothing_finished(rows) else ""
+    table = Table(title=title, caption=f"{empty}mean ± 95% CI over seeds. {ranking_note(rows)} "
+                                       f"{versus_note(rows)}")
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
     for i in keep:

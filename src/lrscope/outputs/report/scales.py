@@ -1,25 +1,26 @@
 """The report's LR-sensitivity part, for a run with more than one peak-LR scale (lr_scales).
 
-One line per base schedule: its final ranking metric (validation loss when the run measured
-one, else test loss) against the scale of its peak LR, on a log axis, as the mean over the
-finished seeds with its 95% interval; a table of the same numbers; and a sentence saying at
-which scale each base schedule ranks best (:mod:`lrscope.study.stats.scales`).
+One line per base schedule: its final ranking metric (the run's ``rank_by``, on validation when
+the run measured it, else on test) against the scale of its peak LR, on a log axis, as the
+median over all seeds that the leaderboard ranks by (a seed that did not finish counts as the
+worst); a table of the same numbers with how many seeds finished; and a sentence saying at which
+scale each base schedule ranks best (:mod:`lrscope.study.stats.scales`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import RunView
 from lrscope.outputs.report.document import Paragraph, Section, Table
 from lrscope.outputs.report.figures import LEGEND_COLUMNS, color_for, plain_text, save
-from lrscope.study.stats.scales import BestScale, best_scale_line, best_scales, metric_name
-from lrscope.study.stats.uncertainty import Estimate
+from lrscope.study.stats.ranking import TEST_LOSS, RankingMetric, ranked_on_text
+from lrscope.study.stats.scales import BestScale, ScaleCell, best_scale_line, best_scales
 
 if TYPE_CHECKING:
     from lrscope.outputs.report.sections import FigureWriter
@@ -29,10 +30,12 @@ def scale_label(scale: float) -> str:
     return f"x{scale:g}"
 
 
-def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Sequence[BestScale],
-                       title: str, metric: str) -> Figure:
-    """Final ``metric`` against the LR scale (log x), one line per base, error bars from the
-    interval over seeds; each base's best scale is ringed."""
+def sensitivity_figure(series: Mapping[str, Mapping[float, ScaleCell]],
+                       best: Sequence[BestScale], title: str, metric: RankingMetric) -> Figure:
+    """The final ranking ``metric`` (its median over all seeds, in its own direction) against
+    the LR scale (log x), one line per base; a scale where half the seeds or more did not
+    finish is left out, one where some did not is labelled finished/total; each base's best
+    scale is ringed."""
     # Long specs get one legend column (side by side they run off the figure).
     columns = 1 if max((len(plain_text(b)) for b in series), default=0) > 40 else LEGEND_COLUMNS
     legend_rows = -(-len(series) // columns)
@@ -44,44 +47,36 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
     axes = figure.subplots()
     chosen = {b.base: b.scale for b in best}
     every: set[float] = set()
-    means: list[float] = []
     for index, (base, by_scale) in enumerate(series.items()):
-        points = [(s, e.mean, e.low, e.high) for s, e in by_scale.items() if e.mean is not None]
+        points = [(s, metric.shown(c.rank_loss), c) for s, c in by_scale.items()
+                  if math.isfinite(c.rank_loss)]
         if not points:
             continue
         every.update(p[0] for p in points)
-        x = np.array([p[0] for p in points])
-        y = np.array([p[1] for p in points], dtype=float)
-        means += [float(v) for v in y if np.isfinite(v)]
-        # one seed: no interval, no bar
-        low = [p[1] - p[2] if p[1] is not None and p[2] is not None else 0.0 for p in points]
-        high = [p[3] - p[1] if p[1] is not None and p[3] is not None else 0.0 for p in points]
         color = color_for(index)
-        axes.errorbar(x, y, yerr=np.array([low, high]), color=color, marker="o", markersize=4,
-                      capsize=3, linewidth=1.4, label=plain_text(base))
+        axes.plot([p[0] for p in points], [p[1] for p in points], color=color, marker="o",
+                  markersize=4, linewidth=1.4, label=plain_text(base))
+        for scale, value, cell in points:
+            if cell.finished < cell.total:
+                axes.annotate(f"{cell.finished}/{cell.total}", (scale, value), fontsize="x-small",
+                              color=color, textcoords="offset points", xytext=(4, 4))
         mark = by_scale.get(chosen.get(base, -1.0))
-        if mark is not None and mark.mean is not None:
-            axes.plot([chosen[base]], [mark.mean], marker="o", markersize=11,
+        if mark is not None and math.isfinite(mark.rank_loss):
+            axes.plot([chosen[base]], [metric.shown(mark.rank_loss)], marker="o", markersize=11,
                       markerfacecolor="none", markeredgecolor=color, linestyle="none")
-    if means:
-        # The means set the view: with 2-3 seeds a t interval can be far wider than the spread
-        # of the means, and would flatten every line (the bars run off the top and bottom).
-        low_end, high_end = min(means), max(means)
-        pad = 0.15 * (high_end - low_end) or 0.1 * abs(high_end) or 0.1
-        axes.set_ylim(low_end - pad, high_end + pad)
     axes.set_xscale("log")
     ticks = sorted(every)
     axes.set_xticks(ticks, [scale_label(s) for s in ticks])
     axes.minorticks_off()
     axes.set_xlabel("peak LR scale (multiple of the suite's peak LR)")
-    axes.set_ylabel(f"final {metric} (bars: 95% CI over seeds)")
+    axes.set_ylabel(f"final {metric.label} (median over all seeds)")
     axes.grid(True, alpha=0.3)
     handles, names = axes.get_legend_handles_labels()
     if handles:
         figure.legend(handles, names, loc="lower center", fontsize="small", frameon=False,
                       ncols=min(len(handles), columns))
     else:
-        axes.text(0.5, 0.5, "no finished trials", ha="center", va="center",
+        axes.text(0.5, 0.5, "no scale finished most of its seeds", ha="center", va="center",
                   transform=axes.transAxes)
     figure.suptitle(plain_text(title))
     return figure
@@ -90,28 +85,30 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, Estimate]], best: Seq
 def sensitivity_section(view: RunView, writer: FigureWriter) -> Section:
     """The figure, the table and the sentence saying which scale won for each base."""
     best = best_scales(view.rows, view.origins)
-    ranked_on = view.rows[0].ranked_on if view.rows else "test_loss"
-    metric = metric_name(ranked_on)
+    metric = view.rows[0].metric if view.rows else TEST_LOSS
     scales = sorted({s for by_scale in view.scales.values() for s in by_scale})
     shown = ", ".join(scale_label(s) for s in scales)
     winners = "; ".join(best_scale_line(b) for b in best)
     section = Section("LR sensitivity: each schedule at its best peak LR", 3).add(Paragraph(
         f"Every schedule ran at {shown} its peak LR (every LR of the schedule multiplied), so "
-        "that schedules are compared each at its own best LR rather than at one shared LR. "
-        f"Each is ranked at its best scale, chosen on the {metric} (the leaderboard's median "
-        f"over seeds): {winners}."))
+        "that schedules are compared each at its own best LR rather than at one shared LR; "
+        f"{ranked_on_text(metric, 'scale')}: {winners}. The leaderboard shows each schedule at "
+        "its best scale. Cells: the median over all seeds (unfinished: half the seeds or more "
+        "did not finish) and the seeds that finished of those run."))
     chosen = {b.base: b.scale for b in best}
     header = ["schedule (x1)", *(scale_label(s) for s in scales), "best"]
-    cells = [[base, *(view.scales[base][s].text() if s in view.scales[base] else "—"
+    cells = [[base, *(view.scales[base][s].text(metric) if s in view.scales[base] else "—"
                       for s in scales),
               scale_label(chosen[base]) if base in chosen else "—"]
              for base in [b.base for b in best if b.base in view.scales]]
     section.add(Table(header, cells))
     path = writer.path(view.run.id, "lr-sensitivity")
     ordered = {b.base: view.scales[b.base] for b in best if b.base in view.scales}
-    save(sensitivity_figure(ordered, best, f"{view.run.name}: final {metric} against the "
-                                           "peak LR scale", metric), path)
+    save(sensitivity_figure(ordered, best, f"{view.run.name}: final {metric.label} against "
+                                           "the peak LR scale", metric), path)
     return section.add(writer.ref(
-        path, f"Final {metric} against the peak-LR scale (log axis), one line per schedule: "
-              "mean over the finished seeds with its 95% Student t interval; a ring marks "
-              "each schedule's best scale.", "LR sensitivity"))
+        path, f"Final {metric.label} against the peak-LR scale (log axis), one line per "
+              "schedule: the median over all seeds, as the leaderboard ranks; a scale where "
+              "half the seeds or more did not finish is left out, and finished/total labels "
+              "a point where some did not; a ring marks each schedule's best scale.",
+        "LR sensitivity"))

@@ -19,11 +19,16 @@ from pathlib import Path
 from lrscope.outputs.report.data import LabelCurves, RunView
 from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
 from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
-from lrscope.outputs.report.leaderboard_output import shown_rows
+from lrscope.outputs.report.leaderboard_output import (
+    NOTHING_FINISHED_NOTE,
+    nothing_finished,
+    shown_rows,
+)
 from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.leaderboard import ranking_note
+from lrscope.study.stats.ranking import TEST_LOSS, ranked_on_text
 from lrscope.study.stats.uncertainty import versus_rule
 
 FIGURE_PREFIX = "report-"
@@ -73,10 +78,11 @@ def run_sections(view: RunView, writer: FigureWriter,
     if view.ranked:
         top = view.ranked[:3]
         path = writer.path(run.id, "best-three")
+        ranked = ranked_on_text(view.rows[0].metric, "top")
         save(comparison_figure([Line(view.labels[lb], lb, colors[lb]) for lb in top],
-                               f"{run.name}: the best {len(top)} by final test loss"), path)
+                               f"{run.name}: the best {len(top)}, {ranked}"), path)
         sections.append(Section("The best three side by side", 3).add(
-            writer.ref(path, f"The best {len(top)} schedules by mean final test loss: "
+            writer.ref(path, f"The best {len(top)} schedules, {ranked}: "
                              + ", ".join(top) + ". " + BAND_NOTE, "the best three")))
     sections.append(recipe_section(view))
     return sections
@@ -106,13 +112,15 @@ def leaderboard_section(view: RunView) -> Section:
     header, cells = shown_rows(view.rows)
     target = next((r.target_accuracy for r in view.rows if r.target_accuracy is not None), None)
     paired = view.run.kind == "study"
-    notes = [f"Mean ± 95% Student t interval over seeds, kept within the metric's range (a loss "
-             f"never below 0; one seed: no interval), its half-width "
-             f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "
-             "its seeds or more thus ranks below every one that finished most of them.",
-             f"{versus_rule(paired)} It compares final test losses; a diverged, failed or "
-             "unfinished seed counts as the run's worst test loss (the highest any finished "
-             "trial showed at any evaluation)."]
+    compared = view.rows[0].versus_on if view.rows else TEST_LOSS
+    notes = [NOTHING_FINISHED_NOTE] if nothing_finished(view.rows) else []
+    notes += [f"Mean ± 95% Student t interval over seeds, kept within the metric's range (a loss "
+              f"never below 0; one seed: no interval), its half-width "
+              f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "
+              "its seeds or more thus ranks below every one that finished most of them.",
+              f"{versus_rule(paired)} It compares final {compared.label}; a diverged, failed or "
+              f"unfinished seed counts as the run's worst {compared.label} (the worst any "
+              "finished trial showed at any evaluation)."]
     if target is not None:
         notes.append(f"Target accuracy {target:.2%}: mean steps over the seeds that reached it "
                      "(reached/finished in brackets).")

@@ -5,15 +5,21 @@ seeds, steps to reach a target accuracy (mean over the seeds that reached it, an
 diverged count, mean wall time, and a comparison against the best schedule as described in
 :mod:`lrscope.study.stats.uncertainty`.
 
-**Selection on validation.** When the trials measured a validation split (``val_loss``), the
-ranking reads the final *validation* loss and the test set only reports: the columns and the
-"vs best" comparison are test metrics, of a best picked on other data. Without a split the
-ranking reads the final test loss, as below.
+**What is ranked** is a :class:`~lrscope.study.stats.ranking.RankingMetric` (the run's
+``rank_by``, else the loss). When the trials measured a validation split, the ranking reads that
+metric's final *validation* value and the test set only reports: the columns and the "vs best"
+comparison are test metrics, of a best picked on other data. Without a split the ranking reads
+the metric on the test set. Without a test set, "vs best" compares on the ranking metric.
+
+**One row per schedule.** A study run at several peak-LR scales (``lr_scales``) ranks each base
+schedule at its best scale: the scale whose trials rank best by the same rule as the rows, on
+the ranking metric (validation when measured); the other scales are the sensitivity section's
+(:mod:`lrscope.study.stats.scales`).
 
 **Every seed counts.** A seed that diverged, failed or has not finished (or finished without a
 finite final test loss) is the worst outcome, not a missing one:
 
-* *Ranking*: by the median final test loss over all of a schedule's seeds, such a seed counting
+* *Ranking*: by the median final ranking metric over all of a schedule's seeds, such a seed counting
   as +inf (worse than any finished one); ties go to more finished seeds, then to the lower mean
   over the finished ones. So a schedule that fails on half its seeds or more ranks below every
   schedule that finished most of its seeds (2 diverged of 3 ranks below any 3 of 3), while one
@@ -44,11 +50,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from lrscope.study.stats.ranking import TEST_LOSS, RankingMetric, ranked_on_text
 from lrscope.study.stats.uncertainty import (
     BEST,
     Comparison,
@@ -59,26 +66,11 @@ from lrscope.study.stats.uncertainty import (
 )
 from lrscope.study.store.sqlite import Store
 
-EXCLUSION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final test "
-                  "loss over all seeds, a diverged, failed or unfinished seed counting as worse "
-                  "than any finished one (ties: more finished seeds, then lower mean).")
-VALIDATION_NOTE = ("Means and intervals use finished trials only. Ranked by the median final "
-                   "validation loss over all seeds (the split held out of training; the test set "
-                   "only reports), a diverged, failed or unfinished seed counting as worse than "
-                   "any finished one (ties: more finished seeds, then lower mean).")
-
 
 def ranking_note(rows: Sequence[LeaderboardRow]) -> str:
-    """The one-sentence ranking rule for these rows (on validation or on test)."""
-    ranked_on = next((r.ranked_on for r in rows), "test_loss")
-    if ranked_on == "test_loss":
-        return EXCLUSION_NOTE
-    if ranked_on == "val_loss":
-        return VALIDATION_NOTE
-    name = ranked_on.removeprefix("val_")
-    better = "higher" if rows[0].rank_max else "lower"
-    return VALIDATION_NOTE.replace("final validation loss",
-                                   f"final validation {name} ({better} is better)")
+    """The ranking rule for these rows (:func:`~lrscope.study.stats.ranking.ranked_on_text`)."""
+    metric = rows[0].metric if rows else TEST_LOSS
+    return "Means and intervals use finished trials only. " + ranked_on_text(metric)
 
 
 @dataclass(frozen=True)
@@ -98,6 +90,7 @@ class TrialOutcome:
     worst_test_loss: float | None = None  # highest finite test loss at any evaluation
     final_val_loss: float | None = None  # with a validation split: what the ranking reads
     # (the rank_by metric's last value, negated when it is maximised: lower is always better)
+    worst_val_loss: float | None = None  # the same metric's worst (highest) at any evaluation
 
     def steps_to(self, target: float) -> int | None:
         """First evaluated step whose test accuracy reaches ``target``, or None."""
@@ -122,29 +115,40 @@ class LeaderboardRow:
     reached_target: int
     wall_time: float | None     # mean seconds over finished trials
     vs_best: Comparison
-    rank_loss: float = math.inf  # median final (val or test) loss over all seeds, unfinished = +inf
-    ranked_on: str = "test_loss"  # "val_loss" (or "val_<rank_by>") with a validation split
-    rank_max: bool = False  # the ranked metric is maximised (rank_loss holds it negated)
+    # median final ranking metric over all seeds, unfinished = +inf, lower is better (the
+    # metric's sign applied: metric.shown(rank_loss) is the value in its own direction)
+    rank_loss: float = math.inf
+    metric: RankingMetric = TEST_LOSS  # what the rank follows
+    versus_on: RankingMetric = TEST_LOSS  # what "vs best" compares (test loss when measured)
+    lr_scale: float | None = None  # with lr_scales: the peak-LR scale this row was chosen at
 
+    @property
+    def ranked_on(self) -> str:
+        """The ranked metric's stored name: ``val_loss``, ``test_loss``, ``val_accuracy``..."""
+        return self.metric.stored
 
-def rank_by_of(config: Mapping[str, Any]) -> tuple[str, str]:
-    """The run's ranking metric and direction: its ``rank_by`` setting, else ("loss", "min")."""
-    name, direction = config.get("rank_by") or ("loss", "min")
-    return str(name), str(direction)
+    @property
+    def rank_max(self) -> bool:
+        return self.metric.direction == "max"
+
+    @property
+    def rank_value(self) -> float:
+        """The rank statistic in the metric's own direction (an accuracy reads 0.95)."""
+        return self.metric.shown(self.rank_loss)
 
 
 def outcomes_from_store(store: Store, run_id: int,
-                        rank_by: tuple[str, str] = ("loss", "min")) -> list[TrialOutcome]:
+                        rank_by: RankingMetric | tuple[str, str] = TEST_LOSS
+                        ) -> list[TrialOutcome]:
     """Every trial of a run, reduced to its final/best test metrics and its final selection
     metric (``val_<rank_by>``, negated when maximised)."""
-    name, direction = rank_by
-    sign = -1.0 if direction == "max" else 1.0
+    metric = RankingMetric.parse(rank_by)
     outcomes = []
     for trial in store.trials(run_id):
         _, loss = store.metric_series(trial.id, "test_loss")
         steps, acc = store.metric_series(trial.id, "test_accuracy")
-        _, val = store.metric_series(trial.id, f"val_{name}")
-        val = sign * val
+        _, val = store.metric_series(trial.id, f"val_{metric.name}")
+        val = metric.sign * val
         curve = tuple((int(s), float(a)) for s, a in zip(steps, acc, strict=True)
                       if math.isfinite(a))
         outcomes.append(TrialOutcome(
@@ -152,19 +156,32 @@ def outcomes_from_store(store: Store, run_id: int,
             final_test_loss=_last(loss), best_test_loss=_extreme(loss, np.min),
             final_test_accuracy=_last(acc), best_test_accuracy=_extreme(acc, np.max),
             accuracy_curve=curve, wall_time=trial.wall_time,
-            worst_test_loss=_extreme(loss, np.max), final_val_loss=_last(val)))
+            worst_test_loss=_extreme(loss, np.max), final_val_loss=_last(val),
+            worst_val_loss=_extreme(val, np.max)))
     return outcomes
+
+
+def run_metric(store: Store, run_id: int) -> RankingMetric:
+    """What a stored run ranks on: its ``rank_by`` on the validation split when any of its
+    trials measured one (any ``val_*`` metric), else on the test set."""
+    validated = any(name.startswith("val_") for trial in store.trials(run_id)
+                    for name in store.metric_names(trial.id))
+    return RankingMetric.of_run(store.run(run_id).config, validated)
 
 
 def leaderboard(store: Store, run_id: int, target_accuracy: float | None = None) -> list[
         LeaderboardRow]:
-    """The leaderboard of one run; paired comparisons for studies, unpaired for imports."""
+    """The leaderboard of one run; paired comparisons for studies, unpaired for imports; one
+    row per base schedule, at its best scale, when the run tried several LR scales."""
+    from lrscope.study.stats.scales import origins  # scales reads this module's rows
+
     run = store.run(run_id)
     if target_accuracy is None and run.config.get("target_accuracy") is not None:
         target_accuracy = float(run.config["target_accuracy"])
-    rank_by = rank_by_of(run.config)
-    return summarize(outcomes_from_store(store, run_id, rank_by), target_accuracy=target_accuracy,
-                     paired=run.kind == "study", rank_by=rank_by)
+    metric = run_metric(store, run_id)
+    return summarize(outcomes_from_store(store, run_id, metric), target_accuracy=target_accuracy,
+                     paired=run.kind == "study", metric=metric,
+                     origins=origins(store.trials(run_id)))
 
 
 def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
@@ -175,7 +192,9 @@ def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
     """
     by_label: dict[str, list[float]] = defaultdict(list)
     for o in outcomes:
-        if o.status == "finished" and o.final_test_accuracy is not None:
+        # a NaN accuracy (a model that output NaN yet "finished") says nothing about the target
+        if o.status == "finished" and o.final_test_accuracy is not None \
+                and math.isfinite(o.final_test_accuracy):
             by_label[o.label].append(o.final_test_accuracy)
     if not by_label:
         return None
@@ -184,25 +203,33 @@ def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
 
 
 def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None = None,
-              paired: bool = True, rank_by: tuple[str, str] = ("loss", "min"),
+              paired: bool = True, metric: RankingMetric | None = None,
+              origins: Mapping[str, tuple[str, float]] | None = None,
               ) -> list[LeaderboardRow]:
-    """Rows ranked best first (see the module docstring for the rules)."""
+    """Rows ranked best first (see the module docstring for the rules).
+
+    ``metric``: what to rank on (None: the loss, on validation when any outcome has a
+    validation value, else on test); ``origins``: label -> (base label, LR scale), for a run
+    at several scales (one row per base, at its best scale).
+    """
     if target_accuracy is None:
         target_accuracy = default_target(outcomes)
+    if metric is None:
+        validated = any(o.final_val_loss is not None for o in outcomes)
+        metric = RankingMetric().on("val" if validated else "test")
     groups: dict[str, list[TrialOutcome]] = defaultdict(list)
     for o in outcomes:
         groups[o.label].append(o)
-    on_val = any(o.final_val_loss is not None for o in outcomes)
-    scores = {label: {o.seed: _score(o, on_val) for o in group}
+    scores = {label: {o.seed: final_score(o, metric) for o in group}
               for label, group in groups.items()}
-    ranked = sorted(groups, key=lambda label: rank_key(scores[label].values(), label))
-    versus: dict[str, Comparison] = {}
-    worst = worst_loss(outcomes)
-    tests = {label: {o.seed: _score(o, False) for o in group} for label, group in groups.items()}
-    if worst is not None and any(math.isfinite(v) for s in tests.values() for v in s.values()):
-        imputed = {label: {seed: v if math.isfinite(v) else worst for seed, v in by_seed.items()}
-                   for label, by_seed in tests.items()}
-        versus = {ranked[0]: BEST, **compare_with_best(imputed, ranked[0], paired)}
+    keys = {label: rank_key(scores[label].values(), label) for label in groups}
+    scale_of = {label: found[1] for label, found in (origins or {}).items()}
+    if len(set(scale_of.values())) > 1:  # one row per base schedule, at its best scale
+        chosen = best_label_per_base(keys, origins or {})
+        groups = {label: groups[label] for label in chosen}
+    ranked = sorted(groups, key=keys.__getitem__)
+    versus, versus_on = _versus(groups, ranked, metric, paired)
+    nothing = not any(o.status == "finished" for g in groups.values() for o in g)
     rows = []
     for rank, label in enumerate(ranked, start=1):
         group = groups[label]
@@ -221,14 +248,68 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
             target_accuracy=target_accuracy, steps_to_target=mean_ci([float(s) for s in reached],
                                                               bounds=metric_range("steps")),
             reached_target=len(reached), wall_time=float(np.mean(walls)) if walls else None,
-            vs_best=versus.get(label, NO_TEST_LOSS),
-            rank_loss=rank_key(scores[label].values(), label)[0],
-            ranked_on=f"val_{rank_by[0]}" if on_val else "test_loss",
-            rank_max=on_val and rank_by[1] == "max"))
+            vs_best=versus.get(label, NOTHING_FINISHED if nothing else NO_TEST_LOSS),
+            rank_loss=keys[label][0], metric=metric, versus_on=versus_on,
+            lr_scale=scale_of.get(label) if len(set(scale_of.values())) > 1 else None))
     return rows
 
 
+def best_label_per_base(keys: Mapping[str, tuple[float, int, float, str]],
+                        origins: Mapping[str, tuple[str, float]]) -> list[str]:
+    """Per base schedule, the label (one scale of it) with the best :func:`rank_key`.
+
+    >>> keys = {"c1": (0.5, -3, 0.5, "c1"), "c3": (0.2, -1, 0.2, "c3"), "d": (0.4, -3, 0.4, "d")}
+    >>> best_label_per_base(keys, {"c1": ("c1", 1.0), "c3": ("c1", 3.0), "d": ("d", 1.0)})
+    ['c3', 'd']
+    """
+    best: dict[str, str] = {}
+    for label, key in keys.items():
+        base = origins.get(label, (label, 1.0))[0]
+        if base not in best or key < keys[best[base]]:
+            best[base] = label
+    return list(best.values())
+
+
+def _versus(groups: Mapping[str, Sequence[TrialOutcome]], ranked: Sequence[str],
+            metric: RankingMetric, paired: bool) -> tuple[dict[str, Comparison], RankingMetric]:
+    """Each label against the best, on the final test loss when there is a test set, else on
+    the ranking metric (in its own direction), a seed that did not finish taking the worst
+    value any finished trial showed; and the metric compared."""
+    outcomes = [o for group in groups.values() for o in group]
+    compared = TEST_LOSS
+    tests = {label: {o.seed: final_score(o, compared) for o in group}
+             for label, group in groups.items()}
+    worst = worst_loss(outcomes)
+    if not any(math.isfinite(v) for s in tests.values() for v in s.values()):
+        compared = metric  # no test set: compare on what was ranked, and say so
+        tests = {label: {o.seed: final_score(o, metric) for o in group}
+                 for label, group in groups.items()}
+        worst = _worst_ranked(outcomes, metric)
+    if worst is None or not any(math.isfinite(v) for s in tests.values() for v in s.values()):
+        return {}, compared
+    imputed = {label: {seed: v if math.isfinite(v) else worst for seed, v in by_seed.items()}
+               for label, by_seed in tests.items()}
+    found = compare_with_best(imputed, ranked[0], paired)
+    if compared.direction == "max":  # differences in the metric's own direction
+        found = {label: replace(c, difference=_negated(c.difference), low=_negated(c.high),
+                                high=_negated(c.low)) for label, c in found.items()}
+    return {ranked[0]: BEST, **found}, compared
+
+
+def _negated(value: float | None) -> float | None:
+    return None if value is None else -value
+
+
+def _worst_ranked(outcomes: Iterable[TrialOutcome], metric: RankingMetric) -> float | None:
+    """The worst value of the ranking metric (lower-better) a finished trial showed."""
+    seen = [v for o in outcomes if o.status == "finished"
+            for v in (final_score(o, metric), o.worst_val_loss if metric.split == "val" else None)
+            if v is not None and math.isfinite(v)]
+    return max(seen) if seen else None
+
+
 NO_TEST_LOSS = Comparison("no test loss", 0, None, None, None, None)
+NOTHING_FINISHED = Comparison("nothing finished", 0, None, None, None, None)
 
 
 def rank_key(losses: Iterable[float], label: str = "") -> tuple[float, int, float, str]:
@@ -259,13 +340,19 @@ def worst_loss(outcomes: Iterable[TrialOutcome]) -> float | None:
     return max(seen) if seen else None
 
 
-def _score(outcome: TrialOutcome, on_val: bool = False) -> float:
-    """The final test (``on_val``: validation) loss of a finished trial; +inf for any other
+def final_score(outcome: TrialOutcome, metric: RankingMetric = TEST_LOSS) -> float:
+    """The final value of ``metric`` (lower is better) of a finished trial; +inf for any other
     (the worst outcome)."""
-    loss = outcome.final_val_loss if on_val else outcome.final_test_loss
-    if outcome.status != "finished" or loss is None or not math.isfinite(loss):
+    if metric.split == "val":
+        value = outcome.final_val_loss
+    elif metric.name == "accuracy":
+        value = None if outcome.final_test_accuracy is None \
+            else metric.sign * outcome.final_test_accuracy
+    else:  # the test set measures the loss (and accuracy) only
+        value = outcome.final_test_loss if metric.name == "loss" else None
+    if outcome.status != "finished" or value is None or not math.isfinite(value):
         return math.inf
-    return float(loss)
+    return float(value)
 
 
 def _estimate(outcomes: Sequence[TrialOutcome], field: str) -> Estimate:
