@@ -98,8 +98,9 @@ def _unknown_flags(parser: argparse.ArgumentParser, command: str, unknown: list[
         hint = f" (did you mean {' or '.join(repr(flag) for flag in longer[:3])}?)"
     else:
         hint = did_you_mean(wrong, flags) if wrong.startswith("-") else ""
-    sub.exit(2, f"{sub.prog}: error: unrecognized arguments: {' '.join(unknown)}{hint} "
-                f"(see {sub.prog} --help)\n")
+    print(f"{sub.prog}: error: unrecognized arguments: {' '.join(unknown)}{hint} "
+          f"(see {sub.prog} --help)", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

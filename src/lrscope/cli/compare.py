@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
         if engine.is_main:
             check_resumable(plan, out)  # before anything is written into an old study
-            save_config(config, out)
+            save_config(config, out, used=plan.config["resolved"])
         Console(quiet=not engine.is_main).print(
             f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
