@@ -107,6 +107,8 @@ def resolve(specs: list[str], steps: int | None) -> tuple[list[Schedule], int]:
     if steps is None:
         totals = [s.require_total_steps() for s in parsed if s.is_finite]
         steps = max(totals, default=SEED_TOTAL_STEPS)
+    for schedule in parsed:  # an LR that overflows is one line, not a traceback later
+        schedule.check_finite(steps)
     return parsed, steps
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
+from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
 from lrscope.trials.runners import RayOptions
 from lrscope.trials.trial import TrainOptions
@@ -49,6 +50,11 @@ def study_plan(config: StudyConfig) -> StudyPlan:
     if per_epoch is None and config.steps is None:
         raise InputError("epochs: the task's training data has no length; give steps = N")
     steps = config.total_steps(per_epoch or 1)
+    for spec in config.schedules:  # before the range test: a LR that overflows is refused
+        try:
+            parse(spec, total_steps=steps)
+        except InputError as err:
+            raise InputError(f"schedules: {err}") from None
     eval_every = config.eval_every or task.steps_per_epoch or max(1, steps // 10)
     return StudyPlan(
         name=config.name,

@@ -119,7 +119,8 @@ class StudyConfig(TaskConfig):
     def _parseable(cls, schedules: tuple[str, ...]) -> tuple[str, ...]:
         for spec in schedules:
             try:
-                parse(spec, total_steps=1_000_000)
+                # values only: the LR's finiteness is checked over the run's own steps
+                parse(spec).with_total_steps(1_000_000)
             except InputError as err:
                 raise ValueError(str(err)) from None
         return schedules
