@@ -125,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
     with engine:
         plan = study_plan(config)
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
+        if plan.parallel == "ray":  # a wrong address: one line now, not minutes of retries
+            from lrscope.trials.runners.ray import check_reachable, cluster_address
+
+            check_reachable(cluster_address(plan.ray))
         if engine.is_main:
             check_resumable(plan, out)  # before anything is written into an old study
             save_config(config, out, used=plan.config["resolved"])
