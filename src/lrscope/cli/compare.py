@@ -10,6 +10,7 @@ Flags override the values of ``--config FILE.toml`` (see :mod:`lrscope.config.st
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default 1)")
     add("--val-fraction", type=float, metavar="F", help="training examples held out to select "
         "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
-    add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
+    add("--target-accuracy", type=float, metavar="A", help="report steps to reach this test "
+        "accuracy (0..1; default: 95%% of the best mean final test accuracy, rounded down to "
+        "a percent)")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
@@ -139,10 +142,15 @@ def run(args: argparse.Namespace) -> int:
                       disable=not live_progress(console)) as bar:
             progress_id = bar.add_task("trials", total=None)
             busy: list[str] = []
+            done: list[str] = []  # trials already in the store: without a bar, say how many
+            total = [0]
 
             def on_event(event: TrialEvent) -> None:
+                total[0] = event.total
                 if event.state == "busy":
                     busy.append(event.key)
+                if event.state == "skipped":
+                    done.append(event.key)
                 seen = event.evaluation
                 where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
                     _latest(seen))
@@ -161,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
         from lrscope.outputs.report.leaderboard_output import rich_table
 
         suite = result.suite
+        if done:  # a resumed run: the count, bar or no bar (a pipe, a CI log)
+            console.print(f"trials: {len(done)}/{total[0]} already done"
+                          + (" (nothing left to run)" if len(done) == total[0] else ""),
+                          highlight=False)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
         if busy:
             console.print(f"note: {len(busy)} trial(s) were running in another process on {out} "
@@ -168,9 +180,10 @@ def run(args: argparse.Namespace) -> int:
                           f"(then `lrscope report {out}`)", highlight=False)
         for warning in suite.warnings:
             console.print(f"warning: {warning}", style="yellow", highlight=False)
-        # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.
+        # A terminal keeps its width, as does $COLUMNS (rich reads it); a pipe or file gets the
+        # wide table rather than 80 columns.
         stdout = Console()
-        if not stdout.is_terminal:
+        if not stdout.is_terminal and not os.environ.get("COLUMNS"):
             stdout = Console(width=200)
         stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
                                 width=stdout.width))
