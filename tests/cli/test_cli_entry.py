@@ -3,6 +3,7 @@ progress bars that stay off in pipes and CI."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 from rich.console import Console
 
 import lrscope
-from lrscope.cli import COMMANDS, main
+from lrscope.cli import COMMANDS, build_parser, main
 from lrscope.cli.shared_flags import live_progress
 
 
@@ -62,3 +63,32 @@ def test_progress_bars_only_on_a_real_terminal_outside_ci(monkeypatch):
     assert not live_progress(Console(force_terminal=False))
     monkeypatch.setenv("CI", "true")
     assert not live_progress(Console(force_terminal=True))
+
+
+def _lrscope(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real console entry point, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "lrscope", *argv], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(("argv", "meant"), [
+    (["compare", "--task", "digits", "--lr", "0.1"], "--lr-scales"),
+    (["compare", "--task", "digits", "--seed", "3"], "--seeds"),
+    (["find", "--task", "digits", "--see", "3"], "--seed"),
+])
+def test_issue19_item1_abbreviated_flags_are_refused(tmp_path, argv, meant):
+    # Before: `--lr 0.1` ran as `--lr-scales 0.1` and `--seed 3` as `--seeds 3`, exit 0.
+    proc = _lrscope(*argv, "--out", str(tmp_path / "x"))
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(err) == 1, err
+    assert "unrecognized arguments" in err[0] and f"'{meant}'" in err[0]
+    assert f"(see lrscope {argv[0]} --help)" in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_issue19_item1_no_parser_allows_abbreviations():
+    parser = build_parser("all")
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert not parser.allow_abbrev
+    assert all(not sub.allow_abbrev for sub in subparsers.choices.values())

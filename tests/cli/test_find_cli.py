@@ -158,7 +158,7 @@ def test_default_out_under_runs_and_a_user_task(tmp_path: Path, monkeypatch: pyt
     (["--model", "lenet5"], "unknown model 'lenet5' for task digits (did you mean 'lenet'?)"),
     (["--task", "mnist"], "--data-dir"),
     (["--engine", "cpu"], "--engine: engine = \"cpu\": must be 'local' or 'colossalai'"),
-    (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
+    (["--steps", "ten"], "argument --range-steps/--steps: invalid int value: 'ten'"),
     (["--seeds", "0"], "--seeds: seeds = 0: must be greater than or equal to 1"),
     (["--seeds", "two"], "argument --seeds: invalid int value: 'two'"),
 ])

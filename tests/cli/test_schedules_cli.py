@@ -80,7 +80,7 @@ def test_log_scale_only_when_the_lrs_span_decades(tmp_path: Path) -> None:
 def test_no_spec_plots_the_seed_schedules_over_2345_steps(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert cli.main(["schedules", "--csv", "seed.csv"]) == 0
-    assert (tmp_path / "schedules.png").read_bytes()[:8] == PNG_SIGNATURE  # the default --out
+    assert (tmp_path / "runs" / "schedules.png").read_bytes()[:8] == PNG_SIGNATURE  # default --out
     _, rows = read_csv(tmp_path / "seed.csv")
     specs = list(dict.fromkeys(r["spec"] for r in rows))
     assert specs == [S.parse(s, total_steps=2345).spec() for s in S.SEED_SPECS]

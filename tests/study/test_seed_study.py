@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lrscope.cli import main
+from lrscope.config.study import load_study_config
 from lrscope.study.recipes import SEED_SPECS
 from lrscope.study.store.sqlite import Store
 
@@ -22,9 +23,17 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "seed_study.toml"
 def test_seed_config_is_the_seed_study():
     config = tomllib.loads(EXAMPLE.read_text())
     assert config["task"] == "fashion-mnist" and config["model"] == "lenet5"
-    assert config["batch_size"] == 128 and config["epochs"] == 5 and config["seeds"] == 3
+    assert config["batch_size"] == 128 and config["seeds"] == 3
     assert tuple(config["schedules"]) == SEED_SPECS
     assert config["range_test"]["start"] == 1e-5 and config["range_test"]["end"] == 10.0
+
+
+def test_issue19_item16_seed_config_trains_the_seeds_2345_steps():
+    # 5 epochs x 469 batches; with epochs = 5 the 10% validation split (422 batches an epoch
+    # at batch 128) gave 2110 steps
+    config = load_study_config(EXAMPLE)
+    assert config.total_steps(steps_per_epoch=422) == 2345 and config.eval_every == 469
+    assert config.resolved_val_fraction() == 0.1
 
 
 def test_seed_study_runs_on_fashion_mnist(tmp_path, capsys):

@@ -304,3 +304,33 @@ def test_ray_is_refused_with_a_distributed_engine():
 
     with pytest.raises(InputError, match="--parallel none"):
         resolve_mode("ray", small_plan("none").trial_setup(), FakeDistributed())
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["address", "stale auto"])
+def test_issue19_item6_a_wrong_ray_address_is_one_line_fast(tmp_path, kind):
+    port = _closed_port()
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "raytmp")}
+    if kind == "address":
+        address = f"127.0.0.1:{port}"
+    else:  # the address file of a local cluster that has stopped
+        (tmp_path / "raytmp" / "ray").mkdir(parents=True)
+        (tmp_path / "raytmp" / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+        address = "auto"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lrscope", "compare", "--task", "digits", "--parallel", "ray",
+         "--ray-address", address, "--seeds", "1", "--steps", "40",
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"ray_address '{address}'" in lines[0] and f"127.0.0.1:{port}" in lines[0]
+    assert elapsed < 15, elapsed
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ import importlib
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from lrscope.errors import InputError, did_you_mean
 
@@ -46,7 +46,13 @@ def describe(doc: str | None) -> str | None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
+    """argparse, but a usage error is one line and exit code 2, and a flag must be spelled in
+    full: with abbreviations, ``--lr 0.1`` silently ran as ``--lr-scales 0.1`` and ``--seed 3``
+    as ``--seeds 3`` (issue 19 item 1). Subparsers are this class too, so they inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         wrong = re.search(r"invalid choice: '([^']*)'", message)
@@ -78,11 +84,32 @@ def _version() -> str:
         return "unknown"
 
 
+def _unknown_flags(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> NoReturn:
+    """Exit 2 with one line: the first unknown argument, the closest flag of ``command`` and a
+    pointer to ``lrscope COMMAND --help``."""
+    sub = next(action for action in parser._actions
+               if isinstance(action, argparse._SubParsersAction)).choices[command]
+    flags = [flag for action in sub._actions for flag in action.option_strings
+             if flag not in ("-h", "--help")]
+    wrong = unknown[0].split("=", 1)[0]
+    # the flags that an abbreviation used to pick (--lr: --lr-scales), else the closest name
+    longer = [flag for flag in flags if flag.startswith(wrong)] if len(wrong) > 2 else []
+    if longer:
+        hint = f" (did you mean {' or '.join(repr(flag) for flag in longer[:3])}?)"
+    else:
+        hint = did_you_mean(wrong, flags) if wrong.startswith("-") else ""
+    print(f"{sub.prog}: error: unrecognized arguments: {' '.join(unknown)}{hint} "
+          f"(see {sub.prog} --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = build_parser(chosen if chosen in COMMANDS else None)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # after a subcommand: that subcommand's parser names it and its --help
+        _unknown_flags(parser, args.command, unknown)
     try:
         return int(args.run(args) or 0)
     except InputError as err:

@@ -10,6 +10,7 @@ Flags override the values of ``--config FILE.toml`` (see :mod:`lrscope.config.st
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default 1)")
     add("--val-fraction", type=float, metavar="F", help="training examples held out to select "
         "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
-    add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
+    add("--target-accuracy", type=float, metavar="A", help="report steps to reach this test "
+        "accuracy (0..1; default: 95%% of the best mean final test accuracy, rounded down to "
+        "a percent)")
     add("--rank-by", metavar="METRIC[:min|max]", help="rank the schedules on this metric "
         "(loss or accuracy for the built-in tasks), e.g. accuracy:max; a bare name is "
         "minimised when it names a loss or an error (default loss:min)")
@@ -134,9 +137,13 @@ def run(args: argparse.Namespace) -> int:
             device = "cpu" if isinstance(plan.task, Task) else config.resolved_device()
             check_rank_by(RankingMetric.parse(config.rank_by), plan.task, device, "rank_by")
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
+        if plan.parallel == "ray":  # a wrong address: one line now, not minutes of retries
+            from lrscope.trials.runners.ray import check_reachable, cluster_address
+
+            check_reachable(cluster_address(plan.ray))
         if engine.is_main:
             check_resumable(plan, out)  # before anything is written into an old study
-            save_config(config, out)
+            save_config(config, out, used=plan.config["resolved"])
         Console(quiet=not engine.is_main).print(
             f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -144,10 +151,15 @@ def run(args: argparse.Namespace) -> int:
                       disable=not live_progress(console)) as bar:
             progress_id = bar.add_task("trials", total=None)
             busy: list[str] = []
+            done: list[str] = []  # trials already in the store: without a bar, say how many
+            total = [0]
 
             def on_event(event: TrialEvent) -> None:
+                total[0] = event.total
                 if event.state == "busy":
                     busy.append(event.key)
+                if event.state == "skipped":
+                    done.append(event.key)
                 seen = event.evaluation
                 where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
                     _latest(seen))
@@ -166,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
         from lrscope.outputs.report.leaderboard_output import rich_table
 
         suite = result.suite
+        if done:  # a resumed run: the count, bar or no bar (a pipe, a CI log)
+            console.print(f"trials: {len(done)}/{total[0]} already done"
+                          + (" (nothing left to run)" if len(done) == total[0] else ""),
+                          highlight=False)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
         if busy:
             console.print(f"note: {len(busy)} trial(s) were running in another process on {out} "
@@ -173,9 +189,10 @@ def run(args: argparse.Namespace) -> int:
                           f"(then `lrscope report {out}`)", highlight=False)
         for warning in suite.warnings:
             console.print(f"warning: {warning}", style="yellow", highlight=False)
-        # A terminal keeps its width; a pipe or file gets the wide table rather than 80 columns.
+        # A terminal keeps its width, as does $COLUMNS (rich reads it); a pipe or file gets the
+        # wide table rather than 80 columns.
         stdout = Console()
-        if not stdout.is_terminal:
+        if not stdout.is_terminal and not os.environ.get("COLUMNS"):
             stdout = Console(width=200)
         stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
                                 width=stdout.width))

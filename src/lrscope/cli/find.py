@@ -32,9 +32,9 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     **SHARED_FIELDS,
     "seed": ("seed", "--seed"),
     "seeds": ("seeds", "--seeds"),
-    "start": ("range_test.start", "--start"),
-    "end": ("range_test.end", "--end"),
-    "steps": ("range_test.steps", "--steps"),
+    "start": ("range_test.start", "--range-start"),
+    "end": ("range_test.end", "--range-end"),
+    "steps": ("range_test.steps", "--range-steps"),
     "epochs": ("range_test.epochs", "--epochs"),
     "mode": ("range_test.mode", "--mode"),
     "val_every": ("range_test.val_every", "--val-every"),
@@ -46,14 +46,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "find", help=COMMANDS["find"][1],
         description=describe(__doc__),
-        epilog="Example: lrscope find --task digits --model lenet --start 1e-5 --end 10 "
-               "--steps 200")
+        epilog="Example: lrscope find --task digits --model lenet --range-start 1e-5 "
+               "--range-end 10 --range-steps 200")
     add_shared_flags(parser, "output folder (default runs/find-<task>-<timestamp>)")
     add = parser.add_argument
-    add("--start", type=float, metavar="LR", help="first LR of the ramp (default 1e-7)")
-    add("--end", type=float, metavar="LR", help="last LR of the ramp (default 10)")
-    add("--steps", type=int, metavar="N", help="optimizer steps of the ramp (default 100)")
-    add("--epochs", type=int, metavar="E", help="instead of --steps: E passes over the data")
+    # compare's names for the same ramp; the short ones stay as aliases (issue 19 item 15)
+    add("--range-start", "--start", dest="start", type=float, metavar="LR",
+        help="first LR of the ramp (default 1e-7)")
+    add("--range-end", "--end", dest="end", type=float, metavar="LR",
+        help="last LR of the ramp (default 10)")
+    add("--range-steps", "--steps", dest="steps", type=int, metavar="N",
+        help="optimizer steps of the ramp (default 100)")
+    add("--epochs", type=int, metavar="E", help="instead of --range-steps: E passes over the "
+        "data")
     add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")
     add("--seed", type=int, metavar="S", help="seed of the model's weights and the data order "
         "(default 0)")
@@ -217,7 +222,8 @@ def _summary(result: Any) -> str:
         how = f"diverged at step {result.steps - 1} (lr {result.diverged_at:.3g})"
     else:
         how = f"completed {result.steps} steps"
-    headline = ("no suggestion: the loss never fell; widen --start/--end or add --steps"
+    headline = ("no suggestion: the loss never fell; widen --range-start/--range-end or add "
+                "--range-steps"
                 if result.suggestion is None
                 else f"suggested lr {result.suggestion:.3g} ({result.reason})")
     return f"{how} in {result.elapsed_s:.1f} s; {headline}"

@@ -21,7 +21,7 @@ from lrscope.schedules import REGISTRY, SEED_SPECS, SEED_TOTAL_STEPS, Schedule, 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DEFAULT_OUT = "schedules.png"
+DEFAULT_OUT = "runs/schedules.png"  # under runs/, as find and compare write
 CSV_COLUMNS = ("spec", "step", "lr", "momentum")
 
 
@@ -61,7 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="optimizer steps to plot, and total_steps of finite schedules that leave it out "
         f"(default: the longest total_steps given, else {SEED_TOTAL_STEPS}, the seed's run)",
     )
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FIG.png", help="figure to write")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="FIG.png",
+                        help=f"figure to write (default {DEFAULT_OUT})")
     parser.add_argument(
         "--csv",
         metavar="FILE",
@@ -107,6 +108,8 @@ def resolve(specs: list[str], steps: int | None) -> tuple[list[Schedule], int]:
     if steps is None:
         totals = [s.require_total_steps() for s in parsed if s.is_finite]
         steps = max(totals, default=SEED_TOTAL_STEPS)
+    for schedule in parsed:  # an LR that overflows is one line, not a traceback later
+        schedule.check_finite(steps)
     return parsed, steps
 
 
@@ -195,7 +198,8 @@ def print_table(curves: list[Curve], steps: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"learning rate over {steps} steps")
-    table.add_column("spec", overflow="fold")
+    # a spec is never broken mid-token: it wraps at its ", " or, at worst, is cut with "…"
+    table.add_column("spec", overflow="ellipsis", ratio=1, min_width=24)
     for name in ("first", "max", "min", "final"):
         table.add_column(name, justify="right")
     for curve in curves:

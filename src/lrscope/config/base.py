@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from lrscope.config.resolved import defaults_used
 from lrscope.config.toml_text import dump_toml, format_value, key_lines, line_of
 from lrscope.errors import InputError, did_you_mean
 
@@ -220,13 +221,25 @@ def load_model(model: type[Model], path: str | Path | None = None,
     return validate_data(model, data, source, key_lines(text), given)
 
 
-def save_config(config: BaseModel, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``config`` as ``folder/config.json`` and ``folder/config.toml`` (reloadable)."""
+def save_config(config: BaseModel, folder: str | Path,
+                used: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``config`` as ``folder/config.json`` and ``folder/config.toml`` (reloadable).
+
+    ``used``: what the run used for the settings ``config`` leaves to a default; config.toml
+    lists them in a comment (rerunning the file keeps the defaults, so it resumes the same
+    study) and config.json under ``"resolved"``.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = config.model_dump(mode="json")
+    filled = defaults_used(data, used or {})
     json_path, toml_path = folder / "config.json", folder / "config.toml"
-    json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    json_data = {**data, "resolved": filled} if filled else data
+    json_path.write_text(json.dumps(json_data, indent=2) + "\n", encoding="utf-8")
     header = f"# The resolved {type(config).__name__}: pass it back with --config to rerun.\n"
+    if filled:
+        lines = dump_toml(filled).strip().splitlines()
+        header += ("# Left to their defaults, which this run resolved to:\n"
+                   + "".join(f"#   {line}\n" for line in lines if line))
     toml_path.write_text(header + dump_toml(data), encoding="utf-8")
     return json_path, toml_path

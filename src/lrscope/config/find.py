@@ -204,6 +204,13 @@ class RangeTestConfig(ConfigModel):
     def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
         return check_steps_or_epochs(epochs, info)
 
+    def resolved(self, steps: int) -> RangeTestConfig:
+        """A copy with the run's ``steps`` (when not given as epochs) and its validation cadence
+        (unset: ten times per run) written out."""
+        val_every = max(1, steps // 10) if self.val_every is None else self.val_every
+        return self.model_copy(update={
+            "steps": self.steps if self.epochs is not None else steps, "val_every": val_every})
+
     def settings(self) -> RangeTestSettings:
         """The same values as the plain dataclass the range test and the study read."""
         return RangeTestSettings(**self.model_dump())
@@ -256,16 +263,10 @@ class FindConfig(TaskConfig):
     def resolved(self, task: Task, out: Path, steps: int) -> FindConfig:
         """This config with every default that the run filled in written out, so that the saved
         config.toml reruns the same experiment even if lrscope's defaults change."""
-        settings = self.range_test
-        val_every = settings.val_every
-        if val_every is None:
-            val_every = max(1, steps // 10)
-        range_test = settings.model_copy(update={
-            "steps": settings.steps if settings.epochs is not None else steps,
-            "val_every": val_every})
         return self.model_copy(update={
             "model": task.model_name or self.model, "batch_size": task.batch_size,
-            "out": str(out), "optimizer": self.optimizer.resolved(), "range_test": range_test})
+            "out": str(out), "optimizer": self.optimizer.resolved(),
+            "range_test": self.range_test.resolved(steps)})
 
 
 def engine_options(engine: str, plugin: str | None, device: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from torch import nn
 from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
+from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
 from lrscope.trials.runners import RayOptions
 from lrscope.trials.trial import TrainOptions
@@ -26,8 +27,9 @@ from lrscope.trials.trial import TrainOptions
 # Where and how trials run: not even stored.
 NOT_COMPARED = ("out", "parallel", "device", "ray_address", "ray_cpus_per_trial",
                 "ray_gpus_per_trial")
-# What only the report reads: stored, and the latest run's value wins.
-REPORT_ONLY = ("target_accuracy",)
+# What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
+# values the study used where the config left a default (StudyConfig.resolved_values).
+REPORT_ONLY = ("target_accuracy", "resolved")
 # Sets of trials: a rerun may add seeds or listed schedules and runs only the new trials; the
 # run's stored config becomes the union. (``name`` is the run's key, so it always matches.)
 MAY_GROW = ("seeds", "schedules")
@@ -48,16 +50,23 @@ def study_plan(config: StudyConfig) -> StudyPlan:
     if per_epoch is None and config.steps is None:
         raise InputError("epochs: the task's training data has no length; give steps = N")
     steps = config.total_steps(per_epoch or 1)
+    for spec in config.schedules:  # before the range test: a LR that overflows is refused
+        try:
+            parse(spec, total_steps=steps)
+        except InputError as err:
+            raise InputError(f"schedules: {err}") from None
+    eval_every = config.eval_every or task.steps_per_epoch or max(1, steps // 10)
     return StudyPlan(
         name=config.name,
         task=task,
-        config=config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
+        config={**config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
+                "resolved": config.resolved_values(task, steps, eval_every)},
         config_defaults=_stored_defaults(),
         report_only=REPORT_ONLY,
         may_grow=MAY_GROW,
         seeds=config.seed_list(),
         steps=steps,
-        eval_every=config.eval_every or task.steps_per_epoch or max(1, steps // 10),
+        eval_every=eval_every,
         make_optimizer=functools.partial(build_optimizer, config.optimizer),
         schedules=config.schedules,
         recipe=config.recipe,

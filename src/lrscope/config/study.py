@@ -29,7 +29,7 @@ from lrscope.config.find import (
     check_steps_or_epochs,
     engine_options,
 )
-from lrscope.data.tasks import is_user_task
+from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.recipes import RECIPES, budget_problem
@@ -122,7 +122,8 @@ class StudyConfig(TaskConfig):
     def _parseable(cls, schedules: tuple[str, ...]) -> tuple[str, ...]:
         for spec in schedules:
             try:
-                parse(spec, total_steps=1_000_000)
+                # values only: the LR's finiteness is checked over the run's own steps
+                parse(spec).with_total_steps(1_000_000)
             except InputError as err:
                 raise ValueError(str(err)) from None
         return schedules
@@ -158,6 +159,28 @@ class StudyConfig(TaskConfig):
 
     def engine_options(self) -> dict[str, Any]:
         return engine_options(self.engine, self.plugin, self.device)
+
+    def resolved_values(self, task: Task, steps: int, eval_every: int) -> dict[str, Any]:
+        """What the study used where this config left a setting to its default, in the config's
+        shape: the model, batch size, budget in steps, evaluation cadence, validation fraction,
+        optimizer momentum and weight decay, and the range test's steps. The report shows them
+        in place of the config's nulls (issue 19 item 10); ``target_accuracy`` stays None when
+        unset: the report picks it from the results."""
+        values: dict[str, Any] = {
+            "model": task.model_name or self.model, "batch_size": task.batch_size,
+            "steps": steps, "eval_every": eval_every,
+            "val_fraction": self.resolved_val_fraction(),
+            "target_accuracy": self.target_accuracy,
+            "optimizer": self.optimizer.resolved().model_dump(mode="json"),
+        }
+        if self.run_range_test:
+            from lrscope.rangetest.loop import resolve_steps
+
+            rt = self.range_test
+            rt_steps = resolve_steps(rt.steps, rt.epochs, task.range_batches(0),
+                                     rt.accumulation_steps)
+            values["range_test"] = rt.resolved(rt_steps).model_dump(mode="json")
+        return values
 
 
 assert set(PARALLEL_MODES) == {"none", "batched", "processes", "ray", "auto"}

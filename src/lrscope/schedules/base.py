@@ -126,6 +126,28 @@ class Schedule:
         """Learning rates at steps ``0 .. num_steps - 1``."""
         return [self.lr_at(step) for step in range(num_steps)]
 
+    def check_finite(self, num_steps: int) -> None:
+        """InputError naming the first step of ``0 .. num_steps - 1`` whose LR is not a finite
+        number (an ``exponential`` with gamma > 1 overflows): the rule that ``lrscope
+        schedules`` and a study's schedules are checked by, before anything runs.
+
+        >>> from lrscope.schedules import parse
+        >>> parse("exponential(lr=1, gamma=1.5)").check_finite(2345)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lrscope.errors.InputError: ...: the learning rate overflows at step 1751 of 2345 ...
+        """
+        for step in range(num_steps):
+            try:
+                lr = self.lr_at(step)
+            except OverflowError:
+                lr = math.inf
+            if not math.isfinite(lr):
+                raise InputError(
+                    f"{self.spec()}: the learning rate {'overflows' if lr == lr else 'is NaN'} "
+                    f"at step {step} of {num_steps} ({lr!r}); give arguments that keep it "
+                    "finite over the run")
+
     def spec(self) -> str:
         """The spec string that parses back to this schedule."""
         args = []

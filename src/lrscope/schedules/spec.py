@@ -23,7 +23,8 @@ _FORM = "write a schedule as family(arg=value, ...), e.g. onecycle(max_lr=1.1)"
 
 
 def parse(spec: str, total_steps: int | None = None) -> Schedule:
-    """The schedule a spec describes; ``total_steps`` fills in a finite one left without it.
+    """The schedule a spec describes; ``total_steps`` fills in a finite one left without it,
+    and its LR must be finite at each of those steps (:meth:`Schedule.check_finite`).
 
     >>> parse("exponential(lr=1, gamma=0.5)")(2)
     0.25
@@ -37,7 +38,11 @@ def parse(spec: str, total_steps: int | None = None) -> Schedule:
     if not isinstance(spec, str):
         raise InputTypeError(f"schedule spec {spec!r} must be a string; {_FORM}")
     schedule = _schedule(_read_tree(spec), spec)
-    return schedule.with_total_steps(total_steps) if total_steps is not None else schedule
+    if total_steps is None:
+        return schedule
+    schedule = schedule.with_total_steps(total_steps)
+    schedule.check_finite(total_steps)
+    return schedule
 
 
 def build(family: str, kwargs: dict[str, Any]) -> Schedule:

@@ -164,8 +164,8 @@ def test_a_simulated_null_flags_a_loser_in_at_most_5_percent_of_studies() -> Non
     (150.0, 635.0, "150 ± 640"),
     (-0.0004, 0.25, "0.00 ± 0.25"),     # no "-0.00"
     (2.302586, 0.00012, "2.30259 ± 0.00012"),
-    (0.1, 0.0, "0.1 ± 0"),              # all seeds equal
-    (0.1 + 2e-17, 4e-17, "0.1 ± 0"),    # equal up to float rounding
+    (0.1, 0.0, "0.1 (all seeds equal)"),        # all seeds equal
+    (0.1 + 2e-17, 4e-17, "0.1 (all seeds equal)"),  # equal up to float rounding
 ])
 def test_intervals_print_two_significant_digits_of_the_half_width(mean: float, half: float,
                                                                   text: str) -> None:

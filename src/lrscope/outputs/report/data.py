@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from lrscope.config.resolved import laid_over
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -81,6 +83,18 @@ class RunView:
 
     def family_labels(self, family: str) -> list[str]:
         return [label for label, c in self.labels.items() if c.family == family]
+
+    def shown_config(self) -> dict[str, Any]:
+        """The run's config as it ran: each setting left to a default shows the value used
+        (the config's ``resolved``, stored by lrscope compare), the target accuracy the one
+        the leaderboard used (issue 19 item 10)."""
+        config = {k: v for k, v in self.run.config.items() if k != "resolved"}
+        shown = laid_over(config, self.run.config.get("resolved") or {})
+        target = next((r.target_accuracy for r in self.rows if r.target_accuracy is not None),
+                      None)
+        if shown.get("target_accuracy") is None and target is not None:
+            shown["target_accuracy"] = target
+        return shown
 
     def reference(self, exclude_family: str | None = None) -> str | None:
         """The label others are drawn against: config "reference", else the best schedule.

@@ -173,8 +173,15 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
     for i in keep:
-        table.add_column(header[i], justify="left" if i == 1 else "right", overflow="fold")
+        table.add_column(header[i], justify="left" if i == 1 else "right", overflow="fold",
+                         min_width=_longest_word(cells, i) if i == 1 else None)
     for line in cells:
         # Text, not markup: a label like "multistep(milestones=[100, 200])" must print as is.
         table.add_row(*(Text(line[i]) for i in keep))
     return table
+
+
+def _longest_word(cells: Sequence[Sequence[str]], column: int) -> int:
+    """The schedule column's narrowest width that breaks no spec mid-token (it wraps at the
+    spaces of ``a=1, b=2``): its longest word (issue 19 item 15)."""
+    return max((len(word) for line in cells for word in line[column].split()), default=1)

@@ -176,4 +176,4 @@ def recipe_section(view: RunView) -> Section:
     if specs:
         section.add(Paragraph("Schedule specs:"), Code("\n".join(specs)))
     return section.add(Paragraph("Configuration:"),
-                       Code(json.dumps(view.run.config, indent=2, sort_keys=True)))
+                       Code(json.dumps(view.shown_config(), indent=2, sort_keys=True)))

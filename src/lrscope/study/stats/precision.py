@@ -47,9 +47,9 @@ def interval_text(mean: float, half_width: float, digits: int = 4) -> str:
     """``mean ± half_width`` at the precision the interval supports.
 
     >>> interval_text(0.1079, 0.0166), interval_text(2.3026, 0.0), interval_text(1234.5, 166)
-    ('0.108 ± 0.017', '2.303 ± 0', '1230 ± 170')
+    ('0.108 ± 0.017', '2.303 (all seeds equal)', '1230 ± 170')
     """
     places = decimal_places(half_width, mean)
-    if places is None:
-        return f"{mean:.{digits}g} ± 0"
+    if places is None:  # no spread at all: "± 0" reads as a rounding slip (issue 19 item 15)
+        return f"{mean:.{digits}g} (all seeds equal)"
     return f"{fixed(mean, places)} ± {fixed(half_width, places)}"

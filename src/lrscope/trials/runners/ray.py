@@ -33,8 +33,11 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import socket
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -138,6 +141,59 @@ def _result(ref: Any) -> TrialResult:  # a ray.ObjectRef
     return result
 
 
+CONNECT_TIMEOUT_S = 3.0  # a head node answers in milliseconds; a wrong address never does
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """InputError (one line, naming the address) unless something listens at the cluster
+    ``address`` names: ``HOST:PORT``, ``ray://HOST:PORT`` or ``auto`` (the cluster whose
+    address ``ray start`` wrote on this machine). A plain socket connect with a timeout, before
+    ``ray.init``, which on a wrong address retries for minutes and prints Ray's raw warnings
+    (issue 19 item 6). None (no address: a local cluster) passes.
+
+    >>> check_reachable("127.0.0.1:1", timeout=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lrscope.errors.InputError: ray_address '127.0.0.1:1': nothing answers at 127.0.0.1:1 ...
+    """
+    if address is None or address == "local":
+        return
+    target = address
+    if address == "auto":
+        found = _address_file()
+        if not found.is_file():
+            raise InputError(
+                "ray_address 'auto': no Ray cluster was started on this machine (no "
+                f"{found}); start one with `ray start --head`, give its HOST:PORT, or leave "
+                "the address out for a local cluster")
+        target = found.read_text().strip()
+    host, _, port = target.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"ray_address {address!r}: not HOST:PORT (e.g. 10.0.0.1:6379), "
+                         "ray://HOST:PORT or auto")
+    stale = f" (read from {_address_file()}, left by a cluster that has stopped?)" \
+        if address == "auto" else ""
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        why = (f"no answer within {timeout:g} s" if isinstance(err, TimeoutError)
+               else (err.strerror or str(err)).lower())
+        raise InputError(
+            f"ray_address {address!r}: nothing answers at {host}:{port}{stale} ({why}); start "
+            "the cluster (`ray start --head`) or fix --ray-address / $RAY_ADDRESS") from None
+
+
+def _address_file() -> Path:
+    """Where ``ray start`` writes the local cluster's address (Ray's own rule when it has one)."""
+    try:
+        from ray._private.utils import get_ray_address_file
+
+        return Path(get_ray_address_file(None))
+    except (ImportError, AttributeError):  # another Ray version: its usual place
+        return Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+
+
 @contextlib.contextmanager
 def _connected(options: RayOptions) -> Iterator[None]:
     """Connected to the cluster :func:`cluster_address` names, this process's own connection,
@@ -149,6 +205,7 @@ def _connected(options: RayOptions) -> Iterator[None]:
         yield
         return
     if address is not None:
+        check_reachable(address)
         # Joining: ray.shutdown() below only disconnects this driver; the cluster keeps running.
         ray.init(address=address, logging_level=logging.WARNING)
     else:
