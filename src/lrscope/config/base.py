@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
-from lrscope.config.resolved import defaults_used
 from lrscope.config.toml_text import dump_toml, format_value, key_lines, line_of
 from lrscope.errors import InputError, did_you_mean
+from lrscope.study.store.resolved import defaults_used
 
 Model = TypeVar("Model", bound="ConfigModel")
 
