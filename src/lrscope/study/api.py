@@ -62,6 +62,9 @@ class CompareResult:
     suite: Suite
     leaderboard_csv: Path | None = None
     parallel: str | None = None  # with parallel="auto": what it chose and why, in one line
+    # trials of the run with no result (failed, interrupted, or running in another process):
+    # the leaderboard lacks them until a rerun completes them
+    missing: int = 0
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -139,7 +142,16 @@ def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> Compar
 
         title = f"Leaderboard: {plan.name}"
         console.print(rich_table(result.leaderboard, title=title))
+        if result.missing:
+            console.print(missing_note(result.missing), highlight=False, markup=False,
+                          soft_wrap=True)
     return result
+
+
+def missing_note(missing: int) -> str:
+    """What a leaderboard lacking ``missing`` trials says under it."""
+    return (f"note: {missing} trial(s) have no result (failed, interrupted, or running in "
+            "another process): the leaderboard lacks them; rerun the same call to complete them")
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
@@ -150,7 +162,7 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
     hears what ``parallel="auto"`` chose (also the result's ``parallel``)."""
     from lrscope.outputs.report.build import write_report
-    from lrscope.study.run import check_resumable, run_study
+    from lrscope.study.run import check_resumable, missing_trials, run_study
 
     if engine.is_main:
         check_resumable(plan, out)  # before anything is written into an old study
@@ -167,7 +179,8 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     files = write_report(out)
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
-                         files.leaderboard_csv, heard[-1] if heard else None)
+                         files.leaderboard_csv, heard[-1] if heard else None,
+                         missing_trials(out, plan, suite))
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

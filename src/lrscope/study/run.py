@@ -41,7 +41,7 @@ from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr
 from lrscope.study.resume import check_same as _check_same
 from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
-from lrscope.study.store.sqlite import Store
+from lrscope.study.store.sqlite import DONE_STATUSES, Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.trial import Evaluation, TrialResult
 
@@ -196,10 +196,11 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                 announce: Callable[[str], None] | None = None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
-    jobs = [Job(f"{label}/seed{seed}", label, schedule, seed, index) for index, ((label, schedule),
+    jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
             seed) in enumerate(itertools.product(suite.schedules, plan.seeds))]
     total = len(jobs)
     trial_ids: dict[str, int] = {}
+    unrecorded: set[int] = set()  # claimed by this call, no result stored yet
 
     def claimed(job: Job) -> bool:
         """Whether this process runs ``job``: the main rank claims it and tells the others."""
@@ -212,6 +213,8 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                                               **suite.trial_config(job.label)})
             trial_ids[job.key] = start.trial_id
             vote = 2 if start.busy else 1 if start.skip else 0
+            if vote == 0:
+                unrecorded.add(start.trial_id)
         # Only the main rank votes, so mean(vote, 0, ...) * world_size is its vote.
         vote = round(engine.mean(float(vote)) * engine.world_size)
         if vote and progress:
@@ -238,16 +241,50 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             if engine.is_main:
                 assert store is not None
                 _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
+                unrecorded.discard(trial_ids[job.key])
             if progress:
                 progress(TrialEvent(job.key, job.index, total, result.status, result))
 
-    with store.heartbeat() if store is not None else contextlib.nullcontext():
-        if mode == "none":  # one at a time: claim each just before it runs
-            for job in jobs:
-                if claimed(job):
-                    run([job])
-        else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
-            run([job for job in jobs if claimed(job)])
+    try:
+        with store.heartbeat() if store is not None else contextlib.nullcontext():
+            if mode == "none":  # one at a time: claim each just before it runs
+                for job in jobs:
+                    if claimed(job):
+                        run([job])
+            else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
+                run([job for job in jobs if claimed(job)])
+    except BaseException as err:  # Ctrl-C included: what this call claimed is not left running
+        if store is not None:
+            _release(store, unrecorded, err)
+        raise
+
+
+def trial_key(label: str, seed: int) -> str:
+    """A trial's key in its run: ``<schedule label>/seed<seed>``."""
+    return f"{label}/seed{seed}"
+
+
+def _release(store: Store, trial_ids: set[int], err: BaseException) -> None:
+    """Mark the trials a failed or interrupted call claimed but did not finish as failed (with
+    why), so that a rerun takes them at once instead of waiting out their leases."""
+    why = f"{type(err).__name__}: {err}"[:500]
+    for trial_id in sorted(trial_ids):
+        try:
+            if store.owns(trial_id):
+                store.finish_trial(trial_id, status="failed", error=f"not finished: {why}")
+        except Exception:  # the store itself failing must not hide the error that got us here
+            return
+
+
+def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> int:
+    """How many trials of the run in ``out`` have no result: this call's (schedule, seed) pairs
+    and every trial the store holds for the run, less the finished and diverged ones."""
+    with Store.in_dir(out) as store:
+        run = store.find_run(plan.name)
+        status = {t.key: t.status for t in store.trials(run.id)} if run is not None else {}
+    keys = set(status) | {trial_key(label, seed) for label in suite.labels()
+                          for seed in plan.seeds}
+    return sum(1 for key in keys if status.get(key) not in DONE_STATUSES)
 
 
 def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:
