@@ -38,7 +38,6 @@ from lrscope.rangetest.smoothing import zero_lag
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
-from lrscope.study.resume import check_same as _check_same
 from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
 from lrscope.study.store.sqlite import DONE_STATUSES, Store
@@ -96,16 +95,32 @@ def _check_ranks_agree(suite: Suite, engine: Engine) -> None:
                            "every rank must see the same data and seed")
 
 
-def check_resumable(plan: StudyPlan, out: str | Path) -> None:
-    """InputError when ``out`` holds this study's name with other settings (nothing written)."""
+def check_resumable(plan: StudyPlan, out: str | Path) -> dict[str, Any] | None:
+    """InputError when ``out`` holds this study's name with other settings (nothing written);
+    else the run's config once this call is added to it (None: a new study)."""
     if not (Path(out) / "study.sqlite").exists():
-        return
+        return None
     # create=True: an empty file is a store another process on ``out`` is creating now
     with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
-        if run is not None:
-            _check_same(dict(run.config), plan.config, plan.config_defaults,
-                        report_only=plan.report_only, may_grow=plan.may_grow)
+        return None if run is None else _grown(plan, dict(run.config))
+
+
+def _grown(plan: StudyPlan, stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored config grown by ``plan`` (lrscope.study.resume), refused when the grown run's
+    schedules collide: with ``lr_scales`` an added schedule equal to a stored one at another
+    scale would find that trial done and report it as its own (the rule listing both refuses)."""
+    merged = resumed_config(stored, plan.config, plan.config_defaults,
+                            report_only=plan.report_only, may_grow=plan.may_grow)
+    listed = merged.get("schedules")
+    if plan.lr_scales is not None and plan.schedules and listed:
+        try:
+            with_lr_scales(explicit([str(spec) for spec in listed], plan.steps), plan.lr_scales,
+                           plan.steps)
+        except InputError as err:
+            raise InputError(f"{err} (with the schedules this study already "
+                             "holds); leave it out, or choose a new --out") from None
+    return merged
 
 
 def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
@@ -113,9 +128,7 @@ def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
     (the range test's, whatever seeds this rerun lists)."""
     assert store is not None
     run = store.ensure_run(plan.name, kind="study", config=plan.config)
-    merged = store.merge_run_config(run.id, lambda stored: resumed_config(
-        stored, plan.config, plan.config_defaults, report_only=plan.report_only,
-        may_grow=plan.may_grow))
+    merged = store.merge_run_config(run.id, lambda stored: _grown(plan, stored))
     return run.id, first_seed(merged, plan.seeds[0])
 
 
