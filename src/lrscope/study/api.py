@@ -43,6 +43,8 @@ from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.rng import preserved_rng
+from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
 from lrscope.trials.runners import PARALLEL_MODES, RayOptions
@@ -113,10 +115,15 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = check_seeds("compare", seeds)
     engine = LocalEngine(device)
+    make_optimizer = functools.partial(_build, optimizer)
+    with preserved_rng():  # what a rerun must match: the model, optimizer, loss and data
+        identity = study_identity(problem, make_optimizer, {} if isinstance(problem, Task) else {
+            "loss_fn": loss_fn, "step_fn": step_fn, "evaluate": evaluate, "val_data": val_data,
+            "test_data": test_data})
     plan = StudyPlan(
         name=name, task=problem, seeds=seed_list, steps=total,
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
-        make_optimizer=functools.partial(_build, optimizer),
+        make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel, ray=ray,
         options=options, may_grow=("seeds", "schedules"),
@@ -126,7 +133,9 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                 "schedules": list(schedules or ()), "recipe": recipe, "rank_by": list(metric),
                 "lr_scales": None if lr_scales is None else [float(s) for s in lr_scales],
                 "options": [precision, clip_grad_norm, accumulation_steps],
-                "eval_every": eval_every})
+                "eval_every": eval_every, "identity": identity},
+        # a study stored before identities were kept cannot be checked: it resumes as before
+        config_defaults={"identity": identity})
     return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
 
 
