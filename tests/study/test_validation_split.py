@@ -53,7 +53,7 @@ def test_trials_measure_validation_and_the_study_stores_it(tmp_path):
 
 
 def test_a_study_stored_before_the_split_existed_resumes_without_one(tmp_path):
-    from lrscope.study.run import _check_same
+    from lrscope.study.resume import check_same as _check_same
 
     plan = study_plan(load_study_config(overrides={"limit_train": 100, "val_fraction": 0.0}))
     old = {k: v for k, v in plan.config.items() if k != "val_fraction"}

@@ -151,8 +151,12 @@ def test_workers_and_threads_come_from_the_cores(pending, cores, shape):
 
 def test_processes_refuse_an_unpicklable_setup_before_any_work(plan):
     import dataclasses
+    import threading
 
-    local = dataclasses.replace(plan, make_optimizer=lambda m: torch.optim.SGD(m.parameters(),
-                                                                               lr=0.1))
-    with pytest.raises(InputError, match="picklable"):
+    def build(lock: object, model: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.SGD(model.parameters(), lr=0.1)
+
+    # a lambda travels (cloudpickle); a lock cannot cross a process, and is named
+    local = dataclasses.replace(plan, make_optimizer=functools.partial(build, threading.Lock()))
+    with pytest.raises(InputError, match="cannot send the optimizer factory"):
         list(run_jobs(jobs()[:2], local, "processes", LocalEngine()))

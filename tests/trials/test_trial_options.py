@@ -101,7 +101,7 @@ def test_study_config_fields_reach_the_plan_and_the_range_test_options():
     assert plan.trial_setup().options == plan.options
     assert plan.steps == 4  # 8 batches per epoch, 2 per optimizer step
     # a study stored before these settings existed still resumes: defaults fill them in
-    from lrscope.study.run import _check_same
+    from lrscope.study.resume import check_same as _check_same
 
     old = {k: v for k, v in plan.config_defaults.items()
            if k not in ("precision", "clip_grad_norm", "accumulation_steps")}

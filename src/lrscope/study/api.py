@@ -43,6 +43,8 @@ from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.rng import preserved_rng
+from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
@@ -64,6 +66,9 @@ class CompareResult:
     suite: Suite
     leaderboard_csv: Path | None = None
     parallel: str | None = None  # with parallel="auto": what it chose and why, in one line
+    # trials of the run with no result (failed, interrupted, or running in another process):
+    # the leaderboard lacks them until a rerun completes them
+    missing: int = 0
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -112,12 +117,17 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = check_seeds("compare", seeds)
     engine = LocalEngine(device)
+    make_optimizer = functools.partial(_build, optimizer)
+    with preserved_rng():  # what a rerun must match: the model, optimizer, loss and data
+        identity = study_identity(problem, make_optimizer, {} if isinstance(problem, Task) else {
+            "loss_fn": loss_fn, "step_fn": step_fn, "evaluate": evaluate, "val_data": val_data,
+            "test_data": test_data})
     # the last check, as it may evaluate a fresh model once: before any trial
     check_rank_by(RankingMetric.parse(metric), problem, engine.device)
     plan = StudyPlan(
         name=name, task=problem, seeds=seed_list, steps=total,
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
-        make_optimizer=functools.partial(_build, optimizer),
+        make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel, ray=ray,
         options=options, may_grow=("seeds", "schedules"),
@@ -127,7 +137,9 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                 "schedules": list(schedules or ()), "recipe": recipe, "rank_by": list(metric),
                 "lr_scales": None if lr_scales is None else [float(s) for s in lr_scales],
                 "options": [precision, clip_grad_norm, accumulation_steps],
-                "eval_every": eval_every})
+                "eval_every": eval_every, "identity": identity},
+        # a study stored before identities were kept cannot be checked: it resumes as before
+        config_defaults={"identity": identity})
     return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
 
 
@@ -143,7 +155,16 @@ def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> Compar
 
         title = f"Leaderboard: {plan.name}"
         console.print(rich_table(result.leaderboard, title=title))
+        if result.missing:
+            console.print(missing_note(result.missing), highlight=False, markup=False,
+                          soft_wrap=True)
     return result
+
+
+def missing_note(missing: int) -> str:
+    """What a leaderboard lacking ``missing`` trials says under it."""
+    return (f"note: {missing} trial(s) have no result (failed, interrupted, or running in "
+            "another process): the leaderboard lacks them; rerun the same call to complete them")
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
@@ -154,7 +175,7 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
     hears what ``parallel="auto"`` chose (also the result's ``parallel``)."""
     from lrscope.outputs.report.build import write_report
-    from lrscope.study.run import check_resumable, run_study
+    from lrscope.study.run import check_resumable, missing_trials, run_study
 
     if engine.is_main:
         check_resumable(plan, out)  # before anything is written into an old study
@@ -172,7 +193,8 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
     return CompareResult(list(rows), best, out, files.html, suite,
-                         files.leaderboard_csv, heard[-1] if heard else None)
+                         files.leaderboard_csv, heard[-1] if heard else None,
+                         missing_trials(out, plan, suite))
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

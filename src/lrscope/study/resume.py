@@ -105,9 +105,25 @@ def filled(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
 
 
 def _diff(old: Any, new: Any) -> str:
-    keys = sorted(set(old) | set(new))
-    changed = [k for k in keys if old.get(k) != new.get(k)]
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+    """The first three changed settings; a table's changed entries by their dotted name.
+
+    >>> _diff({"steps": 1, "identity": {"loss_fn": "a", "model": "m"}},
+    ...       {"steps": 1, "identity": {"loss_fn": "b", "model": "m"}})
+    "identity.loss_fn: 'a' -> 'b'"
+    """
+    return ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in _changed(old, new)[:3])
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any], prefix: str = "",
+             ) -> list[tuple[str, Any, Any]]:
+    out: list[tuple[str, Any, Any]] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out
 
 
 def first_seed(config: dict[str, Any], fallback: int) -> int:

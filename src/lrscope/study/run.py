@@ -38,10 +38,9 @@ from lrscope.rangetest.smoothing import zero_lag
 from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
-from lrscope.study.resume import check_same as _check_same
 from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
-from lrscope.study.store.sqlite import Store
+from lrscope.study.store.sqlite import DONE_STATUSES, Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.trial import Evaluation, TrialResult
 
@@ -96,16 +95,32 @@ def _check_ranks_agree(suite: Suite, engine: Engine) -> None:
                            "every rank must see the same data and seed")
 
 
-def check_resumable(plan: StudyPlan, out: str | Path) -> None:
-    """InputError when ``out`` holds this study's name with other settings (nothing written)."""
+def check_resumable(plan: StudyPlan, out: str | Path) -> dict[str, Any] | None:
+    """InputError when ``out`` holds this study's name with other settings (nothing written);
+    else the run's config once this call is added to it (None: a new study)."""
     if not (Path(out) / "study.sqlite").exists():
-        return
+        return None
     # create=True: an empty file is a store another process on ``out`` is creating now
     with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
-        if run is not None:
-            _check_same(dict(run.config), plan.config, plan.config_defaults,
-                        report_only=plan.report_only, may_grow=plan.may_grow)
+        return None if run is None else _grown(plan, dict(run.config))
+
+
+def _grown(plan: StudyPlan, stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored config grown by ``plan`` (lrscope.study.resume), refused when the grown run's
+    schedules collide: with ``lr_scales`` an added schedule equal to a stored one at another
+    scale would find that trial done and report it as its own (the rule listing both refuses)."""
+    merged = resumed_config(stored, plan.config, plan.config_defaults,
+                            report_only=plan.report_only, may_grow=plan.may_grow)
+    listed = merged.get("schedules")
+    if plan.lr_scales is not None and plan.schedules and listed:
+        try:
+            with_lr_scales(explicit([str(spec) for spec in listed], plan.steps), plan.lr_scales,
+                           plan.steps)
+        except InputError as err:
+            raise InputError(f"{err} (with the schedules this study already "
+                             "holds); leave it out, or choose a new --out") from None
+    return merged
 
 
 def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
@@ -113,9 +128,7 @@ def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
     (the range test's, whatever seeds this rerun lists)."""
     assert store is not None
     run = store.ensure_run(plan.name, kind="study", config=plan.config)
-    merged = store.merge_run_config(run.id, lambda stored: resumed_config(
-        stored, plan.config, plan.config_defaults, report_only=plan.report_only,
-        may_grow=plan.may_grow))
+    merged = store.merge_run_config(run.id, lambda stored: _grown(plan, stored))
     return run.id, first_seed(merged, plan.seeds[0])
 
 
@@ -196,10 +209,11 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                 announce: Callable[[str], None] | None = None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
-    jobs = [Job(f"{label}/seed{seed}", label, schedule, seed, index) for index, ((label, schedule),
+    jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
             seed) in enumerate(itertools.product(suite.schedules, plan.seeds))]
     total = len(jobs)
     trial_ids: dict[str, int] = {}
+    unrecorded: set[int] = set()  # claimed by this call, no result stored yet
 
     def claimed(job: Job) -> bool:
         """Whether this process runs ``job``: the main rank claims it and tells the others."""
@@ -212,6 +226,8 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
                                               **suite.trial_config(job.label)})
             trial_ids[job.key] = start.trial_id
             vote = 2 if start.busy else 1 if start.skip else 0
+            if vote == 0:
+                unrecorded.add(start.trial_id)
         # Only the main rank votes, so mean(vote, 0, ...) * world_size is its vote.
         vote = round(engine.mean(float(vote)) * engine.world_size)
         if vote and progress:
@@ -238,16 +254,50 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             if engine.is_main:
                 assert store is not None
                 _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
+                unrecorded.discard(trial_ids[job.key])
             if progress:
                 progress(TrialEvent(job.key, job.index, total, result.status, result))
 
-    with store.heartbeat() if store is not None else contextlib.nullcontext():
-        if mode == "none":  # one at a time: claim each just before it runs
-            for job in jobs:
-                if claimed(job):
-                    run([job])
-        else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
-            run([job for job in jobs if claimed(job)])
+    try:
+        with store.heartbeat() if store is not None else contextlib.nullcontext():
+            if mode == "none":  # one at a time: claim each just before it runs
+                for job in jobs:
+                    if claimed(job):
+                        run([job])
+            else:  # the runner takes them all at once (processes, Ray tasks, batches of a seed)
+                run([job for job in jobs if claimed(job)])
+    except BaseException as err:  # Ctrl-C included: what this call claimed is not left running
+        if store is not None:
+            _release(store, unrecorded, err)
+        raise
+
+
+def trial_key(label: str, seed: int) -> str:
+    """A trial's key in its run: ``<schedule label>/seed<seed>``."""
+    return f"{label}/seed{seed}"
+
+
+def _release(store: Store, trial_ids: set[int], err: BaseException) -> None:
+    """Mark the trials a failed or interrupted call claimed but did not finish as failed (with
+    why), so that a rerun takes them at once instead of waiting out their leases."""
+    why = f"{type(err).__name__}: {err}"[:500]
+    for trial_id in sorted(trial_ids):
+        try:
+            if store.owns(trial_id):
+                store.finish_trial(trial_id, status="failed", error=f"not finished: {why}")
+        except Exception:  # the store itself failing must not hide the error that got us here
+            return
+
+
+def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> int:
+    """How many trials of the run in ``out`` have no result: this call's (schedule, seed) pairs
+    and every trial the store holds for the run, less the finished and diverged ones."""
+    with Store.in_dir(out) as store:
+        run = store.find_run(plan.name)
+        status = {t.key: t.status for t in store.trials(run.id)} if run is not None else {}
+    keys = set(status) | {trial_key(label, seed) for label in suite.labels()
+                          for seed in plan.seeds}
+    return sum(1 for key in keys if status.get(key) not in DONE_STATUSES)
 
 
 def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:

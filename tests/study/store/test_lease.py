@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lrscope.errors import InputError
-from lrscope.study.store.lease import LEASE_ENV, lease_timeout
+from lrscope.study.store.lease import LEASE_ENV, lease_timeout, pid_namespace
 from lrscope.study.store.records import SCHEMA, SCHEMA_VERSION
 from lrscope.study.store.sqlite import STORE_FILENAME, Store
 
@@ -96,16 +96,47 @@ def test_a_version_1_store_opens_migrated_and_resumes(tmp_path: Path) -> None:
     Store(path, create=False).close()  # a migrated store opens as it is
 
 
+def _gone_pid() -> str:
+    """The pid of a process of this namespace that has exited."""
+    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _holding(tmp_path: Path, store: Store, run: int, key: str, holder: str) -> None:
+    """``holder`` claims ``key`` (a fresh heartbeat), through a store that stays registered as
+    open only when ``holder`` is this process's."""
+    with Store(tmp_path / STORE_FILENAME, owner=holder) as other:
+        t = other.start_trial(run, key, label=key)
+    assert store.trial(t.trial_id).owner == holder
+
+
+@pytest.mark.skipif(not pid_namespace(), reason="no /proc: no lease is taken over by pid")
 def test_a_lease_of_a_process_gone_from_this_host_is_void_at_once(tmp_path: Path) -> None:
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    host = socket.gethostname()
+    host, ns = socket.gethostname(), pid_namespace()
     with Store.in_dir(tmp_path, lease_timeout=3600) as store:
         run = store.ensure_run("study").id
-        for key, holder in (("dead", f"{host}:{gone.stdout.strip()}:ab"),
-                            ("alive", f"{host}:{os.getpid()}:other")):
-            with Store(tmp_path / STORE_FILENAME, owner=holder) as other:
-                t = other.start_trial(run, key, label=key)
-            assert store.trial(t.trial_id).owner == holder
+        _holding(tmp_path, store, run, "dead", f"{host}:{_gone_pid()}:ab:{ns}")
+        _holding(tmp_path, store, run, "alive", f"{host}:{os.getppid()}:other:{ns}")
         assert not store.start_trial(run, "dead", label="dead").skip  # taken without waiting
-        assert store.start_trial(run, "alive", label="alive").busy  # this pid still lives
+        assert store.start_trial(run, "alive", label="alive").busy  # that pid still lives
+
+
+def test_issue16_item13_same_hostname_other_pid_namespace_waits_for_the_heartbeat(
+        tmp_path: Path) -> None:
+    """A holder with this hostname but another pid namespace (a container with host networking,
+    another boot) or none recorded (a lease written before namespaces were) is never taken over
+    by its pid, even a pid that is dead here: only once its heartbeat is stale."""
+    host, dead = socket.gethostname(), _gone_pid()
+    holders = {"other-namespace": f"{host}:{dead}:ab:{'0' * 8}-0000-0000-0000-{'0' * 12}/1",
+               "other-inode": f"{host}:{dead}:ab:{pid_namespace().partition('/')[0]}/1",
+               "unrecorded": f"{host}:{dead}:ab"}
+    with Store.in_dir(tmp_path, lease_timeout=0.5) as store:
+        run = store.ensure_run("study").id
+        for key, holder in holders.items():
+            _holding(tmp_path, store, run, key, holder)
+        for key in holders:
+            assert store.start_trial(run, key, label=key).busy, key
+        time.sleep(0.6)  # no heartbeat: the leases go stale
+        for key in holders:
+            taken = store.start_trial(run, key, label=key)
+            assert not taken.skip and store.owns(taken.trial_id), key

@@ -5,7 +5,13 @@ claims queue on SQLite's write lock and the second sees the first's row):
 
 * finished or diverged: skip it (done);
 * running, held by another owner whose heartbeat is younger than the lease timeout: skip it
-  (busy elsewhere), unless that owner was a process on this host that is gone (a pid check);
+  (busy elsewhere), unless that owner is provably gone: a process of this pid namespace (same
+  host boot and namespace, recorded in the owner's name) that no longer exists, or a store of
+  this very process that was closed (a call that failed or was interrupted: a rerun in the same
+  notebook never waits on its own earlier call). An owner that shares the hostname but not
+  provably the pid namespace (containers with host networking, another machine of that name, a
+  lease written before lrscope recorded namespaces) is only taken over when its heartbeat is
+  stale;
 * otherwise (new, failed, ours, or running with a stale heartbeat: its process died): take it,
   from nothing: its metrics are deleted, ``owner`` and ``heartbeat`` set, ``claims`` counted.
 
@@ -42,22 +48,55 @@ LEASE_ENV = "LRSCOPE_LEASE_TIMEOUT"
 DONE_STATUSES = ("finished", "diverged")
 
 
+# Owners of this process's open stores (Store registers on open, forgets on close): a lease
+# held by another owner of this pid is void unless that owner is still open here.
+_OPEN_OWNERS: set[str] = set()
+
+
+def pid_namespace() -> str:
+    """Which pid namespace this process is in, across hosts: the kernel's boot id and the
+    namespace's inode (the inode alone repeats on every host: the initial namespace's is the
+    same everywhere). Empty where there is no /proc (then no lease is taken over by pid)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
 def owner_id() -> str:
-    """This process's name on its leases: host, pid and a random suffix (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """This process's name on its leases: host, pid, a random suffix (pids are reused) and its
+    pid namespace (:func:`pid_namespace`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{pid_namespace()}"
+
+
+def opened(owner: str) -> None:
+    """``owner`` is a store open in this process (its leases are live while it stays open)."""
+    _OPEN_OWNERS.add(owner)
+
+
+def closed(owner: str) -> None:
+    _OPEN_OWNERS.discard(owner)
 
 
 def died_here(holder: str) -> bool:
-    """Whether ``holder`` was a process on this host that no longer exists: its lease is void at
-    once (a killed study reruns without waiting out the timeout). Elsewhere, only time tells.
+    """Whether ``holder`` is provably gone: a process of this pid namespace that no longer
+    exists, or a closed store of this process. Its lease is void at once (a killed or failed
+    study reruns without waiting out the timeout). Elsewhere, only time tells.
 
-    >>> died_here(owner_id()), died_here("some-other-host:1:ab"), died_here("junk")
+    >>> mine = owner_id()
+    >>> opened(mine); died_here(mine), died_here("some-other-host:1:ab:x/1"), died_here("junk")
     (False, False, False)
+    >>> closed(mine); died_here(mine) == bool(pid_namespace())  # a closed store of this process
+    True
     """
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+    host, pid, _, namespace = [*holder.split(":", 3), "", "", ""][:4]
+    ours = pid_namespace()
+    if (os.name != "posix" or host != socket.gethostname() or not pid.isdigit() or not ours
+            or namespace != ours):
         return False
+    if int(pid) == os.getpid():
+        return holder not in _OPEN_OWNERS
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

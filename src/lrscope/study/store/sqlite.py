@@ -70,7 +70,14 @@ from typing import Any
 import numpy as np
 
 from lrscope.errors import InputError
-from lrscope.study.store.lease import DONE_STATUSES, Heartbeat, claim_trial, owner_id
+from lrscope.study.store.lease import (
+    DONE_STATUSES,
+    Heartbeat,
+    claim_trial,
+    closed,
+    opened,
+    owner_id,
+)
 from lrscope.study.store.lease import lease_timeout as lease_timeout_seconds
 from lrscope.study.store.reads import StoreReads
 from lrscope.study.store.records import (
@@ -133,6 +140,7 @@ class Store(StoreReads):
         except BaseException:
             self._db.close()
             raise
+        opened(self.owner)  # its leases are live until close (lease.died_here)
 
     @classmethod
     def in_dir(cls, directory: str | Path, *, create: bool = True,
@@ -196,6 +204,7 @@ class Store(StoreReads):
         self._db.execute("COMMIT")
 
     def close(self) -> None:
+        closed(self.owner)
         self._db.close()
 
     def __enter__(self) -> Store:

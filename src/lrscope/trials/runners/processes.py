@@ -15,7 +15,13 @@ arithmetic as ``--parallel none``: the same results (bitwise on the CPU where a 
 not change a reduction's order, as for the tested models).
 
 Workers are spawned, not forked: a forked child of a process that already ran OpenMP can
-deadlock. Results come back to the parent, which alone writes the store.
+deadlock. Results come back to the parent, which alone writes the store. The setup travels with
+cloudpickle (as Ray ships its tasks), so lambdas, closures and functions of a notebook reach the
+workers by value; what cannot be sent at all (an open file, a generator, a lock) is named.
+
+When a trial fails (or the caller stops listening, or Ctrl-C), the trials that have not started
+are cancelled; those already running finish and are yielded (the study records them), then the
+first error is raised.
 
 >>> pool_shape(pending=3, cores=2), pool_shape(pending=2, cores=16), pool_shape(pending=1, cores=4)
 ((2, 1), (2, 8), (1, 4))
@@ -23,11 +29,12 @@ deadlock. Results come back to the parent, which alone writes the store.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import pickle
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 import torch
@@ -59,12 +66,36 @@ def pool_shape(pending: int, cores: int | None = None) -> tuple[int, int]:
 
 
 def pickled_setup(plan: TrialSetup) -> bytes:
-    """``plan`` pickled, once, for every worker; InputError when it cannot cross a process."""
+    """``plan`` pickled, once, for every worker; InputError naming what cannot cross a process."""
     try:
-        return pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as err:  # closures and lambdas cannot be pickled
-        raise InputError(f"parallel: 'processes' needs a picklable task and optimizer ({err}); "
-                         "use module-level functions, or --parallel none") from None
+        return _dumps(plan)
+    except Exception as err:
+        raise InputError(f"parallel: 'processes' cannot send {_unsendable(plan)} to a worker "
+                         f"process ({type(err).__name__}: {err}); use --parallel none "
+                         "(parallel=\"none\")") from None
+
+
+def _dumps(thing: object) -> bytes:
+    try:
+        import cloudpickle  # lambdas and closures by value (Ray's pickler; installed with it)
+    except ImportError:  # plain pickle: module-level functions only
+        return pickle.dumps(thing, protocol=pickle.HIGHEST_PROTOCOL)
+    return bytes(cloudpickle.dumps(thing, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _unsendable(plan: TrialSetup) -> str:
+    """The first part of ``plan`` that cannot be pickled, by the name the user gave it."""
+    parts: list[tuple[str, object]] = []
+    if dataclasses.is_dataclass(plan.task):  # a compare() Problem: the user's own pieces
+        parts += [(f.name, getattr(plan.task, f.name)) for f in dataclasses.fields(plan.task)]
+    parts += [("the task", plan.task), ("the optimizer factory", plan.make_optimizer),
+              ("the training options", plan.options)]
+    for name, part in parts:
+        try:
+            _dumps(part)
+        except Exception:
+            return name
+    return "the study's setup"
 
 
 def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None = None,
@@ -72,6 +103,7 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
     """Run ``jobs`` in a spawned pool, yielding each with its result as it finishes.
 
     ``blob``: ``plan`` already pickled (by :func:`pickled_setup`), to skip pickling it again.
+    A failed trial cancels those not started; the running ones are yielded, then it is raised.
     """
     if not jobs:
         return
@@ -81,8 +113,23 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(blob, threads)) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        waiting = set(futures)
+        failure: BaseException | None = None
+        try:
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: futures[f].index):
+                    error = future.exception()
+                    if error is None:
+                        yield futures[future], future.result()
+                    elif failure is None:
+                        failure = error
+                        waiting = {f for f in waiting if not f.cancel()}  # not started: dropped
+        finally:  # the caller stopped (an error of its own, Ctrl-C): start nothing more
+            for future in futures:
+                future.cancel()
+        if failure is not None:
+            raise failure
 
 
 def _start_worker(blob: bytes, threads: int) -> None:
