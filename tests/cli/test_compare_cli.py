@@ -252,3 +252,30 @@ def test_parallel_auto_measures_says_what_it_chose_and_saves_it(tmp_path, capsys
         assert f"{c['mode']} {c['step_s'] * 1e3:.3g} ms/step" in lines[0]
     with Store.in_dir(out, create=False) as store:
         assert sorted(t.status for t in store.trials()) == ["finished"] * 6
+
+
+@pytest.mark.parametrize("bad", ["0", "-1"])
+def test_issue19_item5_threads_flag_refuses_a_bad_value_in_one_line(tmp_path, bad):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lrscope", "compare", "--task", "digits", "--threads", bad,
+         "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "--threads" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x" / "study.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_issue19_item5_threads_flag_runs_the_trials_on_that_many_threads(tmp_path):
+    import json
+
+    from lrscope.trials.runners.threads import usable_cores
+
+    out = tmp_path / "t"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lrscope", "compare", "--task", "digits", "--limit-train", "256",
+         "--schedules", "constant(lr=0.05)", "constant(lr=0.1)", "--seeds", "1", "--steps",
+         "20", "--range-steps", "10", "--parallel", "none", "--threads", "2", "--out",
+         str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((out / "parallel.json").read_text())["study"]
+    assert saved["mode"] == "none" and saved["torch_threads_in_trials"] == [min(2, usable_cores())]
