@@ -139,11 +139,13 @@ def test_processes_ship_the_setup_once_per_worker(tmp_path, plan):
     assert {int(n) for _, n in trained} == {threads}  # each worker on the rule's threads
 
 
-@pytest.mark.parametrize(("pending", "cores", "shape"), [
-    (24, 2, (2, 1)), (1, 2, (1, 2)), (3, 16, (3, 5)), (16, 16, (16, 1)), (5, 1, (1, 1)),
+@pytest.mark.parametrize(("pending", "cores", "asked", "shape"), [
+    (24, 2, None, (2, 1)), (1, 2, None, (1, 1)), (3, 16, 4, (3, 4)), (16, 16, 4, (4, 4)),
+    (5, 1, 3, (1, 1)), (2, 4, 8, (1, 4)),
 ])
-def test_workers_and_threads_come_from_the_cores(pending, cores, shape):
-    workers, threads = pool_shape(pending, cores)
+def test_workers_and_threads_come_from_the_cores(pending, cores, asked, shape):
+    """Issue 19 item 5: 1 thread per worker unless asked, never more threads than cores."""
+    workers, threads = pool_shape(pending, cores, asked)
     assert (workers, threads) == shape
     assert workers * threads <= cores  # never more threads than cores
     assert pool_shape(pending) == pool_shape(pending, usable_cores())

@@ -104,8 +104,11 @@ def _out_dir(config: FindConfig) -> Path:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     task = config.build_task()
+    import torch
+
     from lrscope.engines import get_engine  # the engines load only once the config is valid
     from lrscope.rangetest.loop import range_test
+    from lrscope.trials.runners.threads import torch_threads, trial_threads
     from lrscope.trials.trial import seeded_model
 
     engine = get_engine(config.engine, **config.engine_options())
@@ -127,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
             else task.train_batches
         seeds = config.data_seeds() if config.seeds > 1 else None
         with _ProgressBar(console, total * config.seeds,
-                          quiet=args.quiet or not engine.is_main) as callback:
+                          quiet=args.quiet or not engine.is_main) as callback, \
+                torch_threads(trial_threads(config.threads or torch.get_num_threads())):
             result = range_test(model, optimizer, task.loss_fn, data,
                                 **settings.range_test_kwargs(), val_batches=val,
                                 val_every=settings.val_every or None, engine=engine,

@@ -22,6 +22,7 @@ SHARED_FIELDS: dict[str, tuple[str, str]] = {
     "device": ("device", "--device"),
     "precision": ("precision", "--precision"),
     "clip_grad_norm": ("clip_grad_norm", "--clip-grad-norm"),
+    "threads": ("threads", "--threads"),
     "out": ("out", "--out"),
     "optimizer": ("optimizer.name", "--optimizer"),
     "momentum": ("optimizer.momentum", "--momentum"),
@@ -53,6 +54,9 @@ def add_shared_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
         "the loss with a GradScaler); default: full precision")
     add("--clip-grad-norm", type=float, metavar="N", help="clip the gradients' global norm to N "
         "before each step (default: no clipping)")
+    add("--threads", type=int, metavar="N", help="torch threads per trial, at most the cores "
+        "this process may use (default: 1 per trial on the CPU for compare, auto measuring "
+        "more; find: torch's own)")
     add("--out", metavar="DIR", help=out_help)
 
 

@@ -84,6 +84,8 @@ class TaskConfig(ConfigModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:i (the local engine's device)
     precision: Literal["bf16", "fp16"] | None = None  # autocast (fp16 with a GradScaler)
     clip_grad_norm: float | None = Field(default=None, gt=0.0)  # clip the gradient norm
+    # torch threads per trial, capped to the usable cores (None: lrscope.trials.runners.threads)
+    threads: int | None = _optional_count()
 
     @field_validator("task")
     @classmethod

@@ -25,7 +25,7 @@ from lrscope.trials.trial import TrainOptions
 # What a rerun on a stored study may change (lrscope.study.resume); every other setting would
 # change a finished trial's result, so it must match or the rerun is refused, naming it.
 # Where and how trials run: not even stored.
-NOT_COMPARED = ("out", "parallel", "device", "ray_address", "ray_cpus_per_trial",
+NOT_COMPARED = ("out", "parallel", "threads", "device", "ray_address", "ray_cpus_per_trial",
                 "ray_gpus_per_trial")
 # What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
 # values the study used where the config left a default (StudyConfig.resolved_values).
@@ -73,6 +73,7 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         lr_scales=config.lr_scales,
         range_test=config.range_test.settings() if config.run_range_test else None,
         parallel=config.parallel,
+        threads=config.threads,
         ray=RayOptions(address=config.ray_address, cpus_per_trial=config.ray_cpus_per_trial,
                        gpus_per_trial=config.ray_gpus_per_trial),
         options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,

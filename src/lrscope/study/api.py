@@ -35,7 +35,7 @@ from typing import Any
 
 from torch import nn
 
-from lrscope._checks import check_seeds
+from lrscope._checks import check_int, check_seeds
 from lrscope.data.problem import Problem
 from lrscope.data.scoring import LossFn, StepFn
 from lrscope.data.tasks.base import Task
@@ -84,7 +84,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             precision: str | None = None, clip_grad_norm: float | None = None,
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
             quiet: bool = False, ray_address: str | None = None,
-            ray_resources: Mapping[str, float] | None = None) -> CompareResult:
+            ray_resources: Mapping[str, float] | None = None,
+            threads: int | None = None) -> CompareResult:
     """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
 
     ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
@@ -96,7 +97,9 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     ``parallel="ray"`` runs each trial as a Ray task (docs/ray.md): on the cluster at
     ``ray_address`` (else ``$RAY_ADDRESS``, else the one this process is connected to, else a
     local one), each asking for ``ray_resources`` as Ray Tune writes them, e.g.
-    ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA).
+    ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA). ``threads``: torch
+    threads per trial, at most the usable cores (default 1 on the CPU; ``parallel="auto"`` may
+    measure more); your own thread count is put back when the study returns.
     """
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
@@ -112,6 +115,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     if parallel not in PARALLEL_MODES:
         raise InputError(f"compare: parallel={parallel!r} is not one of "
                          f"{', '.join(PARALLEL_MODES)}")
+    if threads is not None:
+        check_int("compare", "threads", threads)
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
     ray = _ray_options(ray_address, ray_resources)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
@@ -130,6 +135,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
         make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel, ray=ray,
+        threads=threads,
         options=options, may_grow=("seeds", "schedules"),
         lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
         config={"api": "compare", "model": _named(model), "optimizer": _named(optimizer),

@@ -39,6 +39,7 @@ class StudyPlan:
         default_factory=lambda: RangeTestSettings(start=1e-5))
     parallel: str = "none"  # see lrscope.trials.runners
     ray: RayOptions = dataclasses.field(default_factory=RayOptions)  # with parallel "ray"
+    threads: int | None = None  # torch threads per trial (None: lrscope.trials.runners.threads)
     options: TrainOptions = dataclasses.field(default_factory=TrainOptions)  # AMP, clip, accum
     # every setting's default, in ``config``'s form: fills settings a stored study predates
     config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -14,8 +14,11 @@ Under a distributed engine every rank runs every trial (data parallel); only the
 writes the store and TensorBoard, and it tells the others which trials to skip.
 
 With ``parallel="auto"`` the pending trials' mode is measured (lrscope.trials.runners.auto)
-once they are claimed; its one line goes to ``announce`` and, with the measurements, to
-DIR/parallel.json (keyed by the study's name: the latest choice of each study in the folder).
+once they are claimed; its one line goes to ``announce``. DIR/parallel.json (keyed by the study's
+name: the latest run of each study in the folder) says what truly ran: the mode, workers, torch
+threads per worker, the threads each trial's process had (read there), and auto's measurements.
+The study runs on ``plan.threads`` torch threads (lrscope.trials.runners.threads) and puts the
+caller's thread count back.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
 from lrscope.study.store.sqlite import DONE_STATUSES, Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
+from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
 from lrscope.trials.trial import Evaluation, TrialResult
 
 
@@ -59,8 +63,9 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
     ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it. The caller's
     global RNGs are left as they were.
     """
-    with preserved_rng():
-        return _run_study(plan, Path(out), engine or LocalEngine(), progress, announce)
+    engine = engine or LocalEngine()
+    with preserved_rng(), torch_threads(in_process_threads(plan.threads, engine.device.type)):
+        return _run_study(plan, Path(out), engine, progress, announce)
 
 
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
@@ -238,19 +243,26 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
         if progress:
             progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
 
+    ran: dict[str, Any] = {}  # for parallel.json: what truly ran
+    seen_threads: set[int] = set()
+
     def run(pending: list[Job]) -> None:
-        how = mode
+        how, threads = mode, plan.threads
         if how == "auto" and pending:  # only on the local engine: this process is the main rank
             from lrscope.trials.runners.auto import choose
 
-            choice = choose(pending, setup, engine)
-            how = choice.mode
-            save_parallel_choice(out, plan.name, choice.to_dict())
+            choice = choose(pending, setup, engine, plan.threads)
+            how, threads = choice.mode, choice.threads
+            ran.update(choice.to_dict())
             if announce:
                 announce(choice.line)
+        if pending:
+            ran.update(_shape(how, len(pending), threads, engine, plan))
         if progress and pending:
             progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
-        for job, result in run_jobs(pending, setup, how, engine, heard, ray=plan.ray):
+        for job, result in run_jobs(pending, setup, how, engine, heard, ray=plan.ray,
+                                    threads=threads):
+            seen_threads.add(result.threads)
             if engine.is_main:
                 assert store is not None
                 _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
@@ -270,6 +282,9 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
         if store is not None:
             _release(store, unrecorded, err)
         raise
+    if ran and engine.is_main:
+        save_parallel_choice(out, plan.name, {**ran, "torch_threads_in_trials": sorted(
+            seen_threads)})
 
 
 def trial_key(label: str, seed: int) -> str:
@@ -300,8 +315,23 @@ def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> int:
     return sum(1 for key in keys if status.get(key) not in DONE_STATUSES)
 
 
+def _shape(mode: str, pending: int, threads: int | None, engine: Engine,
+           plan: StudyPlan) -> dict[str, Any]:
+    """The mode's workers and torch threads per worker (Ray's: its CPUs per trial)."""
+    from lrscope.trials.runners.processes import pool_shape
+
+    if mode == "processes":
+        workers, per_worker = pool_shape(pending, threads=threads)
+    elif mode == "ray":
+        workers, per_worker = 0, max(1, int(plan.ray.cpus_per_trial))  # 0: Ray's to decide
+    else:
+        workers, per_worker = 1, in_process_threads(threads, engine.device.type)
+    return {"mode": mode, "workers": workers, "threads": per_worker,
+            "usable_cores": usable_cores()}
+
+
 def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:
-    """Write ``choice`` (how the study ``name``'s trials run, and why) into DIR/parallel.json."""
+    """Write ``choice`` (how the study ``name``'s trials ran, and why) into DIR/parallel.json."""
     path = out / "parallel.json"
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))

@@ -81,6 +81,7 @@ class TrialResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     diverged_at: int | None = None
     wall_time: float = 0.0
+    threads: int = 0  # torch's intra-op threads in the process that trained it (0: not known)
 
     @property
     def final(self) -> Evaluation | None:
@@ -100,6 +101,7 @@ class TrialResult:
             evaluations=evaluations,
             diverged_at=diverged_at,
             wall_time=wall_time,
+            threads=torch.get_num_threads(),  # read where it trained: what truly ran
         )
 
 

@@ -1,38 +1,44 @@
-"""``--parallel auto``: time a few steps of each mode on this machine and model, run the fastest.
+"""``--parallel auto``: time a few steps of each mode on this machine and model, run the fastest
+that is clearly faster than ``none``.
 
 Before the study's trials, each candidate mode trains a throwaway trial for
 ``PROBE_WARMUP + PROBE_STEPS`` steps (2 + 8) at a small constant LR, evaluating on one example
-only, and the last ``PROBE_STEPS`` are timed:
+only, and the last ``PROBE_STEPS`` are timed. Every probe runs ``PROBE_ROUNDS`` (3) times, the
+modes taking turns, and the fastest round counts: another job on the machine only ever slows a
+probe down, so the minimum is the measurement least spoiled by it (one probe each swung 30x
+between runs on a shared box, issue 19):
 
-* ``none``: one trial in this process, on the engine, with the process's torch threads;
+* ``none``: one trial in this process on the study's threads (1 on the CPU unless ``threads``
+  says more: :mod:`lrscope.trials.runners.threads`) and, when no ``threads`` was given, also on
+  all usable cores, a candidate of its own;
 * ``batched``: K trials in one vmapped model, K the largest seed group (the trials that batch
-  together); only where the batched runner accepts the model, optimizer and options;
-* ``processes``: one trial on one torch thread, here; the pool's time is that step time for each
-  wave of ``workers`` trials at once (:func:`~lrscope.trials.runners.processes.pool_shape`), plus
+  together), on the threads ``none`` settled on; only where the batched runner accepts the model,
+  optimizer and options;
+* ``processes``: the pool's time is ``none``'s step time on the per-worker threads for each wave
+  of ``workers`` trials at once (:func:`~lrscope.trials.runners.processes.pool_shape`), plus
   ``WORKER_START_S`` to start the workers and the time to ship them the task. Estimated, not a
-  pool measured: starting one costs seconds. (Workers given more than one thread, when there
-  are fewer trials than cores, are likely faster than that estimate.)
+  pool measured: starting one costs seconds.
 
 Each mode's projected time for the study's trial steps follows (:func:`project`; evaluations
-cost about the same in every mode and are left out), and the lowest wins (:func:`decide`): auto
-never picks a mode whose projection from these measurements is slower. The choice, with every
-measurement, is one line (:attr:`Choice.line`) and a dict for the study's files
+cost about the same in every mode and are left out). :func:`decide` keeps ``none`` on the
+study's threads (the simplest: it starts nothing and cannot oversubscribe) unless another
+candidate is projected at least ``MARGIN`` (1.3x) faster, then takes the fastest of those: a
+projection from a few steps on a shared machine is not exact, and a wrong switch costs more
+than the margin (``batched`` at 136 s against ``none``'s 8.5 s, issue 19). The choice, with every
+measurement and the reason, is one line (:attr:`Choice.line`) and a dict for the study's files
 (:meth:`Choice.to_dict`).
 
 Small studies are not measured: when the probes would cost more than ``MEASURE_SHARE`` (10%) of
 the study's trial steps (a batched probe step counted as K trial steps), auto runs ``none``,
-which starts nothing and whose cost a small study cannot win back. Why 10%: the modes measured
-can differ by 1.5-3x (docs/benchmarks.md), so a measurement that finds the faster mode wins
-back more than it costs; at 3% the issue's 4 x 300-step LeNet-5 study went unmeasured and ran
-``none``. Where only one mode can run (one core and no batching, a GPU and a model that does
-not batch), it is chosen unmeasured.
+which starts nothing and whose cost a small study cannot win back. Where only one mode can run
+(one core and no batching, a GPU and a model that does not batch), it is chosen unmeasured.
 
 Measuring changes no result: the probes build their own models, run inside
 :func:`lrscope.rng.preserved_rng`, and the torch thread count is put back.
 
->>> fast = Candidate("none", 0.010, 1, 24.0, "2 threads")
->>> slow = Candidate("batched", 0.014, 8, 33.6, "K=8")
->>> decide([slow, fast]).mode
+>>> fast = Candidate("none", 0.010, 1, 24.0, "1 thread")
+>>> slow = Candidate("batched", 0.009, 8, 21.6, "K=8")
+>>> decide([slow, fast]).mode  # 1.11x faster: within the margin
 'none'
 """
 
@@ -45,8 +51,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine
 from lrscope.errors import InputError
@@ -54,26 +58,35 @@ from lrscope.rng import preserved_rng
 from lrscope.schedules.constant import Constant
 from lrscope.trials.runners.local import Job, TrialSetup, batched_refusal
 from lrscope.trials.runners.processes import pickled_setup, pool_shape
+from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
 from lrscope.trials.trial import TrialData, run_trial, seeded_model
 
 PROBE_WARMUP = 2  # untimed steps first: the first ones allocate and warm caches
 PROBE_STEPS = 8
+PROBE_ROUNDS = 3  # each probe's fastest of 3: noise from other jobs only ever adds time
+MARGIN = 1.3  # another mode must be projected this much faster than none to be chosen
 MEASURE_SHARE = 0.10
 WORKER_START_S = 3.0  # spawn a worker, import torch and lrscope (2.4 s measured on 2 cores)
 PROBE_LR = 1e-4  # the probes' LR: the step's cost does not depend on it; small never diverges
 ORDER = ("none", "batched", "processes")  # a tie goes to the simpler mode
 
 
+def _threads_text(threads: int) -> str:
+    return f"{threads} thread" + ("s" if threads > 1 else "")
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One mode, measured: ``step_s`` seconds per step of ``trials_per_step`` trials at once
-    (K for batched), and the study's projected time ``total_s``."""
+    (K for batched) on ``threads`` torch threads (per worker), and the study's projected time
+    ``total_s``."""
 
     mode: str
     step_s: float
     trials_per_step: int
     total_s: float
     detail: str  # how it was measured: "2 threads", "K=8", "1 thread, 2 workers, +3.2 s start"
+    threads: int = 1
 
     def describe(self) -> str:
         """E.g. ``batched 14.0 ms/step (K=8, 1.75 per trial)``."""
@@ -84,7 +97,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Choice:
-    """What auto chose and why (see the module docstring)."""
+    """What auto chose and why (see the module docstring): ``workers`` x ``threads`` torch
+    threads each (one worker: this process)."""
 
     mode: str
     why: str
@@ -100,9 +114,9 @@ class Choice:
     @property
     def line(self) -> str:
         """One line: the mode, why, every measurement, and the modes that could not run."""
-        shape = f" ({self.workers} workers x {self.threads} thread" + (
-            "s)" if self.threads > 1 else ")") if self.mode == "processes" else ""
-        parts = [f"parallel auto: {self.mode}{shape}: {self.why}"]
+        shape = (f"{self.workers} workers x " if self.mode == "processes" else ""
+                 ) + _threads_text(self.threads)
+        parts = [f"parallel auto: {self.mode} ({shape}): {self.why}"]
         if self.candidates:
             parts.append("measured " + ", ".join(c.describe() for c in self.candidates))
         parts += [f"{mode} not possible ({reason})" for mode, reason in self.refused.items()]
@@ -117,47 +131,76 @@ class Choice:
 
 
 def decide(candidates: Sequence[Candidate], refused: dict[str, str] | None = None,
-           workers: int = 1, threads: int = 1) -> Choice:
-    """The candidate with the lowest projected time (a tie: the simpler mode)."""
-    ranked = sorted(candidates, key=lambda c: (c.total_s, ORDER.index(c.mode)))
-    best = ranked[0]
-    others = ", ".join(f"{c.mode} {c.total_s:.3g} s" for c in ranked[1:])
-    why = f"fastest projected, {best.total_s:.3g} s" + (f" vs {others}" if others else "")
-    return Choice(best.mode, why, tuple(candidates), dict(refused or {}), workers, threads)
+           workers: int = 1, margin: float = MARGIN) -> Choice:
+    """``none`` on the fewest threads measured, unless a candidate is projected ``margin`` times
+    faster: then the fastest such (a tie: the simpler mode). Without a ``none`` candidate, the
+    fastest.
+
+    >>> none, procs = Candidate("none", .01, 1, 10.0, ""), Candidate("processes", .01, 1, 7.0, "")
+    >>> decide([none, procs]).mode, decide([none, procs], margin=1.5).mode
+    ('processes', 'none')
+    """
+    ranked = sorted(candidates, key=lambda c: (c.total_s, ORDER.index(c.mode), c.threads))
+    base = min((c for c in candidates if c.mode == "none"), key=lambda c: c.threads, default=None)
+    clear = [c for c in ranked if base is None or c is base or base.total_s >= margin * c.total_s]
+    best = clear[0]
+    others = ", ".join(f"{c.mode} ({_threads_text(c.threads)}) {c.total_s:.3g} s"
+                       for c in ranked if c is not best)
+    vs = f" vs {others}" if others else ""
+    if base is None or (best is base and len(ranked) == 1):
+        why = f"fastest projected, {best.total_s:.3g} s{vs}"
+    elif best is base:
+        why = (f"no mode projected {margin:g}x faster than none's {base.total_s:.3g} s{vs} "
+               "(the margin over measuring noise)")
+    else:
+        why = (f"fastest projected, {best.total_s:.3g} s, {base.total_s / best.total_s:.2g}x "
+               f"none's {base.total_s:.3g} s (over the {margin:g}x margin){vs}")
+    return Choice(best.mode, why, tuple(candidates), dict(refused or {}),
+                  workers if best.mode == "processes" else 1, best.threads)
 
 
-def project(trials: int, steps: int, groups: int, *, sequential_s: float,
-            batched: tuple[int, float] | None = None, one_thread_s: float | None = None,
-            workers: int = 1, start_s: float = WORKER_START_S, threads_now: int = 1,
+def project(trials: int, steps: int, groups: int, *, sequential_s: float, threads: int = 1,
+            more_threads: tuple[int, float] | None = None,
+            batched: tuple[int, float] | None = None, batched_threads: int = 1,
+            worker_s: float | None = None, workers: int = 1, start_s: float = WORKER_START_S,
             ) -> list[Candidate]:
     """The candidates' projected times for ``trials`` trials of ``steps`` steps in ``groups``
-    seed groups, from measured step times (``batched``: ``(K, seconds per step)``).
+    seed groups, from measured step times: ``sequential_s`` on ``threads`` threads,
+    ``more_threads`` ``(T, seconds per step)`` on T, ``batched`` ``(K, seconds per step)`` on
+    ``batched_threads``, ``worker_s`` a worker's step (on ``threads``).
 
     >>> [round(c.total_s, 6) for c in project(4, 100, 2, sequential_s=0.01, batched=(2, 0.012),
-    ...                                       one_thread_s=0.011, workers=2, start_s=3.0)]
+    ...                                       worker_s=0.011, workers=2, start_s=3.0)]
     [4.0, 2.4, 5.2]
     """
     out = [Candidate("none", sequential_s, 1, trials * steps * sequential_s,
-                     f"{threads_now} thread" + ("s" if threads_now > 1 else ""))]
+                     _threads_text(threads), threads)]
+    if more_threads is not None:
+        many, step_s = more_threads
+        out.append(Candidate("none", step_s, 1, trials * steps * step_s, _threads_text(many),
+                             many))
     if batched is not None:
         k, step_s = batched
-        out.append(Candidate("batched", step_s, k, groups * steps * step_s, f"K={k}"))
-    if one_thread_s is not None:
+        out.append(Candidate("batched", step_s, k, groups * steps * step_s,
+                             f"K={k}, {_threads_text(batched_threads)}", batched_threads))
+    if worker_s is not None:
         waves = math.ceil(trials / workers)
-        out.append(Candidate("processes", one_thread_s, 1, start_s + waves * steps * one_thread_s,
-                             f"1 thread; {one_thread_s / workers * 1e3:.3g} per trial with "
-                             f"{workers} workers, +{start_s:.2g} s start"))
+        out.append(Candidate("processes", worker_s, 1, start_s + waves * steps * worker_s,
+                             f"{_threads_text(threads)}; {worker_s / workers * 1e3:.3g} per trial "
+                             f"with {workers} workers, +{start_s:.2g} s start", threads))
     return out
 
 
-def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine) -> Choice:
-    """Measure the modes that can run ``jobs`` here and decide (see the module docstring)."""
-    from lrscope.trials.runners.processes import usable_cores
-
+def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
+           threads: int | None = None) -> Choice:
+    """Measure the modes that can run ``jobs`` here and decide (see the module docstring);
+    ``threads``: the torch threads per trial asked for (None: the rule's default)."""
+    cores = usable_cores()
+    base = in_process_threads(threads, engine.device.type, cores)
     groups = [sum(1 for job in jobs if job.seed == seed)
               for seed in dict.fromkeys(job.seed for job in jobs)]
     k = max(groups, default=1)
-    workers, threads = pool_shape(len(jobs))
+    workers, _ = pool_shape(len(jobs), cores, threads)
     refused: dict[str, str] = {}
     if (reason := _batched_refusal(plan, engine)) is not None or k < 2:
         refused["batched"] = reason or "one trial per seed"
@@ -166,7 +209,7 @@ def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine) -> Choice:
     if engine.device.type != "cpu":
         refused["processes"] = f"CPU only, not {engine.device}"
     elif workers < 2:
-        refused["processes"] = "one core" if usable_cores() < 2 else "one trial"
+        refused["processes"] = "one core" if cores < 2 else "one trial"
     else:
         try:
             dumped = time.perf_counter()
@@ -174,37 +217,49 @@ def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine) -> Choice:
             ship_s = 2 * (time.perf_counter() - dumped)  # pickled here, unpickled in each worker
         except InputError as err:
             refused["processes"] = _short(err)
+    del blob
     modes = [m for m in ORDER if m not in refused]
-    if len(modes) == 1:
-        return Choice(modes[0], "the only mode that can run here", (), refused)
-    probe_units = (PROBE_WARMUP + PROBE_STEPS) * (1 + int(blob is not None) + (
-        k if "batched" in modes else 0))
+    # all the cores for one trial: a candidate when no threads were asked for (CPU only)
+    more = cores if threads is None and engine.device.type == "cpu" and cores > base else None
+    if len(modes) == 1 and more is None:
+        return Choice(modes[0], "the only mode that can run here", (), refused, threads=base)
+    probe_units = PROBE_ROUNDS * (PROBE_WARMUP + PROBE_STEPS) * (
+        1 + int(more is not None) + (k if "batched" in modes else 0))
     trial_steps = len(jobs) * plan.steps
     if probe_units > MEASURE_SHARE * trial_steps:
         return Choice("none", f"not measured: a small study ({trial_steps} trial steps; "
-                      f"measuring costs {probe_units}, over {MEASURE_SHARE:.0%})", (), refused)
+                      f"measuring costs {probe_units}, over {MEASURE_SHARE:.0%})", (), refused,
+                      threads=base)
     seed = jobs[0].seed
-    threads_now = torch.get_num_threads()
-    sequential_s = _time_probe(plan, seed, engine)
+    sequential = _fastest({t: (lambda: _time_probe(plan, seed, engine))
+                           for t in (base, more) if t is not None})
+    batched_threads = more if more is not None and (
+        sequential[more] * MARGIN <= sequential[base]) else base
     batched = None
     if "batched" in modes:
         try:
-            batched = (k, _time_batched(plan, seed, engine, k))
+            batched = (k, _fastest({batched_threads: lambda: _time_batched(
+                plan, seed, engine, k)})[batched_threads])
         except InputError as err:  # refused before training (optimizer, memory, dropout)
             refused["batched"] = _short(err)
-    one_thread_s = None
-    if blob is not None:
-        torch.set_num_threads(1)
-        try:
-            one_thread_s = _time_probe(plan, seed, engine)
-        finally:
-            torch.set_num_threads(threads_now)
-    del blob
-    candidates = project(len(jobs), plan.steps, len(groups), sequential_s=sequential_s,
-                         batched=batched, one_thread_s=one_thread_s, workers=workers,
-                         start_s=WORKER_START_S + ship_s,
-                         threads_now=threads_now)
-    return decide(candidates, refused, workers, threads)
+    candidates = project(len(jobs), plan.steps, len(groups), sequential_s=sequential[base],
+                         threads=base,
+                         more_threads=None if more is None else (more, sequential[more]),
+                         batched=batched, batched_threads=batched_threads,
+                         worker_s=sequential[base] if "processes" in modes else None,
+                         workers=workers, start_s=WORKER_START_S + ship_s)
+    return decide(candidates, refused, workers)
+
+
+def _fastest(probes: dict[int, Callable[[], float]]) -> dict[int, float]:
+    """Each probe's fastest of ``PROBE_ROUNDS`` runs on its torch threads (the key), the probes
+    taking turns so that a burst of load elsewhere hits them alike."""
+    best = {threads: math.inf for threads in probes}
+    for _ in range(PROBE_ROUNDS):
+        for threads, probe in probes.items():
+            with torch_threads(threads):
+                best[threads] = min(best[threads], probe())
+    return best
 
 
 def _short(err: Exception) -> str:

@@ -5,13 +5,17 @@ only in where the arithmetic happens. Results come back to the caller (the study
 writes the store, so workers never contend for the SQLite file.
 
 * ``none``: in this process, through the study's engine (the only mode for ColossalAI).
-* ``processes``: a pool of spawned workers, each sent the task once, running trials on
-  ``cores // workers`` torch threads (:mod:`lrscope.trials.runners.processes`).
+* ``processes``: a pool of spawned workers, each sent the task once
+  (:mod:`lrscope.trials.runners.processes`).
 * ``batched``: all schedules of one seed in one vmapped model (:mod:`lrscope.trials.batched.run`).
 * ``ray``: one Ray task per trial, on a local or joined cluster (:mod:`lrscope.trials.runners.ray`);
   never chosen by ``auto``.
 * ``auto``: the fastest of none, batched and processes on this machine and model, from a few
   timed steps of each (:mod:`lrscope.trials.runners.auto`).
+
+Every mode runs each trial on ``threads`` torch threads (:mod:`lrscope.trials.runners.threads`:
+default 1 on the CPU, never more threads than usable cores across workers); the in-process modes
+put the caller's thread count back when they are done.
 
 A mode is a name in :data:`PARALLEL_MODES` and a runner in :data:`RUNNERS` (what
 :func:`run_jobs` dispatches to): a new mode adds both.
@@ -30,6 +34,7 @@ from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.schedules import Schedule
 from lrscope.trials.runners.processes import run_in_processes
+from lrscope.trials.runners.threads import in_process_threads, torch_threads
 from lrscope.trials.trial import (
     Evaluation,
     OptimizerFactory,
@@ -100,19 +105,30 @@ Runner = Callable[[Sequence[Job], TrialSetup, Engine, EvalHook | None],
 
 def run_jobs(jobs: Sequence[Job], plan: TrialSetup, mode: str, engine: Engine,
              on_eval: EvalHook | None = None,
-             ray: RayOptions | None = None) -> Iterator[tuple[Job, TrialResult]]:
+             ray: RayOptions | None = None,
+             threads: int | None = None) -> Iterator[tuple[Job, TrialResult]]:
     """Run ``jobs``, yielding each with its result as soon as it is done.
 
     ``on_eval(job, evaluation)`` hears each evaluation as it happens (for a progress display)
     in the in-process modes; worker processes report only their results. ``ray``: the cluster
-    and each trial's resources in mode ``ray`` (None: the defaults).
+    and each trial's resources in mode ``ray`` (None: the defaults). ``threads``: torch threads
+    per trial (None: the rule's default; Ray's trials take theirs from ``ray``).
     """
     if mode not in RUNNERS:
         raise InputError(f"parallel: {mode!r} is not one of {', '.join(PARALLEL_MODES)}")
     runner = RUNNERS[mode]
     if mode == "ray":  # the one runner with settings of its own
         runner = functools.partial(_ray, options=ray)
-    if jobs:
+    elif mode == "processes":  # and the two whose threads this call cannot set in-process
+        runner = functools.partial(_processes, threads=threads)
+    elif mode == "auto":
+        runner = functools.partial(_auto, threads=threads)
+    if not jobs:
+        return
+    if mode in ("none", "batched"):  # in this process: its threads, the caller's put back after
+        with torch_threads(in_process_threads(threads, engine.device.type)):
+            yield from runner(jobs, plan, engine, on_eval)
+    else:
         yield from runner(jobs, plan, engine, on_eval)
 
 
@@ -124,8 +140,9 @@ def _sequential(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
 
 
 def _processes(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
-               on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
-    return run_in_processes(jobs, plan)
+               on_eval: EvalHook | None, threads: int | None = None,
+               ) -> Iterator[tuple[Job, TrialResult]]:
+    return run_in_processes(jobs, plan, threads=threads)
 
 
 def _ray(jobs: Sequence[Job], plan: TrialSetup, engine: Engine, on_eval: EvalHook | None,
@@ -136,12 +153,14 @@ def _ray(jobs: Sequence[Job], plan: TrialSetup, engine: Engine, on_eval: EvalHoo
 
 
 def _auto(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
-          on_eval: EvalHook | None) -> Iterator[tuple[Job, TrialResult]]:
-    """The mode :func:`lrscope.trials.runners.auto.choose` measures fastest (the study calls
-    ``choose`` itself, to report and keep the choice)."""
+          on_eval: EvalHook | None, threads: int | None = None,
+          ) -> Iterator[tuple[Job, TrialResult]]:
+    """The mode and threads :func:`lrscope.trials.runners.auto.choose` measures fastest (the
+    study calls ``choose`` itself, to report and keep the choice)."""
     from lrscope.trials.runners.auto import choose
 
-    return run_jobs(jobs, plan, choose(jobs, plan, engine).mode, engine, on_eval)
+    choice = choose(jobs, plan, engine, threads)
+    return run_jobs(jobs, plan, choice.mode, engine, on_eval, threads=choice.threads)
 
 
 def batched_refusal(plan: TrialSetup) -> str | None:

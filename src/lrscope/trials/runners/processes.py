@@ -6,11 +6,11 @@ factory) once, each worker unpickles it in its initializer and keeps it for the 
 a submitted trial carries only its :class:`~lrscope.trials.runners.local.Job` (key, schedule,
 seed). For Fashion-MNIST that is 220 MB per worker instead of 220 MB per trial.
 
-Workers x threads (:func:`pool_shape`): ``cores`` is the CPUs this process may run on
-(``os.sched_getaffinity``, else ``os.cpu_count()``); ``workers = min(pending trials, cores)`` and
-each worker runs ``threads = max(1, cores // workers)`` torch threads, so the pool never uses more
-threads than there are cores (a small model gains little from a second thread, and two trials at
-once use two cores fully). Each worker runs :func:`lrscope.trials.trial.run_trial`, the same
+Workers x threads (:func:`pool_shape`): ``cores`` is the CPUs this process may use
+(:func:`lrscope.trials.runners.threads.usable_cores`: affinity and cgroup quota); each worker runs
+``threads`` torch threads (default 1, :mod:`lrscope.trials.runners.threads`) and
+``workers = min(pending trials, cores // threads)``, so the pool never runs more threads than
+there are cores. Each worker runs :func:`lrscope.trials.trial.run_trial`, the same
 arithmetic as ``--parallel none``: the same results (bitwise on the CPU where a thread count does
 not change a reduction's order, as for the tested models).
 
@@ -23,15 +23,14 @@ When a trial fails (or the caller stops listening, or Ctrl-C), the trials that h
 are cancelled; those already running finish and are yielded (the study records them), then the
 first error is raised.
 
->>> pool_shape(pending=3, cores=2), pool_shape(pending=2, cores=16), pool_shape(pending=1, cores=4)
-((2, 1), (2, 8), (1, 4))
+>>> pool_shape(3, cores=2), pool_shape(2, cores=16), pool_shape(8, cores=16, threads=4)
+((2, 1), (2, 1), (4, 4))
 """
 
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import os
 import pickle
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from lrscope.errors import InputError
+from lrscope.trials.runners.threads import trial_threads, usable_cores
 from lrscope.trials.trial import TrialResult
 
 if TYPE_CHECKING:  # local.py imports this module at run time; these are its types
@@ -49,20 +49,13 @@ if TYPE_CHECKING:  # local.py imports this module at run time; these are its typ
 _SETUP: TrialSetup | None = None
 
 
-def usable_cores() -> int:
-    """The CPUs this process may run on (a container's or taskset's limit, not the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
-
-
-def pool_shape(pending: int, cores: int | None = None) -> tuple[int, int]:
-    """``(workers, torch threads per worker)`` for ``pending`` trials on ``cores`` cores: see the
-    module docstring."""
+def pool_shape(pending: int, cores: int | None = None, threads: int | None = None,
+               ) -> tuple[int, int]:
+    """``(workers, torch threads per worker)`` for ``pending`` trials on ``cores`` cores, each
+    trial on ``threads`` threads (default 1): see the module docstring."""
     cores = usable_cores() if cores is None else max(1, cores)
-    workers = max(1, min(pending, cores))
-    return workers, max(1, cores // workers)
+    threads = trial_threads(threads, cores)
+    return max(1, min(pending, cores // threads)), threads
 
 
 def pickled_setup(plan: TrialSetup) -> bytes:
@@ -99,16 +92,17 @@ def _unsendable(plan: TrialSetup) -> str:
 
 
 def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None = None,
-                     ) -> Iterator[tuple[Job, TrialResult]]:
+                     threads: int | None = None) -> Iterator[tuple[Job, TrialResult]]:
     """Run ``jobs`` in a spawned pool, yielding each with its result as it finishes.
 
-    ``blob``: ``plan`` already pickled (by :func:`pickled_setup`), to skip pickling it again.
+    ``blob``: ``plan`` already pickled (by :func:`pickled_setup`), to skip pickling it again;
+    ``threads``: torch threads per worker (see :func:`pool_shape`).
     A failed trial cancels those not started; the running ones are yielded, then it is raised.
     """
     if not jobs:
         return
     blob = pickled_setup(plan) if blob is None else blob
-    workers, threads = pool_shape(len(jobs))
+    workers, threads = pool_shape(len(jobs), threads=threads)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(blob, threads)) as pool:

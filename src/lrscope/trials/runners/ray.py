@@ -45,7 +45,7 @@ import torch
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError
 from lrscope.trials.runners.local import Job, TrialSetup
-from lrscope.trials.runners.processes import usable_cores
+from lrscope.trials.runners.threads import usable_cores
 from lrscope.trials.trial import TrialResult
 
 RAY_MISSING = "parallel: 'ray' needs Ray: pip install 'lrscope[ray]'"
