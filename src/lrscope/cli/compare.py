@@ -22,7 +22,7 @@ from lrscope.config.base import UNSET, save_config
 from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
 from lrscope.engines import get_engine
-from lrscope.study.api import run_plan
+from lrscope.study.api import confirmation_lines, run_plan
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.trials.runners import PARALLEL_MODES
@@ -40,6 +40,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "accumulation_steps": ("accumulation_steps", "--accumulation-steps"),
     "val_fraction": ("val_fraction", "--val-fraction"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
+    "confirm_seeds": ("confirm_seeds", "--confirm-seeds"),
     "parallel": ("parallel", "--parallel"),
     "ray_address": ("ray_address", "--ray-address"),
     "ray_cpus": ("ray_cpus_per_trial", "--ray-cpus-per-trial"),
@@ -73,6 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--val-fraction", type=float, metavar="F", help="training examples held out to select "
         "on; the test set only reports (default 0.1 for built-in tasks, 0 for your own)")
     add("--target-accuracy", type=float, help="report steps to reach this test accuracy")
+    add("--confirm-seeds", type=int, metavar="N", help="after the study, retrain the best (and "
+        "every schedule not separated from it) at N fresh seeds for an unbiased test score")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
@@ -151,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 
             # the same run as lrscope.compare(): the plan, its study, its report
-            result = run_plan(plan, out, engine, progress=on_event, announce=on_choice)
+            result = run_plan(plan, out, engine, progress=on_event, announce=on_choice,
+                              confirm_seeds=config.confirm_seeds)
         if result is None:  # not the main rank: it wrote nothing
             return 0
         from lrscope.outputs.report.leaderboard_output import rich_table
@@ -172,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
                                 width=stdout.width))
         if plan.lr_scales is not None:
             _print_best_scales(stdout, out, plan.name, result.leaderboard)
+        for line in confirmation_lines(result.confirmation, config.confirm_seeds):
+            stdout.print(line, highlight=False, markup=False, soft_wrap=True)
         stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")
     return 0
 

@@ -43,8 +43,10 @@ from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
+from lrscope.study.confirm import check_confirm_seeds, run_confirmation
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
+from lrscope.study.stats.confirmation import Confirmation
 from lrscope.trials.runners import PARALLEL_MODES, RayOptions
 from lrscope.trials.trial import TrainOptions
 
@@ -62,6 +64,8 @@ class CompareResult:
     suite: Suite
     leaderboard_csv: Path | None = None
     parallel: str | None = None  # with parallel="auto": what it chose and why, in one line
+    # with confirm_seeds=N: the best (and its inseparable rivals) at N fresh seeds
+    confirmation: Confirmation | None = None
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -77,7 +81,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             precision: str | None = None, clip_grad_norm: float | None = None,
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
             quiet: bool = False, ray_address: str | None = None,
-            ray_resources: Mapping[str, float] | None = None) -> CompareResult:
+            ray_resources: Mapping[str, float] | None = None,
+            confirm_seeds: int | None = None) -> CompareResult:
     """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
 
     ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
@@ -90,11 +95,15 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     ``ray_address`` (else ``$RAY_ADDRESS``, else the one this process is connected to, else a
     local one), each asking for ``ray_resources`` as Ray Tune writes them, e.g.
     ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA).
+    ``confirm_seeds=N`` then retrains the best, and every schedule the study could not
+    separate from it, at N fresh seeds: ``res.confirmation`` holds their unbiased test scores
+    (the study's own are from the seeds that selected the best; lrscope.study.confirm).
     """
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
                              "nn.Module, optimizer(params) -> torch optimizer")
     metric = _rank_by(rank_by)
+    confirm = check_confirm_seeds("compare", confirm_seeds)
     if isinstance(train_data, Task):
         problem: Task | Problem = train_data
     else:
@@ -124,31 +133,36 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                 "lr_scales": None if lr_scales is None else [float(s) for s in lr_scales],
                 "options": [precision, clip_grad_norm, accumulation_steps],
                 "eval_every": eval_every})
-    return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
+    return _run(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
 
 
-def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> CompareResult:
+def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool,
+         confirm_seeds: int | None = None) -> CompareResult:
     from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
     result = run_plan(plan, out, engine, announce=lambda line: console.print(
-        line, highlight=False, markup=False, soft_wrap=True))
+        line, highlight=False, markup=False, soft_wrap=True), confirm_seeds=confirm_seeds)
     assert result is not None  # one local process is its own main rank
     if not quiet:
         from lrscope.outputs.report.leaderboard_output import rich_table
 
         title = f"Leaderboard: {plan.name}"
         console.print(rich_table(result.leaderboard, title=title))
+        for line in confirmation_lines(result.confirmation, confirm_seeds):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
              progress: Callable[[TrialEvent], None] | None = None,
-             announce: Callable[[str], None] | None = None) -> CompareResult | None:
+             announce: Callable[[str], None] | None = None,
+             confirm_seeds: int | None = None) -> CompareResult | None:
     """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
     :func:`compare` and the CLI's ``lrscope compare`` both do. Only the main rank writes the
     report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
-    hears what ``parallel="auto"`` chose (also the result's ``parallel``)."""
+    hears what ``parallel="auto"`` chose (also the result's ``parallel``). ``confirm_seeds=N``
+    then retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm)."""
     from lrscope.outputs.report.build import write_report
     from lrscope.study.run import check_resumable, run_study
 
@@ -162,12 +176,26 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
             announce(line)
 
     suite = run_study(plan, out, engine, progress=progress, announce=hear)
+    if confirm_seeds is not None:
+        run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress, announce)
     if not engine.is_main:
         return None
     files = write_report(out)
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
+    confirmation = files.confirmations.get(plan.name) if confirm_seeds is not None else None
     return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
-                         files.leaderboard_csv, heard[-1] if heard else None)
+                         files.leaderboard_csv, heard[-1] if heard else None, confirmation)
+
+
+def confirmation_lines(confirmation: Confirmation | None, confirm_seeds: int | None) -> list[str]:
+    """What the terminal says of a confirmation (nothing when none was asked for)."""
+    if confirm_seeds is None:
+        return []
+    if confirmation is None:
+        return ["confirmation: nothing finished, so there is no best to confirm"]
+    seeds = ", ".join(map(str, confirmation.seeds))
+    return [f"Confirmation at {len(confirmation.seeds)} fresh seeds ({seeds}), free of the "
+            f"selection's luck:", *(f"  {line}" for line in confirmation.lines())]
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

@@ -29,6 +29,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from lrscope.study.stats.confirmation import OPTIMISM_NOTE
 from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
 from lrscope.study.stats.uncertainty import Estimate
 
@@ -145,7 +146,7 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     keep = [i for i, name in enumerate(header)
             if any(line[i] != "—" for line in cells) and not (narrow and name in NARROW_DROPS)]
     table = Table(title=title, caption=f"mean ± 95% CI over seeds. {ranking_note(rows)} "
-                                       f"{VERSUS_NOTE}")
+                                       f"{VERSUS_NOTE} {OPTIMISM_NOTE}")
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
     for i in keep:
