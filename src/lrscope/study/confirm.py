@@ -135,7 +135,13 @@ def run_confirmation(plan: StudyPlan, out: Path, engine: Engine, count: int,
     study_config: dict[str, Any] = {}
     if engine.is_main:
         chosen, seeds, study_config = _choose(plan, out, count)
-    chosen = [label for label in labels if _from_main(engine, float(label in chosen))]
+    if engine.world_size > 1:  # the other ranks hear the main rank's choice, label by label
+        if not _from_main(engine, float(set(chosen) <= set(labels))):
+            raise InputError("confirm_seeds: the best or a rival is a schedule of an earlier "
+                             "call on this study; list every schedule of the study in this call "
+                             "to confirm it under a distributed engine")
+        heard = [label for label in labels if _from_main(engine, float(label in chosen))]
+        chosen = chosen if engine.is_main else heard  # the main rank keeps the best first
     if not chosen:
         return []
     seeds = tuple(_from_main(engine, float(seeds[i]) if engine.is_main else 0.0)
