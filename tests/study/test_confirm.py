@@ -24,7 +24,7 @@ SCHEDULES = ["cosine(lr=0.5)", "constant(lr=0.3)", "constant(lr=0.0001)"]
 
 
 def train_data(seed: int) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(list(zip(_X, _Y)), batch_size=32, shuffle=True,
+    return torch.utils.data.DataLoader(list(zip(_X, _Y, strict=True)), batch_size=32, shuffle=True,
                                        generator=torch.Generator().manual_seed(seed))
 
 
