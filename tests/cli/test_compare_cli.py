@@ -291,3 +291,60 @@ def test_issue19_item5_threads_flag_runs_the_trials_on_that_many_threads(tmp_pat
     assert proc.returncode == 0, proc.stderr
     saved = json.loads((out / "parallel.json").read_text())["study"]
     assert saved["mode"] == "none" and saved["torch_threads_in_trials"] == [min(2, usable_cores())]
+
+
+def _console_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lrscope ARGS`` as a user runs it: the console script's module in a new process."""
+    return subprocess.run([sys.executable, "-m", "lrscope", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_issue16_item2_confirm_seeds_from_the_console_script(tmp_path):
+    out = tmp_path / "confirm"
+    args = ["compare", "--task", "digits", "--limit-train", "256", "--schedules",
+            "constant(lr=0.05)", "constant(lr=0.0001)", "--seeds", "3", "--steps", "30",
+            "--eval-every", "15", "--range-steps", "20", "--parallel", "none",
+            "--confirm-seeds", "2", "--out", str(out)]
+    proc = _console_script(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "Confirmation at 2 fresh seeds (3, 4)" in proc.stdout
+    assert "constant(lr=0.05): final test loss" in proc.stdout
+    assert "selected it, so it is optimistic" in " ".join(proc.stdout.split())
+    with Store.in_dir(out, create=False) as store:
+        runs = {run.name: run for run in store.runs()}
+        assert set(runs) == {"study", "study/confirm"}
+        fresh = store.trials(runs["study/confirm"].id)
+        # lr 1e-4 barely trains: separated from the best, so only the best is retrained
+        assert sorted((t.label, t.seed) for t in fresh) == [("constant(lr=0.05)", 3),
+                                                             ("constant(lr=0.05)", 4)]
+        before = [(t.id, t.started, t.wall_time) for t in store.trials()]
+    assert len(before) == 6 + 2
+    assert "Confirmation at fresh seeds" in (out / "report.md").read_text()
+    # the same command again trains nothing new
+    assert _console_script(*args).returncode == 0
+    with Store.in_dir(out, create=False) as store:
+        assert [(t.id, t.started, t.wall_time) for t in store.trials()] == before
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1.5", "two"])
+def test_issue16_item2_bad_confirm_seeds_exit_2(tmp_path, capsys, bad):
+    try:
+        code = main(["compare", "--task", "digits", "--steps", "20", "--confirm-seeds", bad,
+                     "--out", str(tmp_path / "b")])
+    except SystemExit as stop:  # argparse refuses what is not a whole number
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    # the flag is known and the value is what is wrong (not "unrecognized arguments")
+    assert "confirm" in err and bad in err and "unrecognized" not in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_issue16_item2_confirm_seeds_in_the_toml(tmp_path, capsys):
+    config = tmp_path / "study.toml"
+    config.write_text("confirm_seeds = true\n")
+    code, _, err = run_cli(capsys, "compare", "--config", str(config), "--steps", "20",
+                           "--out", str(tmp_path / "t"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "confirm_seeds = true: must be a whole number" in err, err

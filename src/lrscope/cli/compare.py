@@ -24,7 +24,7 @@ from lrscope.config.plans import MAY_GROW, study_plan
 from lrscope.config.study import load_study_config
 from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
-from lrscope.study.api import check_rank_by, run_plan
+from lrscope.study.api import check_rank_by, confirmation_lines, run_plan
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
@@ -44,6 +44,7 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "val_fraction": ("val_fraction", "--val-fraction"),
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
     "rank_by": ("rank_by", "--rank-by"),
+    "confirm_seeds": ("confirm_seeds", "--confirm-seeds"),
     "parallel": ("parallel", "--parallel"),
     "ray_address": ("ray_address", "--ray-address"),
     "ray_cpus": ("ray_cpus_per_trial", "--ray-cpus-per-trial"),
@@ -82,6 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--rank-by", metavar="METRIC[:min|max]", help="rank the schedules on this metric "
         "(loss or accuracy for the built-in tasks), e.g. accuracy:max; a bare name is "
         "minimised when it names a loss or an error (default loss:min)")
+    add("--confirm-seeds", type=int, metavar="N", help="after the study, retrain the best (and "
+        "every schedule not separated from it) at N fresh seeds for an unbiased test score")
     add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
@@ -176,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 
             # the same run as lrscope.compare(): the plan, its study, its report
-            result = run_plan(plan, out, engine, progress=on_event, announce=on_choice)
+            result = run_plan(plan, out, engine, progress=on_event, announce=on_choice,
+                              confirm_seeds=config.confirm_seeds)
         if result is None:  # not the main rank: it wrote nothing
             return 0
         from lrscope.outputs.report.leaderboard_output import rich_table
@@ -209,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
                          highlight=False, markup=False, soft_wrap=True)
         if plan.lr_scales is not None:
             _print_best_scales(stdout, out, plan.name, result.leaderboard)
+        for line in confirmation_lines(result.confirmation, config.confirm_seeds):
+            stdout.print(line, highlight=False, markup=False, soft_wrap=True)
         stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")
     return 0
 

@@ -24,9 +24,10 @@ from lrscope.trials.trial import TrainOptions
 
 # What a rerun on a stored study may change (lrscope.study.resume); every other setting would
 # change a finished trial's result, so it must match or the rerun is refused, naming it.
-# Where and how trials run: not even stored.
+# Where and how trials run, and whether to confirm the best afterwards (a run of its own):
+# not even stored.
 NOT_COMPARED = ("out", "parallel", "threads", "device", "ray_address", "ray_cpus_per_trial",
-                "ray_gpus_per_trial")
+                "ray_gpus_per_trial", "confirm_seeds")
 # What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
 # values the study used where the config left a default (StudyConfig.resolved_values).
 REPORT_ONLY = ("target_accuracy", "resolved")

@@ -60,6 +60,9 @@ class StudyConfig(TaskConfig):
     target_accuracy: float | None = Field(default=None, gt=0.0, le=1.0)
     # what the schedules are ranked on: "metric[:min|max]" (lrscope.study.stats.ranking)
     rank_by: str = "loss:min"
+    # after the study: retrain the best and its inseparable rivals at N fresh seeds
+    # (lrscope.study.confirm); None: no confirmation
+    confirm_seeds: int | None = Field(default=None, ge=1)
     parallel: Literal["none", "batched", "processes", "ray", "auto"] = "auto"
     # --parallel ray (lrscope.trials.runners.ray): the cluster to join (None: $RAY_ADDRESS, else
     # a local cluster) and what each trial asks of it (None GPUs: a quarter GPU on CUDA)

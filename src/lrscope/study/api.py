@@ -44,9 +44,11 @@ from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.rng import preserved_rng
+from lrscope.study.confirm import check_confirm_seeds, run_confirmation
 from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import RECIPES, Suite
+from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES, RayOptions
@@ -69,6 +71,8 @@ class CompareResult:
     # trials of the run with no result (failed, interrupted, or running in another process):
     # the leaderboard lacks them until a rerun completes them
     missing: int = 0
+    # with confirm_seeds=N: the best (and its inseparable rivals) at N fresh seeds
+    confirmation: Confirmation | None = None
 
 
 def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -85,7 +89,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
             quiet: bool = False, ray_address: str | None = None,
             ray_resources: Mapping[str, float] | None = None,
-            threads: int | None = None) -> CompareResult:
+            threads: int | None = None, confirm_seeds: int | None = None) -> CompareResult:
     """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
 
     ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
@@ -100,11 +104,15 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA). ``threads``: torch
     threads per trial, at most the usable cores (default 1 on the CPU; ``parallel="auto"`` may
     measure more); your own thread count is put back when the study returns.
+    ``confirm_seeds=N`` then retrains the best, and every schedule the study could not
+    separate from it, at N fresh seeds: ``res.confirmation`` holds their unbiased test scores
+    (the study's own are from the seeds that selected the best; lrscope.study.confirm).
     """
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
                              "nn.Module, optimizer(params) -> torch optimizer")
     metric = _rank_by(rank_by)
+    confirm = check_confirm_seeds("compare", confirm_seeds)
     if isinstance(train_data, Task):
         problem: Task | Problem = train_data
     else:
@@ -146,15 +154,16 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                 "eval_every": eval_every, "identity": identity},
         # a study stored before identities were kept cannot be checked: it resumes as before
         config_defaults={"identity": identity})
-    return _run(plan, Path(out or f"runs/{name}"), engine, quiet)
+    return _run(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
 
 
-def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> CompareResult:
+def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool,
+         confirm_seeds: int | None = None) -> CompareResult:
     from rich.console import Console
 
     console = Console(stderr=True, quiet=quiet)
     result = run_plan(plan, out, engine, announce=lambda line: console.print(
-        line, highlight=False, markup=False, soft_wrap=True))
+        line, highlight=False, markup=False, soft_wrap=True), confirm_seeds=confirm_seeds)
     assert result is not None  # one local process is its own main rank
     if not quiet:
         from lrscope.outputs.report.leaderboard_output import rich_table
@@ -164,6 +173,8 @@ def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool) -> Compar
         if result.missing:
             console.print(missing_note(result.missing), highlight=False, markup=False,
                           soft_wrap=True)
+        for line in confirmation_lines(result.confirmation, confirm_seeds):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
 
 
@@ -175,11 +186,13 @@ def missing_note(missing: int) -> str:
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
              progress: Callable[[TrialEvent], None] | None = None,
-             announce: Callable[[str], None] | None = None) -> CompareResult | None:
+             announce: Callable[[str], None] | None = None,
+             confirm_seeds: int | None = None) -> CompareResult | None:
     """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
     :func:`compare` and the CLI's ``lrscope compare`` both do. Only the main rank writes the
     report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
-    hears what ``parallel="auto"`` chose (also the result's ``parallel``)."""
+    hears what ``parallel="auto"`` chose (also the result's ``parallel``). ``confirm_seeds=N``
+    then retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm)."""
     from lrscope.outputs.report.build import write_report
     from lrscope.study.run import check_resumable, missing_trials, run_study
 
@@ -193,14 +206,28 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
             announce(line)
 
     suite = run_study(plan, out, engine, progress=progress, announce=hear)
+    if confirm_seeds is not None:
+        run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress, announce)
     if not engine.is_main:
         return None
     files = write_report(out)
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
+    confirmation = files.confirmations.get(plan.name) if confirm_seeds is not None else None
     best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
     return CompareResult(list(rows), best, out, files.html, suite,
                          files.leaderboard_csv, heard[-1] if heard else None,
-                         missing_trials(out, plan, suite))
+                         missing_trials(out, plan, suite), confirmation)
+
+
+def confirmation_lines(confirmation: Confirmation | None, confirm_seeds: int | None) -> list[str]:
+    """What the terminal says of a confirmation (nothing when none was asked for)."""
+    if confirm_seeds is None:
+        return []
+    if confirmation is None:
+        return ["confirmation: nothing finished, so there is no best to confirm"]
+    seeds = ", ".join(map(str, confirmation.seeds))
+    return [f"Confirmation at {len(confirmation.seeds)} fresh seeds ({seeds}), free of the "
+            f"selection's luck:", *(f"  {line}" for line in confirmation.lines())]
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

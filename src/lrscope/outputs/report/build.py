@@ -6,7 +6,8 @@ dashed beside a study's schedules of the same family.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lrscope.outputs.report import html as html_writer
@@ -15,6 +16,7 @@ from lrscope.outputs.report.data import LabelCurves, RunView, load_run
 from lrscope.outputs.report.document import Document, FigureRef, Paragraph
 from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import FigureWriter, run_sections
+from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.store.sqlite import STORE_FILENAME, Store
 
@@ -26,14 +28,20 @@ class ReportFiles:
     leaderboard_csv: Path
     figures: list[Path]
     leaderboards: list[tuple[str, list[LeaderboardRow]]]   # (run name, rows) per run
+    # study name -> its confirmation at fresh seeds (lrscope.study.stats.confirmation)
+    confirmations: dict[str, Confirmation] = field(default_factory=dict)
 
 
 def write_report(directory: str | Path, target_accuracy: float | None = None) -> ReportFiles:
     """(Re)write the report of the store in ``directory``; InputError if there is none."""
     directory = Path(directory)
     with Store.in_dir(directory, create=False) as store:
-        views = [load_run(store, run, target_accuracy) for run in store.runs()]
-    document, figures = build_document(views, directory)
+        # a confirmation run is read into its study's report, never as a run of its own
+        views = [load_run(store, run, target_accuracy) for run in store.runs()
+                 if confirms(run) is None]
+        found = {view.run.name: read_confirmation(store, view.run) for view in views}
+    confirmations = {name: c for name, c in found.items() if c is not None}
+    document, figures = build_document(views, directory, confirmations)
     md_path = directory / "report.md"
     md_path.write_text(markdown_writer.render(document), encoding="utf-8")
     html_path = directory / "report.html"
@@ -41,10 +49,12 @@ def write_report(directory: str | Path, target_accuracy: float | None = None) ->
     tables = [(v.run.name, v.rows) for v in views]
     csv_path = write_csv(directory / "leaderboard.csv", tables)
     return ReportFiles(md_path, html_path, csv_path, [directory / f.path for f in figures],
-                       tables)
+                       tables, confirmations)
 
 
-def build_document(views: list[RunView], directory: Path) -> tuple[Document, list[FigureRef]]:
+def build_document(views: list[RunView], directory: Path,
+                   confirmations: Mapping[str, Confirmation] | None = None,
+                   ) -> tuple[Document, list[FigureRef]]:
     writer = FigureWriter(directory)
     writer.clear_old()
     studies = [v for v in views if v.run.kind == "study"]
@@ -54,7 +64,8 @@ def build_document(views: list[RunView], directory: Path) -> tuple[Document, lis
     document.intro.append(Paragraph(f"From {directory / STORE_FILENAME}. Runs: {names}."))
     overlays = [_best_per_family(v) for v in imports]
     for view in studies:
-        document.sections += run_sections(view, writer, [c for o in overlays for c in o])
+        document.sections += run_sections(view, writer, [c for o in overlays for c in o],
+                                          (confirmations or {}).get(view.run.name))
     for view in imports:
         document.sections += run_sections(view, writer)
     if not views:

@@ -33,6 +33,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from lrscope.study.stats.confirmation import OPTIMISM_NOTE
 from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
 from lrscope.study.stats.ranking import TEST_LOSS
 from lrscope.study.stats.uncertainty import Estimate
@@ -169,7 +170,7 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
             if any(line[i] != "—" for line in cells) and not (narrow and name in drops)]
     empty = f"{NOTHING_FINISHED_NOTE} " if nothing_finished(rows) else ""
     table = Table(title=title, caption=f"{empty}mean ± 95% CI over seeds. {ranking_note(rows)} "
-                                       f"{versus_note(rows)}")
+                                       f"{versus_note(rows)} {OPTIMISM_NOTE}")
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
     for i in keep:

@@ -27,6 +27,7 @@ from lrscope.outputs.report.leaderboard_output import (
 from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
+from lrscope.study.stats.confirmation import OPTIMISM_NOTE, Confirmation
 from lrscope.study.stats.leaderboard import ranking_note
 from lrscope.study.stats.ranking import TEST_LOSS, ranked_on_text
 from lrscope.study.stats.uncertainty import versus_rule
@@ -58,7 +59,8 @@ class FigureWriter:
 
 
 def run_sections(view: RunView, writer: FigureWriter,
-                 overlays: Sequence[LabelCurves] = ()) -> list[Section]:
+                 overlays: Sequence[LabelCurves] = (),
+                 confirmation: Confirmation | None = None) -> list[Section]:
     run = view.run
     finished = sum(t.status == "finished" for t in view.trials)
     diverged = sum(t.status == "diverged" for t in view.trials)
@@ -70,6 +72,8 @@ def run_sections(view: RunView, writer: FigureWriter,
     if view.range_test is not None:
         sections.append(range_test_section(view, writer))
     sections.append(leaderboard_section(view))
+    if confirmation is not None:
+        sections.append(confirmation_section(confirmation))
     if view.scales:  # the run tried more than one peak-LR scale
         sections.append(sensitivity_section(view, writer))
     colors = {label: color_for(i) for i, label in enumerate(view.labels)}
@@ -121,10 +125,29 @@ def leaderboard_section(view: RunView) -> Section:
               f"{versus_rule(paired)} It compares final {compared.label}; a diverged, failed or "
               f"unfinished seed counts as the run's worst {compared.label} (the worst any "
               "finished trial showed at any evaluation)."]
+    if paired:
+        notes.append(OPTIMISM_NOTE)
     if target is not None:
         notes.append(f"Target accuracy {target:.2%}: mean steps over the seeds that reached it "
                      "(reached/finished in brackets).")
     return Section("Leaderboard", 3).add(Table(header, cells), *(Paragraph(n) for n in notes))
+
+
+def confirmation_section(confirmation: Confirmation) -> Section:
+    """The best and its inseparable rivals at fresh seeds, beside the study's own numbers."""
+    metric = confirmation.metric_text()
+    accuracy = any(c.fresh_accuracy.mean is not None for c in confirmation.schedules)
+    header = ["schedule", f"{metric}, fresh seeds", f"{metric}, in the study"]
+    header += ["test acc, fresh seeds", "test acc, in the study"] if accuracy else []
+    header += ["finished / diverged / other"]
+    cells = []
+    for c in confirmation.schedules:
+        line = [c.label, c.fresh.text(), c.in_sample.text()]
+        line += [c.fresh_accuracy.text(), c.in_sample_accuracy.text()] if accuracy else []
+        cells.append([*line, f"{c.n_finished} / {c.n_diverged} / {c.n_other}"])
+    return Section("Confirmation at fresh seeds", 3).add(
+        Table(header, cells), Paragraph(confirmation.note() + " Mean ± 95% Student t interval "
+                                        "over the finished seeds."))
 
 
 def family_section(view: RunView, family: str, writer: FigureWriter, colors: dict[str, str],
