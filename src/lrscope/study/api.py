@@ -4,7 +4,7 @@ The CLI's ``compare`` reads a config file; this takes the pieces of a training s
 a model factory (lrscope seeds it, so every schedule at a seed starts from the same weights), an
 optimizer factory, and ``train_data(seed)`` giving any iterable of batches in that seed's order
 (a DataLoader with ``generator=torch.Generator().manual_seed(seed)`` is the normal case), or a
-lrscope Task. It runs the range test, the recipe's suite (or ``schedules``), every (schedule,
+lrscope Task (alone: it brings its own model, loss and data). It runs the range test, the recipe's suite (or ``schedules``), every (schedule,
 seed) trial, and writes the store and the report; rerunning the same call on the same ``out``
 resumes.
 
@@ -96,6 +96,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                              "nn.Module, optimizer(params) -> torch optimizer")
     metric = _rank_by(rank_by)
     if isinstance(train_data, Task):
+        _check_task_alone(train_data, model, loss_fn=loss_fn, step_fn=step_fn,
+                          evaluate=evaluate, val_data=val_data, test_data=test_data)
         problem: Task | Problem = train_data
     else:
         problem = Problem(name, model, train_data, loss_fn, step_fn, evaluate, val_data,
@@ -168,6 +170,25 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     return CompareResult(list(rows), rows[0].label if rows else None, out, files.html, suite,
                          files.leaderboard_csv, heard[-1] if heard else None)
+
+
+def _check_task_alone(task: Task, model: Callable[[], nn.Module], **given: Any) -> None:
+    """A Task brings its own model, loss and data: refuse what would be silently ignored.
+
+    A Task trains ``task.make_model`` with ``task.loss_fn`` and selects on its validation split
+    (the test set when it has none); ``evaluate``, ``val_data`` and the rest belong to the
+    ``train_data(seed)`` form.
+    """
+    ignored = [name for name, value in given.items() if value is not None]
+    if model is not task.make_model:
+        ignored.insert(0, "model")
+    if ignored:
+        raise InputError(
+            f"compare: train_data is the Task {task.name!r}, which brings its own model, loss "
+            f"and data, so {', '.join(ignored)} would be ignored: pass model=task.make_model "
+            "and leave them out (task.with_validation(0.1) selects on a held-out split), or "
+            "pass train_data as a function seed -> batches with your own "
+            "loss_fn/val_data/evaluate")
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:
