@@ -4,9 +4,9 @@ The CLI's ``compare`` reads a config file; this takes the pieces of a training s
 a model factory (lrscope seeds it, so every schedule at a seed starts from the same weights), an
 optimizer factory, and ``train_data(seed)`` giving any iterable of batches in that seed's order
 (a DataLoader with ``generator=torch.Generator().manual_seed(seed)`` is the normal case), or a
-lrscope Task (alone: it brings its own model, loss and data). It runs the range test, the recipe's suite (or ``schedules``), every (schedule,
-seed) trial, and writes the store and the report; rerunning the same call on the same ``out``
-resumes.
+lrscope Task (alone: it brings its own model, loss and data). It runs the range test, the
+recipe's suite (or ``schedules``), every (schedule, seed) trial, and writes the store and the
+report; rerunning the same call on the same ``out`` resumes.
 
 >>> import tempfile, torch
 >>> from torch import nn
