@@ -147,6 +147,52 @@ def test_the_model_is_bitwise_restored_and_training_equals_setting_the_lr_by_han
     assert all(torch.equal(trained[k], expected[k]) for k in expected)
 
 
+class StoredLoaderMLP(MLP):
+    """``train_dataloader()`` returns one DataLoader built once, with its own generator: the
+    same object (and generator) serves the range test and then training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loader = DataLoader(_data(), batch_size=32, shuffle=True,
+                                 generator=torch.Generator().manual_seed(7))
+
+    def train_dataloader(self):
+        return self.loader
+
+
+def test_issue16_item18_a_stored_loader_with_its_own_generator_keeps_its_data_order():
+    """The range test draws from the stored loader's generator; training afterwards must see
+    the data order it would have seen without the finder (bit-identical weights after 8
+    steps at the suggested LR)."""
+    pl.seed_everything(2)
+    model = StoredLoaderMLP()
+    finder = _finder()
+    _fit(model, [finder], max_steps=8)
+    assert finder.suggestion is not None
+
+    pl.seed_everything(2)
+    by_hand = StoredLoaderMLP()
+    by_hand.lr = finder.suggestion
+    _fit(by_hand, [], max_steps=8)
+    trained, expected = model.state_dict(), by_hand.state_dict()
+    assert all(torch.equal(trained[k], expected[k]) for k in expected)
+
+
+def test_issue16_item19_the_integrations_default_to_the_range_tests_headline_rule():
+    """The finders suggest what ``lrscope.range_test``'s ``result.suggestion`` reads (the
+    library's headline), not the steepest point."""
+    import inspect
+
+    from lrscope.rangetest.suggest import HEADLINE
+
+    assert inspect.signature(LRScopeFinder).parameters["prefer"].default == HEADLINE
+    pl.seed_everything(0)
+    finder = _finder(update_attr=False)
+    _fit(MLP(), [finder], max_steps=1)
+    assert finder.result is not None and finder.result.rule == HEADLINE
+    assert finder.suggestion == finder.result.suggestions[HEADLINE]
+
+
 def test_csv_logger_gets_the_suggestions(tmp_path):
     pl.seed_everything(2)
     finder = _finder(prefer="valley")

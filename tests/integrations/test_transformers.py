@@ -126,6 +126,20 @@ def test_find_lr_uses_the_trainer_and_leaves_it_as_found(tmp_path):
     assert len(trainer.accelerator._dataloaders) == loaders
 
 
+def test_issue16_item19_find_lr_suggests_the_range_tests_headline(tmp_path):
+    """find_lr's suggestion is the rule lrscope.range_test's result.suggestion reads (the
+    library's headline), not the steepest point."""
+    import inspect
+
+    from lrscope.rangetest.suggest import HEADLINE
+
+    assert inspect.signature(find_lr).parameters["prefer"].default == HEADLINE
+    trainer = CountingTrainer(model=tiny_bert(), args=arguments(tmp_path, learning_rate=1e-4),
+                              train_dataset=TokenDataset())
+    result = find_lr(trainer, end_lr=10.0, num_steps=20)  # a clear descent: every rule answers
+    assert result.rule == HEADLINE and result.suggestion == result.suggestions[HEADLINE]
+
+
 def test_find_lr_with_the_users_optimizer_restores_its_state(tmp_path):
     model = tiny_bert()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)

@@ -9,7 +9,6 @@ import numpy as np
 from matplotlib.colors import to_hex
 
 from lrscope.rangetest.figures import (
-    RULE_LABELS,
     RULE_STYLES,
     loss_vs_lr_figure,
     lr_vs_step_figure,
@@ -41,17 +40,16 @@ def test_every_rule_is_a_labelled_vertical_line_at_its_lr() -> None:
     axes = figure.axes[0]
     assert axes.get_xscale() == "log"
     vertical = {line.get_label(): line for line in axes.get_lines()
-                if len(set(np.asarray(line.get_xdata(), dtype=float))) == 1}
+                if len(set(np.asarray(line.get_xdata(), dtype=float))) == 1
+                and line.get_gid() != "lowest"}
     assert len(vertical) == 5
-    assert any(label.startswith("minimum/10: ") for label in vertical)
     for name in ("steepest", "minimum", "midpoint", "below_minimum", "divergence"):
-        shown = RULE_LABELS.get(name, name)
-        (label, line), = ((k, v) for k, v in vertical.items() if k.startswith(shown + ":"))
+        (label, line), = ((k, v) for k, v in vertical.items() if k.startswith(name + ":"))
         assert float(np.asarray(line.get_xdata(), dtype=float)[0]) == suggestions[name]
         assert to_hex(line.get_color()) == to_hex(RULE_STYLES[name][0])
         assert label.endswith("(suggested)") == (name == rule)
     labels = [line.get_label() for line in axes.get_lines()]
-    assert "loss" in labels and "smoothed loss" in labels
+    assert "loss" in labels and "zero-lag smoothed loss (read by the rules)" in labels
     # The y range shows the descent, not the blow-up at the end.
     low, high = axes.get_ylim()
     assert low < np.nanmin(smoothed[np.isfinite(smoothed)]) and high < 10
@@ -88,3 +86,35 @@ def test_degenerate_curves_still_draw(tmp_path: Path) -> None:
     assert plot_loss_vs_lr([1e-3, 1e-2, 1e-1], flat, flat, {"steepest": None},
                            tmp_path / "flat.png").exists()
     assert plot_loss_vs_lr([1e-3], [math.nan], [math.nan], {}, tmp_path / "nan.png").exists()
+
+
+def test_issue19_item11_the_figure_draws_the_curve_the_headline_reads() -> None:
+    """The thick curve is the zero-lag smoothing the rules read, its lowest point is marked, and
+    the headline (below_minimum) sits at half that LR; every rule line is named as in the rule
+    table (the names of lrscope.rangetest.suggest.RULES)."""
+    from rangetest_support import BATCHES, CE, setup
+
+    import lrscope
+    from lrscope.rangetest.suggest import RULES
+
+    model, opt = setup("sgd")
+    result = lrscope.range_test(model, opt, CE, BATCHES * 4, start_lr=1e-4, end_lr=10.0,
+                                num_steps=60)
+    assert result.rule == "below_minimum"
+    axes, _ = result.plot()
+    (read,) = [line for line in axes.get_lines() if line.get_gid() == "zero-lag"]
+    drawn = np.asarray(read.get_ydata(), dtype=float)
+    expected = result.zero_lag_smoothed
+    shown = np.isfinite(drawn)
+    assert shown.sum() > 10 and np.allclose(drawn[shown], expected[shown])
+    (lowest,) = [line for line in axes.get_lines() if line.get_gid() == "lowest"]
+    lowest_lr = float(np.asarray(lowest.get_xdata())[0])
+    assert lowest_lr == float(result.lrs[int(np.nanargmin(drawn))])
+    assert result.suggestion == lowest_lr / 2  # visibly half of the drawn minimum
+    rule_lines = [line.get_label() for line in axes.get_lines()
+                  if line.get_label().split(":")[0] in RULES]
+    named = {label.split(":")[0] for label in rule_lines}
+    assert named == {rule for rule, lr in result.suggestions.items() if lr is not None}
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert any(t.startswith("below_minimum: ") and t.endswith("(suggested)") for t in legend)
+    assert not any(t.startswith("minimum/10") for t in legend)

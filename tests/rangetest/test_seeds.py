@@ -167,3 +167,34 @@ def test_the_figure_draws_each_seed_the_band_and_the_combined_curve() -> None:
     # the curve the rules read: the zero-lag smoothing of the median raw loss
     assert np.allclose(combined.get_ydata(), result.zero_lag_smoothed)
     assert not np.allclose(combined.get_ydata(), result.losses)
+
+
+def _blowing_up_on_odd_seeds(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Odd seeds scale the inputs 20x, so their range test diverges well before the end."""
+    scale = 1.0 if seed % 2 == 0 else 20.0
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    return [(X[order[i:i + 32]] * scale, Y[order[i:i + 32]]) for i in range(0, len(X), 32)]
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_issue16_item7_an_even_seed_count_diverges_where_half_the_seeds_stopped(
+        count: int) -> None:
+    """Once half the seeds have stopped, the median of a loss and +inf is +inf: the combined
+    curve ends there (the median stays a measured loss) and the run diverged at the LR where
+    the early seeds stopped, not at the end of the ramp."""
+    model, opt = setup("sgd")
+    result = lrscope.range_test(model, opt, CE, _blowing_up_on_odd_seeds, seeds=count, **STEPS)
+    early = [run for seed, run in zip(result.seeds, result.runs, strict=True) if seed % 2]
+    assert all(run.stopped == "diverged" and run.steps < 30 for run in early)
+    assert any(run.steps == 30 for run in result.runs)  # an even seed ran the whole ramp
+    assert np.isfinite(result.losses).all()
+    assert result.steps == early[0].steps < STEPS["num_steps"]
+    assert result.stopped == "diverged"
+    assert early[0].diverged_at is not None and early[0].diverged_at < STEPS["end_lr"]
+    assert result.diverged_at == pytest.approx(early[0].diverged_at)
+    assert result.suggestions["divergence"] == pytest.approx(early[0].diverged_at)
+
+
+def test_issue16_item7_common_length_keeps_more_than_half_running() -> None:
+    assert common_length([10, 4]) == 4 and common_length([10, 10, 4, 4]) == 4
+    assert common_length([10, 10, 10, 4]) == 10 and common_length([10, 7, 4]) == 7

@@ -289,3 +289,33 @@ def test_issue19_item3_the_readme_compare_example_runs_and_compares(tmp_path, mo
     others = res.leaderboard[1:]
     assert all(r.versus_on.stored == "val_loss" and r.vs_best.n == 3 for r in others)
     assert "no test loss" not in capsys.readouterr().out
+
+
+
+_VAL = [(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))]
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"val_data": _VAL}, "val_data"),
+    ({"evaluate": lambda m: {"accuracy": 1.0}, "loss_fn": nn.functional.nll_loss},
+     "loss_fn, evaluate"),
+    ({"test_data": _VAL, "step_fn": lambda m, b: torch.zeros(())}, "step_fn, test_data"),
+    ({"model": lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}, "model"),
+])
+def test_issue16_item15_a_task_with_arguments_it_would_ignore_is_refused(
+        tmp_path, extra, named):
+    """A Task brings its own model, loss and data: whatever the call adds would be silently
+    dropped (and selection would read the test set, not the user's val_data). One line naming
+    the arguments, before anything is written."""
+    from lrscope.data.tasks import get_task
+
+    task = get_task("digits", limit_train=64, limit_test=32)
+    kwargs = dict(extra)
+    model = kwargs.pop("model", task.make_model)
+    with pytest.raises(lrscope.InputError) as caught:
+        lrscope.compare(model, lambda p: torch.optim.SGD(p, lr=0.1), task, steps=4, seeds=1,
+                        out=tmp_path / "study", quiet=True, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and f"so {named} would be ignored" in message
+    assert "'digits'" in message and "task.with_validation" in message
+    assert not (tmp_path / "study").exists()

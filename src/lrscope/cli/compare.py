@@ -94,7 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--ray-gpus-per-trial", dest="ray_gpus", type=float, metavar="F",
         help="with --parallel ray: GPUs per trial; 0.25 lets four share one (default 0.25 on "
              "CUDA, else 0)")
-    add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-5)")
+    add("--range-start", dest="rt_start", type=float, help="range test start LR (default 1e-7)")
     add("--range-end", dest="rt_end", type=float, help="range test end LR (default 10)")
     add("--range-steps", dest="rt_steps", type=int, help="range test steps (default 100)")
     parser.set_defaults(run=run)

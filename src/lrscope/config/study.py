@@ -73,7 +73,7 @@ class StudyConfig(TaskConfig):
     out: str | None = None
     optimizer: OptimizerConfig = OptimizerConfig()
     plugin: str | None = None  # after `optimizer`, which its check reads
-    range_test: RangeTestConfig = RangeTestConfig(start=1e-5)
+    range_test: RangeTestConfig = RangeTestConfig()  # the ramp of `lrscope find`
     run_range_test: bool = True  # false: no range test (then list schedules or recipe "seed")
 
     @field_validator("seeds")

@@ -28,6 +28,7 @@ from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signatu
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.loop import range_test
 from lrscope.rangetest.result import RangeTestResult
+from lrscope.rangetest.suggest import HEADLINE
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, ScheduleLR, parse
 
@@ -48,9 +49,12 @@ class LRScopeFinder(pl.Callback):
     callbacks do not run in it.
 
     Afterwards the model's weights, buffers, grads and train/eval flags, the optimizer, the
-    GradScaler and every RNG are as before, and the dataloader is set up afresh, so training
-    starts as it would have without the finder. With ``update_attr`` (default) the suggestion
-    goes to the module's ``attr_name`` (default: ``lr`` or ``learning_rate``, also in
+    GradScaler and every RNG are as before (the global ones, and the ``torch.Generator`` of
+    each train DataLoader, its sampler and batch sampler, which a ``train_dataloader()``
+    returning a stored loader hands to training again; to find them before the data is set
+    up, ``train_dataloader()`` is called once more), and the dataloader is set up afresh, so
+    training starts as it would have without the finder. With ``update_attr`` (default) the
+    suggestion goes to the module's ``attr_name`` (default: ``lr`` or ``learning_rate``, also in
     ``hparams``) and the optimizers and schedulers are rebuilt from ``configure_optimizers()``,
     exactly as if that value had been set by hand; if the rebuilt optimizer, without a
     scheduler, does not carry it, its groups are set to it (keeping their ratios).
@@ -62,13 +66,15 @@ class LRScopeFinder(pl.Callback):
     Args mirror Lightning's finder: ``num_training_steps`` optimizer steps from ``min_lr`` to
     ``max_lr``, ``mode`` "exponential" or "linear"; ``early_stop_threshold``: stop when the
     smoothed loss exceeds this multiple of its best (None: only on a non-finite loss);
-    ``prefer``: lrscope's headline rule ("steepest", "valley", "minimum").
+    ``prefer``: the rule whose answer is the suggestion; by default the headline of
+    :func:`lrscope.range_test` (:data:`lrscope.rangetest.suggest.HEADLINE`), else one of
+    :data:`lrscope.rangetest.suggest.RULES` but "divergence".
     Only single-device trainers and automatic optimization are supported.
     """
 
     def __init__(self, min_lr: float = 1e-8, max_lr: float = 1.0, num_training_steps: int = 100,
                  mode: str = "exponential", early_stop_threshold: float | None = 4.0,
-                 update_attr: bool = True, attr_name: str = "", prefer: str = "steepest") -> None:
+                 update_attr: bool = True, attr_name: str = "", prefer: str = HEADLINE) -> None:
         if not isinstance(mode, str) or mode.lower() not in MODES:
             raise InputError(f"LRScopeFinder: mode={mode!r} must be 'exponential' or 'linear'")
         self.min_lr, self.max_lr, self.num_training_steps = min_lr, max_lr, num_training_steps
@@ -92,6 +98,10 @@ class LRScopeFinder(pl.Callback):
         with preserved_rng():  # the dataloader set-up draws from the RNGs too
             fit_loop: Any = trainer.fit_loop
             fresh = trainer.train_dataloader is None
+            # A stored DataLoader comes back from train_dataloader() for training: the draws
+            # from its own generators (setting it up creates an iterator; the test iterates)
+            # must not shift training's data order. They are read before the set-up.
+            held = [(g, g.get_state()) for g in loader_generators(_train_loaders(trainer))]
             if fresh:
                 fit_loop.setup_data()
             try:
@@ -99,6 +109,8 @@ class LRScopeFinder(pl.Callback):
                 if attr and result.suggestion is not None:
                     _apply(trainer, pl_module, attr, result.suggestion)
             finally:
+                for generator, state in held:
+                    generator.set_state(state)
                 if fresh:  # as Lightning's tuner does: the fit sets up its data again
                     fit_loop._combined_loader = None
         self.result, self.suggestion = result, result.suggestion
@@ -152,6 +164,39 @@ class _Batches:
     def __iter__(self) -> Iterator[Any]:
         for batch, _, dataloader_idx in self.combined:
             yield self.strategy.batch_to_device(batch, dataloader_idx=dataloader_idx)
+
+
+def _train_loaders(trainer: pl.Trainer) -> Any:
+    """The train dataloader(s) the fit will use: the trainer's once set up; before that, what
+    its source gives (``train_dataloader()`` called once more, as a reload would)."""
+    if trainer.train_dataloader is not None:
+        return trainer.train_dataloader
+    source: Any = trainer.fit_loop._data_source
+    return source.dataloader() if source.is_defined() else None
+
+
+def loader_generators(loaders: Any) -> list[torch.Generator]:
+    """The distinct ``torch.Generator`` objects that iterating ``loaders`` (a DataLoader, or
+    Lightning's list / dict / CombinedLoader of them) draws from: each loader's ``generator``
+    (its workers' base seed), its sampler's and its batch sampler's (and that one's sampler's).
+
+    >>> from torch.utils.data import DataLoader
+    >>> g = torch.Generator().manual_seed(0)
+    >>> loader = DataLoader(list(range(8)), batch_size=2, shuffle=True, generator=g)
+    >>> loader_generators([loader, {"b": loader}]) == [g]
+    True
+    """
+    flat = loaders.flattened if isinstance(loaders, CombinedLoader) else \
+        CombinedLoader(loaders).flattened if loaders is not None else []
+    found: dict[int, torch.Generator] = {}
+    for loader in flat:
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        for holder in (loader, getattr(loader, "sampler", None), batch_sampler,
+                       getattr(batch_sampler, "sampler", None)):
+            generator = getattr(holder, "generator", None)
+            if isinstance(generator, torch.Generator):
+                found.setdefault(id(generator), generator)
+    return list(found.values())
 
 
 def _loss_of(output: Any) -> torch.Tensor:
@@ -304,4 +349,4 @@ def lrscope_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule | str
     return config
 
 
-__all__ = ["LRScopeFinder", "lrscope_scheduler", "optimizers_from_config"]
+__all__ = ["LRScopeFinder", "loader_generators", "lrscope_scheduler", "optimizers_from_config"]

@@ -40,6 +40,7 @@ from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.loop import Callback, range_test
 from lrscope.rangetest.result import RangeTestResult
 from lrscope.rangetest.smoothing import DEFAULT_BETA, DEFAULT_DIVERGE_FACTOR
+from lrscope.rangetest.suggest import HEADLINE
 from lrscope.rng import preserved_rng
 from lrscope.schedules.base import Schedule
 from lrscope.schedules.spec import parse
@@ -55,7 +56,7 @@ def find_lr(
     end_lr: float = 10.0,
     num_steps: int = 100,
     mode: str = "exp",
-    prefer: str = "steepest",
+    prefer: str = HEADLINE,
     beta: float = DEFAULT_BETA,
     diverge_th: float = DEFAULT_DIVERGE_FACTOR,
     clip_grad: bool = True,
@@ -84,10 +85,12 @@ def find_lr(
       train/eval flag is put back after, with the weights, optimizer state and global RNGs.
 
     ``start_lr=None`` starts from the optimizer's current LR (``args.learning_rate`` for one the
-    Trainer makes); the other arguments are :func:`lrscope.range_test`'s. ``set_lr=True`` writes
-    the suggestion (when there is one) to ``trainer.args.learning_rate``, which an optimizer the
-    Trainer creates later (in ``train()``) starts from; an optimizer that already exists keeps
-    its own LR (a warning says so). One process only: under ``torchrun`` it raises InputError.
+    Trainer makes); the other arguments are :func:`lrscope.range_test`'s, with its defaults
+    (``prefer``: its headline rule, :data:`lrscope.rangetest.suggest.HEADLINE`).
+    ``set_lr=True`` writes the suggestion (when there is one) to ``trainer.args.learning_rate``,
+    which an optimizer the Trainer creates later (in ``train()``) starts from; an optimizer that
+    already exists keeps its own LR (a warning says so). One process only: under ``torchrun``
+    it raises InputError.
     """
     _check_trainer(trainer)
     args = trainer.args

@@ -20,6 +20,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lrscope.rangetest.curve_checks import learning_part
+from lrscope.rangetest.smoothing import zero_lag
+
 Curve = Sequence[float] | np.ndarray
 RULE_STYLES = {
     "steepest": ("tab:green", "-"),
@@ -29,8 +32,6 @@ RULE_STYLES = {
     "below_minimum": ("tab:blue", "--"),
     "divergence": ("tab:red", ":"),
 }
-# What each rule's number is, for the legend ("minimum" is a tenth of the loss minimum's LR).
-RULE_LABELS = {"minimum": "minimum/10"}
 
 
 def _finite(values: Curve) -> np.ndarray:
@@ -60,8 +61,10 @@ def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float
 
 def loss_vs_lr_figure(lrs: Curve, losses: Curve, smoothed: Curve,
                       suggestions: Mapping[str, float | None], **options: Any) -> Figure:
-    """Loss against LR (log x): raw and smoothed, with a labelled vertical line per rule, on a
-    new figure; ``options`` (``val_losses``, ``headline``, ``title``) as for
+    """Loss against LR (log x): raw, the zero-lag smoothing the rules read (its lowest point
+    marked, so a headline at half that LR shows as such), the loop's causal EMA
+    (``smoothed``, which only decides when to stop), and a labelled vertical line per rule, on
+    a new figure; ``options`` (``val_losses``, ``headline``, ``title``) as for
     :func:`draw_loss_vs_lr`. Rules without an answer (None) are left out; the ``headline``
     rule's label says so.
     """
@@ -85,7 +88,16 @@ def draw_loss_vs_lr(
     """:func:`loss_vs_lr_figure`'s drawing, onto the matplotlib ``axes`` given; returns them."""
     x, raw, smooth = _finite(lrs), _finite(losses), _finite(smoothed)
     axes.plot(x, raw, color="tab:blue", alpha=0.3, linewidth=1, label="loss")
-    axes.plot(x, smooth, color="tab:blue", linewidth=2, label="smoothed loss")
+    axes.plot(x, smooth, color="tab:gray", linewidth=1, linestyle="--",
+              label="smoothed loss (EMA: stops the run)", gid="ema")
+    read = rules_curve(raw)
+    axes.plot(x, read, color="tab:blue", linewidth=2,
+              label="zero-lag smoothed loss (read by the rules)", gid="zero-lag")
+    usable = np.isfinite(read)
+    if usable.any():
+        lowest = int(np.nanargmin(read))
+        axes.plot([x[lowest]], [read[lowest]], "o", color="black", markersize=5,
+                  label=f"lowest zero-lag loss: LR {x[lowest]:.3g}", gid="lowest")
     if val_losses is not None:
         val = _finite(val_losses)
         measured = np.isfinite(val)
@@ -103,6 +115,23 @@ def draw_loss_vs_lr(
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="best", fontsize="small")
     return axes
+
+
+def rules_curve(losses: Curve) -> np.ndarray:
+    """The zero-lag smoothing of the raw ``losses`` as the suggestion rules read it: NaN after
+    the first non-finite loss and from where the net collapsed
+    (:func:`lrscope.rangetest.curve_checks.learning_part`) on.
+
+    >>> np.isnan(rules_curve([2.0, 1.0, 0.5, 1.0, float("nan")])).tolist()
+    [False, False, False, False, True]
+    """
+    y = np.asarray(losses, dtype=float)
+    curve = zero_lag(y)
+    finite = np.isfinite(curve)
+    end = int(np.argmax(~finite)) if (~finite).any() else len(curve)
+    usable = learning_part(curve[:end])
+    curve[usable:] = np.nan
+    return curve
 
 
 def lr_vs_step_figure(lrs: Curve, *, title: str = "LR range test: learning rate") -> Figure:
@@ -178,14 +207,16 @@ def seed_band(combined_steps: int, seed_losses: Sequence[Curve]) -> tuple[np.nda
 
 def draw_rule_lines(axes: Any, suggestions: Mapping[str, float | None],
                     headline: str | None) -> None:
-    """A vertical line per rule that has an answer, in its style, the headline's marked."""
+    """A vertical line per rule that has an answer, in its style, the headline's marked; the
+    legend names each rule as the rule table, ``result.suggestions`` and ``--prefer`` do
+    (:data:`lrscope.rangetest.suggest.RULES`)."""
     for rule, lr in suggestions.items():
         if lr is None or not np.isfinite(lr):
             continue
         color, style = RULE_STYLES.get(rule, ("black", "-"))
         mark = " (suggested)" if rule == headline else ""
         axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
-                     label=f"{RULE_LABELS.get(rule, rule)}: {lr:.3g}{mark}")
+                     label=f"{rule}: {lr:.3g}{mark}")
 
 
 def draw_seed_curves(

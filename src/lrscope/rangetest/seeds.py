@@ -15,8 +15,12 @@ snapshots. Each run gets its own data order:
   ``lrscope.compare``'s ``train_data``): called with each seed once the RNGs are seeded.
 
 The combined curve is, step by step over the common LR ramp, the median of the seeds' raw
-losses (a run that stopped counts as +inf from its last step on), kept while at least half
-of the seeds still run; the headline is :func:`lrscope.rangetest.suggest.advise` on it.
+losses (a run that stopped counts as +inf from its last step on), kept while more than half
+of the seeds still run, so that the median is a measured loss, never +inf: with an even
+count, once half have stopped the median is the mean of a loss and +inf. The combined run
+diverged where it ends short of the ramp, at the LR of its last step (where the seed that
+left fewer than half running stopped), as a single run's ``diverged_at`` is the LR of its
+last step; the headline is :func:`lrscope.rangetest.suggest.advise` on it.
 ``spread`` is the largest per-seed headline over the smallest.
 
 >>> import torch
@@ -138,13 +142,16 @@ def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str,
 
 
 def common_length(lengths: Sequence[int]) -> int:
-    """Steps of the combined curve: the last step where at least half the runs still run.
+    """Steps of the combined curve: the last step where more than half the runs still run
+    (the median of the losses, a stopped run counting as +inf, is finite up to there).
 
     >>> common_length([100, 61, 61]), common_length([100, 40]), common_length([9, 5, 7, 3])
-    (61, 100, 7)
+    (61, 40, 5)
     """
     ordered = sorted(lengths, reverse=True)
-    return ordered[(len(ordered) + 1) // 2 - 1] if ordered else 0
+    # The median of n values is finite while at most (n - 1) // 2 are +inf, that is while
+    # n // 2 + 1 runs still run: the (n // 2 + 1)-th longest run's length.
+    return ordered[len(ordered) // 2] if ordered else 0
 
 
 def loss_matrix(runs: Sequence[RangeTestResult], length: int) -> np.ndarray:

@@ -4,9 +4,9 @@ The CLI's ``compare`` reads a config file; this takes the pieces of a training s
 a model factory (lrscope seeds it, so every schedule at a seed starts from the same weights), an
 optimizer factory, and ``train_data(seed)`` giving any iterable of batches in that seed's order
 (a DataLoader with ``generator=torch.Generator().manual_seed(seed)`` is the normal case), or a
-lrscope Task. It runs the range test, the recipe's suite (or ``schedules``), every (schedule,
-seed) trial, and writes the store and the report; rerunning the same call on the same ``out``
-resumes.
+lrscope Task (alone: it brings its own model, loss and data). It runs the range test, the
+recipe's suite (or ``schedules``), every (schedule, seed) trial, and writes the store and the
+report; rerunning the same call on the same ``out`` resumes.
 
 >>> import tempfile, torch
 >>> from torch import nn
@@ -114,6 +114,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     metric = _rank_by(rank_by)
     confirm = check_confirm_seeds("compare", confirm_seeds)
     if isinstance(train_data, Task):
+        _check_task_alone(train_data, model, loss_fn=loss_fn, step_fn=step_fn,
+                          evaluate=evaluate, val_data=val_data, test_data=test_data)
         problem: Task | Problem = train_data
     else:
         problem = Problem(name, model, train_data, loss_fn, step_fn, evaluate, val_data,
@@ -142,7 +144,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
         make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
-        range_test=range_test or RangeTestSettings(start=1e-5), parallel=parallel, ray=ray,
+        range_test=range_test or RangeTestSettings(), parallel=parallel, ray=ray,
         threads=threads,
         options=options, may_grow=("seeds", "schedules"),
         lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
@@ -228,6 +230,25 @@ def confirmation_lines(confirmation: Confirmation | None, confirm_seeds: int | N
     seeds = ", ".join(map(str, confirmation.seeds))
     return [f"Confirmation at {len(confirmation.seeds)} fresh seeds ({seeds}), free of the "
             f"selection's luck:", *(f"  {line}" for line in confirmation.lines())]
+
+
+def _check_task_alone(task: Task, model: Callable[[], nn.Module], **given: Any) -> None:
+    """A Task brings its own model, loss and data: refuse what would be silently ignored.
+
+    A Task trains ``task.make_model`` with ``task.loss_fn`` and selects on its validation split
+    (the test set when it has none); ``evaluate``, ``val_data`` and the rest belong to the
+    ``train_data(seed)`` form.
+    """
+    ignored = [name for name, value in given.items() if value is not None]
+    if model is not task.make_model:
+        ignored.insert(0, "model")
+    if ignored:
+        raise InputError(
+            f"compare: train_data is the Task {task.name!r}, which brings its own model, loss "
+            f"and data, so {', '.join(ignored)} would be ignored: pass model=task.make_model "
+            "and leave them out (task.with_validation(0.1) selects on a held-out split), or "
+            "pass train_data as a function seed -> batches with your own "
+            "loss_fn/val_data/evaluate")
 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:

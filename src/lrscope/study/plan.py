@@ -36,7 +36,7 @@ class StudyPlan:
     recipe: str = "smith"
     lr_scales: tuple[float, ...] | None = None  # every schedule at each multiple of its peak LR
     range_test: RangeTestSettings | None = dataclasses.field(
-        default_factory=lambda: RangeTestSettings(start=1e-5))
+        default_factory=RangeTestSettings)  # the ramp `lrscope find` runs, by default
     parallel: str = "none"  # see lrscope.trials.runners
     ray: RayOptions = dataclasses.field(default_factory=RayOptions)  # with parallel "ray"
     threads: int | None = None  # torch threads per trial (None: lrscope.trials.runners.threads)

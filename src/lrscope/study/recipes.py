@@ -5,17 +5,17 @@ kept as text beside the schedules so the report can say exactly how each schedul
 
 ``smith`` follows Leslie Smith's reading of the range test (Smith 2017, 2018):
 
-* ``max_lr`` is a third of the LR where the smoothed loss is lowest. The lowest point marks the
-  largest LR that still trains, but the smoothed curve lags the ramp (its EMA averages the last
-  ~50 steps, over which the LR grew), so its minimum sits past the best LR; a factor 3 back
-  matches where Smith places max_lr ("where the loss still falls"). Without a finite minimum it
-  falls back to a tenth of the divergence LR.
+* Every schedule peaks at one LR, ``max_lr``: the range test's headline suggestion (the one
+  ``lrscope find`` prints, :data:`lrscope.rangetest.suggest.HEADLINE`, chosen as one-cycle's
+  ``max_lr``). The suite then compares schedule shapes, never a shape at one LR against another
+  at a different LR. ``lr_scales`` (:func:`with_lr_scales`, ``--lr-scales``) runs each schedule
+  at several multiples of its peak and ranks each at its own best.
 * ``base_lr`` for cyclic schedules is ``max_lr / 4`` (Smith: a third to a quarter of max_lr).
 * onecycle uses torch's defaults (div_factor 25, final_div_factor 1e4, pct_start 0.3).
 * step and exponential decays start at ``max_lr``, as the seed study's did; step halves the LR
   five times over the run, exponential ends 100x (and 1000x) lower.
 * cosine (5% warmup) and warmup-stable-decay (5% warmup, last 20% cooled down) start from max_lr.
-* constant at the range test's headline suggestion is the no-schedule reference.
+* constant at ``max_lr`` is the no-schedule reference.
 
 A recipe needs a run of at least :data:`MIN_STEPS` steps (smith: 2, as its cosine and WSD
 schedules warm up for at least one step and need one more after it); a shorter budget is an
@@ -27,7 +27,6 @@ error that names ``steps`` (:func:`check_budget`), raised before any range test 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +47,8 @@ class Anchors:
 
     @property
     def max_lr(self) -> float:
-        if self.lr_at_min_loss is not None and math.isfinite(self.lr_at_min_loss):
-            return float(self.lr_at_min_loss) / 3
-        if self.diverged_lr is not None:
-            return self.diverged_lr / 10
-        return 10 * self.suggestion
+        """The peak LR of every schedule of the suite: the headline suggestion."""
+        return float(self.suggestion)
 
 
 @dataclass(frozen=True)
@@ -113,9 +109,9 @@ def check_budget(recipe: str, total_steps: int) -> None:
 def smith(anchors: Anchors, total_steps: int) -> Suite:
     """Smith's rules (module docstring) for a run of ``total_steps`` optimizer steps.
 
-    >>> suite = smith(Anchors(suggestion=0.05, lr_at_min_loss=2.4), total_steps=1000)
+    >>> suite = smith(Anchors(suggestion=0.05, lr_at_min_loss=0.1), total_steps=1000)
     >>> suite.labels()[:2]
-    ['constant(lr=0.05)', 'step(lr=0.8, step_size=200, gamma=0.5)']
+    ['constant(lr=0.05)', 'step(lr=0.05, step_size=200, gamma=0.5)']
     """
     check_budget("smith", total_steps)
     top = _round(anchors.max_lr)
@@ -126,7 +122,7 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
     gammas = [float(f"{(1 / drop) ** (1 / total_steps):.6g}") for drop in (100, 1000)]
     cycle = max(1, total_steps // 8)
     specs = [
-        f"constant(lr={_round(anchors.suggestion)})",
+        f"constant(lr={top})",
         f"step(lr={top}, step_size={step_size}, gamma=0.5)",
         *(f"exponential(lr={top}, gamma={g})" for g in gammas),
         f"onecycle(max_lr={top})",
@@ -135,12 +131,12 @@ def smith(anchors: Anchors, total_steps: int) -> Suite:
         f"wsd(lr={top}, warmup_steps={warmup}, decay_steps={max(1, total_steps // 5)})",
     ]
     rules = (
-        f"max_lr = {top} (a third of the LR at the lowest smoothed loss"
-        + ("" if anchors.lr_at_min_loss is not None else "; fallback: divergence LR / 10")
-        + f"); base_lr = max_lr/4 = {base}; constant at the headline suggestion "
-        f"{_round(anchors.suggestion)}; step halves every {step_size} steps; exponential ends "
-        f"100x and 1000x lower; onecycle with torch's defaults; cyclic up {cycle} / down "
-        f"{2 * cycle} steps; cosine and WSD warm up over {warmup} steps."
+        f"Every schedule peaks at the same LR, max_lr = {top}, the range test's headline "
+        "suggestion, so the suite compares shapes, not LRs (--lr-scales / lr_scales= gives each "
+        "schedule its own best peak); constant runs at max_lr; cyclic from base_lr = max_lr/4 "
+        f"= {base}, up {cycle} / down {2 * cycle} steps; step halves every {step_size} steps; "
+        "exponential ends 100x and 1000x lower; onecycle with torch's defaults; cosine and WSD "
+        f"warm up over {warmup} steps."
     )
     warnings = range_test_warnings(anchors)
     if warnings:
@@ -230,8 +226,8 @@ def with_lr_scales(suite: Suite, scales: Sequence[float] | None, total_steps: in
             origins[label] = (base, float(scale))
     shown = ", ".join(scale_text(s) for s in scales)
     rules = (f"{suite.rules} Every schedule ran at {shown} its peak LR (lr_scales: every LR of "
-             "the schedule multiplied); each is ranked at its best scale, chosen on the "
-             "leaderboard's ranking metric.")
+             "the schedule multiplied); each is ranked at its own best scale, chosen on the "
+             "leaderboard's ranking metric, so each peaks at its own best LR.")
     return dataclasses.replace(suite, schedules=tuple(entries), rules=rules, origins=origins)
 
 

@@ -108,3 +108,35 @@ def test_an_empty_store_gives_a_report_saying_so(tmp_path: Path) -> None:
     Store.in_dir(tmp_path).close()
     files = write_report(tmp_path)
     assert "no runs yet" in files.markdown.read_text() and files.figures == []
+
+
+HOSTILE_RUN = "![x](http://evil/x.png)"
+HOSTILE_LABEL = "[a](http://evil)"
+
+
+def _rendered_markdown(md: str) -> list[str]:
+    """report.md as HTML by two real renderers: CommonMark with tables (markdown-it-py, what
+    GitHub-like viewers parse) and Python-Markdown with tables (a common viewer's library)."""
+    import markdown
+    from markdown_it import MarkdownIt
+
+    return [MarkdownIt("commonmark").enable("table").render(md),
+            markdown.markdown(md, extensions=["tables"])]
+
+
+def test_issue16_item20_names_cannot_inject_markdown_images_or_links(tmp_path: Path) -> None:
+    """A study or schedule name is text: no renderer of report.md turns it into a remote image
+    or a link, and it reads as written."""
+    with Store.in_dir(tmp_path) as store:
+        run = store.ensure_run(HOSTILE_RUN).id
+        for label in (HOSTILE_LABEL, "*b*_c_"):
+            t = store.start_trial(run, f"{label}/seed0", label=label, family="constant")
+            store.add_metrics(t.trial_id, [(s, "train_loss", 2.0 - s / 10) for s in range(10)]
+                              + [(s, "lr", 0.1) for s in range(10)] + [(10, "test_loss", 1.0)])
+            store.finish_trial(t.trial_id, wall_time=1.0)
+    md = write_report(tmp_path).markdown.read_text()
+    for html in _rendered_markdown(md):
+        targets = re.findall(r'(?:src|href)="([^"]*)"', html)
+        assert targets and all(t.startswith("figures/") for t in targets), targets
+        assert HOSTILE_RUN in html and HOSTILE_LABEL in html  # shown as the text it is
+        assert "*b*_c_" in html and "<em>b</em>" not in html and "<em>c</em>" not in html

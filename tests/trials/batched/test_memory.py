@@ -64,3 +64,46 @@ def test_a_k_that_fits_passes() -> None:
     check_memory(est, "cpu")  # no error
     with pytest.raises(InputError, match="not one trial fits batched"):
         check_memory(est, "cpu", available=est.per_trial // 2)
+
+
+def _lenet() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 10))
+
+
+def _largest_layer_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """What a real no-grad forward of ``model`` on ``x`` holds at its largest layer: the bytes
+    of that layer's input and output, read by forward hooks."""
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(i[0].nbytes + o.nbytes))
+             for m in model.modules() if not list(m.children())]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return max(sizes)
+
+
+def test_issue16_item17_the_estimate_covers_the_first_evaluation() -> None:
+    """LeNet on 28x28 images, K=8: evaluation runs K stacked no-grad forwards of a
+    1024-example chunk, which peak far above one 128-example training step's saved
+    activations. The checked estimate covers what that evaluation holds (measured on a real
+    forward of the first test chunk), so a group that passes never runs out at it."""
+    g = torch.Generator().manual_seed(0)
+    task = Task("images", _lenet, torch.randn(256, 1, 28, 28, generator=g),
+                torch.randint(0, 10, (256,), generator=g),
+                torch.randn(1024, 1, 28, 28, generator=g),
+                torch.randint(0, 10, (1024,), generator=g), batch_size=128)
+    k = 8
+    est = batched_memory(task, k=k)
+    held = est.weights + est.grads + est.optimizer_state + est.buffers
+    x, _ = next(iter(task.test_batches()))
+    assert len(x) == 1024
+    evaluation = k * _largest_layer_bytes(task.make_model(), x)
+    assert evaluation > est.activations  # what the training step's count alone missed
+    assert est.total >= held + evaluation
+    # backward holds the largest layer's gradients (input and output) on top of the saved
+    train_x = next(iter(task.train_batches(0).steps(1)))[0]
+    assert est.training_step >= est.activations + k * _largest_layer_bytes(task.make_model(),
+                                                                             train_x)

@@ -2,8 +2,17 @@
 
 K trials in one vmapped model keep K copies of what one trial keeps: the trained parameters,
 their gradients, the optimizer state (SGD's momentum buffer, Adam's two moments), the buffers
-that the forward writes (BatchNorm's running statistics), the activations that one training
-forward saves for backward, and the update's temporaries. The estimate adds those up in bytes;
+that the forward writes (BatchNorm's running statistics), and then what one moment of the run
+holds on top, the larger of:
+
+* a training step: the activations one training forward saves for backward, backward's
+  workspace (the gradients of the largest layer's input and output, alive together) and the
+  update's temporaries;
+* an evaluation: K stacked no-grad forwards of :data:`EVAL_BATCH` examples, which peak at the
+  largest layer's input and output (a 1024-example chunk of LeNet on 28x28 images, K=8, is
+  hundreds of MiB while one 128-example training step saves a few tens).
+
+The estimate adds those up in bytes;
 :func:`check_memory` refuses a K whose estimate exceeds what the device has free, in one line that
 says how much and what to do instead. ``--parallel auto`` reads the same estimate
 (:func:`lrscope.trials.batched.run.batched_memory`) to decide how many trials fit in one batch.
@@ -18,6 +27,8 @@ import torch
 
 from lrscope.errors import InputError
 
+#: Examples per evaluation forward (:meth:`lrscope.data.tasks.base.Task.test_batches`).
+EVAL_BATCH = 1024
 #: Gradient-sized temporaries that one flat update allocates (the decayed gradient, the step).
 UPDATE_TEMPORARIES = 2
 #: Optimizer state per parameter, in parameter-sized tensors (SGD counted with momentum: a
@@ -30,12 +41,13 @@ class MemoryEstimate:
     """Bytes that ``k`` stacked trials need, by kind (each already K times one trial's).
 
     >>> est = MemoryEstimate(k=4, weights=400, grads=400, optimizer_state=800, buffers=0,
-    ...                      activations=4096, temporaries=800)
+    ...                      activations=4096, temporaries=800, workspace=200, evaluation=8192)
     >>> est.total, est.per_trial
-    (6496, 1624)
+    (9792, 2448)
     >>> est.describe()
-    '6.3 KiB for 4 trials (weights 400 B, grads 400 B, optimizer state 800 B, buffers 0 B, \
-activations 4.0 KiB, update temporaries 800 B)'
+    '9.6 KiB for 4 trials (weights 400 B, grads 400 B, optimizer state 800 B, buffers 0 B, \
+then the larger of a training step (activations 4.0 KiB, backward workspace 200 B, update \
+temporaries 800 B) and an evaluation (8.0 KiB))'
     """
 
     k: int
@@ -45,11 +57,19 @@ activations 4.0 KiB, update temporaries 800 B)'
     buffers: int
     activations: int
     temporaries: int
+    workspace: int = 0  # backward's gradients of the largest layer's input and output
+    evaluation: int = 0  # K no-grad forwards of EVAL_BATCH examples, at their largest layer
+
+    @property
+    def training_step(self) -> int:
+        """What a training step holds beyond the weights, grads, state and buffers."""
+        return self.activations + self.workspace + self.temporaries
 
     @property
     def total(self) -> int:
+        # A training step's activations are freed before an evaluation runs, and back after.
         return (self.weights + self.grads + self.optimizer_state + self.buffers
-                + self.activations + self.temporaries)
+                + max(self.training_step, self.evaluation))
 
     @property
     def per_trial(self) -> int:
@@ -58,26 +78,35 @@ activations 4.0 KiB, update temporaries 800 B)'
 
     def describe(self) -> str:
         parts = [("weights", self.weights), ("grads", self.grads),
-                 ("optimizer state", self.optimizer_state), ("buffers", self.buffers),
-                 ("activations", self.activations), ("update temporaries", self.temporaries)]
+                 ("optimizer state", self.optimizer_state), ("buffers", self.buffers)]
+        step = [("activations", self.activations), ("backward workspace", self.workspace),
+                ("update temporaries", self.temporaries)]
         detail = ", ".join(f"{name} {human_bytes(size)}" for name, size in parts)
-        return f"{human_bytes(self.total)} for {self.k} trials ({detail})"
+        during = ", ".join(f"{name} {human_bytes(size)}" for name, size in step)
+        return (f"{human_bytes(self.total)} for {self.k} trials ({detail}, then the larger of "
+                f"a training step ({during}) and an evaluation "
+                f"({human_bytes(self.evaluation)}))")
 
 
 def estimate_memory(k: int, trained_bytes: int, optimizer: torch.optim.Optimizer,
-                    written_buffer_bytes: int, activation_bytes: int) -> MemoryEstimate:
+                    written_buffer_bytes: int, activation_bytes: int,
+                    layer_bytes_per_example: int = 0, batch_size: int = 0) -> MemoryEstimate:
     """The estimate for ``k`` trials, from one trial's trained-parameter bytes, written-buffer
-    bytes and saved activations (one training forward on one batch).
+    bytes and saved activations (one training forward on one batch of ``batch_size``), and the
+    bytes per example that its largest layer holds (input and output).
 
     >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(10))])
-    >>> estimate_memory(3, 40, opt, 8, 100).optimizer_state
-    240
+    >>> est = estimate_memory(3, 40, opt, 8, 100, layer_bytes_per_example=2, batch_size=16)
+    >>> est.optimizer_state, est.workspace, est.evaluation
+    (240, 96, 6144)
     """
     state = STATE_PER_PARAMETER.get(type(optimizer).__name__, 2)
     return MemoryEstimate(k=k, weights=k * trained_bytes, grads=k * trained_bytes,
                           optimizer_state=k * state * trained_bytes,
                           buffers=k * written_buffer_bytes, activations=k * activation_bytes,
-                          temporaries=k * UPDATE_TEMPORARIES * trained_bytes)
+                          temporaries=k * UPDATE_TEMPORARIES * trained_bytes,
+                          workspace=k * batch_size * layer_bytes_per_example,
+                          evaluation=k * EVAL_BATCH * layer_bytes_per_example)
 
 
 def available_memory(device: torch.device | str) -> int | None:
@@ -116,8 +145,9 @@ def check_memory(estimate: MemoryEstimate, device: torch.device | str,
     Traceback (most recent call last):
     ...
     lrscope.errors.InputError: parallel: batched needs about 1024.0 TiB for 1000000 trials \
-(weights 1024.0 TiB, grads 0 B, optimizer state 0 B, buffers 0 B, activations 0 B, update \
-temporaries 0 B) but cpu has 16.0 GiB free; run fewer trials at once (at most 15 fit: fewer \
+(weights 1024.0 TiB, grads 0 B, optimizer state 0 B, buffers 0 B, then the larger of a training \
+step (activations 0 B, backward workspace 0 B, update temporaries 0 B) and an evaluation (0 B)) \
+but cpu has 16.0 GiB free; run fewer trials at once (at most 15 fit: fewer \
 schedules per seed) or use --parallel none|processes
     """
     free = available_memory(device) if available is None else available

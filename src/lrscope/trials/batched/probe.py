@@ -2,7 +2,8 @@
 
 Which parameters get a gradient (``torch.optim`` skips the others, so the batched update must
 too), which buffers the training forward writes (each trial then keeps its own copy), and how
-many bytes of activations one forward saves for backward (for the memory estimate). The model
+many bytes of activations one forward saves for backward, and how many bytes per example the
+largest layer holds at once, its input and output (both for the memory estimate). The model
 is left as found: weights, buffers, gradients and the global RNGs (the probe's dropout draws
 must not shift the trials' masks).
 """
@@ -27,6 +28,9 @@ class Probe:
     activation_bytes: int  # saved for backward by one forward (not weights, not the input)
     trained_bytes: int  # the used parameters, once
     written_bytes: int  # the written buffers that each trial keeps a copy of, once
+    # the most any one layer holds at once (its inputs and its output), per example: what a
+    # no-grad forward peaks at, and what backward holds as that layer's gradients
+    layer_bytes_per_example: int = 0
 
 
 def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Tensor],
@@ -49,6 +53,12 @@ def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Te
     skip = {p.untyped_storage().data_ptr() for p in model.parameters()}
     skip |= {x.untyped_storage().data_ptr(), y.untyped_storage().data_ptr()}
     saved: dict[int, int] = {}
+    layers: list[int] = []
+
+    def held(module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
+        layers.append(sum(t.nbytes for t in (*inputs, output) if isinstance(t, torch.Tensor)))
+
+    hooks = [m.register_forward_hook(held) for m in model.modules() if not list(m.children())]
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
@@ -56,8 +66,12 @@ def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Te
             saved[storage.data_ptr()] = storage.nbytes()
         return t
 
-    with preserved_rng(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss_fn(model(x), y).backward()
+    try:
+        with preserved_rng(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss_fn(model(x), y).backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
     used = frozenset(n for n, p in model.named_parameters() if p.grad is not None)
     model.zero_grad(set_to_none=True)
     # An in-place op bumps a buffer's version, but BatchNorm's kernel writes its running
@@ -71,7 +85,8 @@ def probe(model: nn.Module, loss_fn: LossFn, batch: tuple[torch.Tensor, torch.Te
     return Probe(used, written, sum(saved.values()),
                  sum(params[n].numel() * params[n].element_size() for n in used),
                  sum(buffers[n].numel() * buffers[n].element_size()
-                     for n in written - step_counters(model)))
+                     for n in written - step_counters(model)),
+                 -(-max(layers, default=0) // max(1, len(x))))
 
 
 def step_counters(model: nn.Module) -> frozenset[str]:

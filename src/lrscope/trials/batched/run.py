@@ -43,7 +43,12 @@ from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule
 from lrscope.trials.batched.dropout import can_share_masks, share_dropout_masks
 from lrscope.trials.batched.functional_optim import UNSUPPORTED_ADVICE
-from lrscope.trials.batched.memory import MemoryEstimate, check_memory, estimate_memory
+from lrscope.trials.batched.memory import (
+    EVAL_BATCH,
+    MemoryEstimate,
+    check_memory,
+    estimate_memory,
+)
 from lrscope.trials.batched.probe import Probe, probe
 from lrscope.trials.batched.stacked import StackedModel
 
@@ -107,22 +112,25 @@ def batched_memory(task: Task, k: int, *, seed: int = 0,
     with preserved_rng():
         model = seeded_model(task, seed, device)
         optimizer = (make_optimizer or sgd())(model)
-        found = probe(model, task.loss_fn, next(iter(task.train_batches(seed).steps(1))), device)
-    return _estimate(k, optimizer, found)
+        batch = next(iter(task.train_batches(seed).steps(1)))
+        found = probe(model, task.loss_fn, batch, device)
+    return _estimate(k, optimizer, found, len(batch[0]))
 
 
-def _estimate(k: int, optimizer: torch.optim.Optimizer, found: Probe) -> MemoryEstimate:
+def _estimate(k: int, optimizer: torch.optim.Optimizer, found: Probe,
+              batch_size: int) -> MemoryEstimate:
     return estimate_memory(k, found.trained_bytes, optimizer, found.written_bytes,
-                           found.activation_bytes)
+                           found.activation_bytes, found.layer_bytes_per_example, batch_size)
 
 
 @torch.no_grad()
 def evaluate_stacked(stack: StackedModel, task: Task, device: torch.device) -> list[Evaluation]:
     """Every stacked trial's :func:`lrscope.trials.trial.evaluate` (step 0), counted as
     :func:`lrscope.data.evaluation.evaluate_pairs` counts one model."""
-    test = _stacked_totals(stack, task.test_batches(), task, device)
-    val = _stacked_totals(stack, task.val_batches(), task, device) if task.has_validation \
-        else None
+    # EVAL_BATCH examples a forward: what the memory check counted (memory.EVAL_BATCH)
+    test = _stacked_totals(stack, task.test_batches(EVAL_BATCH), task, device)
+    val = _stacked_totals(stack, task.val_batches(EVAL_BATCH), task, device) \
+        if task.has_validation else None
     classes = task.has_classes
     return [Evaluation(0, t.mean_loss(), t.accuracy() if classes else None,
                        None if val is None else val[k].mean_loss(),
@@ -196,8 +204,9 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
     optimizer = make_optimizer(model)
     check_batchable(model)
     batches = task.train_batches(seed)
-    found = probe(model, task.loss_fn, next(iter(batches.steps(1))), device)
-    check_memory(_estimate(k, optimizer, found), device)
+    first = next(iter(batches.steps(1)))
+    found = probe(model, task.loss_fn, first, device)
+    check_memory(_estimate(k, optimizer, found, len(first[0])), device)
     share_dropout_masks(model)  # the engine's own model: one mask per call for all K rows
     stack = StackedModel(model, optimizer, k, task.loss_fn, set(found.used), device,
                          found.written)
