@@ -11,7 +11,7 @@ PY=.venv/bin/python
 PIP=("$PY" -m pip install -q --disable-pip-version-check)
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
-echo "torch==$("$PY" -c 'import torch; print(torch.__version__)')" >"$constraints"
+echo "torch==$("$PY" -c 'import importlib.metadata as m; print(m.version("torch"))')" >"$constraints"
 
 "${PIP[@]}" --no-deps colossalai==0.5.0
 status=0

@@ -12,10 +12,11 @@ command -v "$PY" >/dev/null || PY=python3
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" torch==2.13.0
 # Everything after torch is installed with it held fixed (lightning, torch-lr-finder, ... must
-# not swap it for a CUDA build).
+# not swap it for a CUDA build). The version is read from the package's metadata: importing
+# torch before numpy is installed warns "Failed to initialize NumPy".
 constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
-echo "torch==$(.venv/bin/python -c 'import torch; print(torch.__version__)')" >"$constraints"
+echo "torch==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("torch"))')" >"$constraints"
 PIP+=(-c "$constraints")
 if [ "${1:-}" = test ]; then
   "${PIP[@]}" -e ".[test]"

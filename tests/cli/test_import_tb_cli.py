@@ -16,12 +16,14 @@ def test_import_then_import_again(tmp_path: Path, capsys: pytest.CaptureFixture[
     attempts = len(list(SEED_LOGS.glob("*/events.out.tfevents.*")))
     assert main(["import-tb", str(SEED_LOGS), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert f"{attempts} attempts ({attempts} new, 2 diverged)" in out
+    assert f"{attempts} attempts ({attempts} new, 2 diverged); range test: " in out
     assert f"lrscope report {tmp_path}" in out
     assert main(["import-tb", str(SEED_LOGS), "--out", str(tmp_path)]) == 0
     assert f"{attempts} attempts (0 new, 2 diverged)" in capsys.readouterr().out
     with Store.in_dir(tmp_path, create=False) as store:
-        assert len(store.runs()) == 1 and len(store.trials()) == attempts
+        # The range test is kept as the run's range test, not as a trial (issue 19 item 12).
+        assert len(store.runs()) == 1 and len(store.trials()) == attempts - 1
+        assert store.range_test(store.runs()[0].id) is not None
 
 
 def test_missing_logdir_is_exit_2_and_makes_nothing(tmp_path: Path,

@@ -43,3 +43,20 @@ def test_the_example_runs(tmp_path, title, code):
     printed = proc.stdout.split()
     assert printed, "the example prints its suggestion"
     assert float(printed[0]) > 0  # a learning rate
+
+
+@pytest.mark.slow
+def test_issue19_item13_the_lightning_example_is_seeded(tmp_path):
+    """Run twice, the Lightning example prints the same suggestion: it is seeded."""
+    pytest.importorskip("lightning")
+    (code,) = [c for title, c in examples() if "Lightning" in title]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    printed = []
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        proc = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                              text=True, timeout=240, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        printed.append(proc.stdout.split())
+    assert printed[0] and printed[0] == printed[1]

@@ -13,6 +13,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from lrscope.errors import InputError
 from lrscope.outputs.import_tb import ImportSummary, import_logdirs
+from lrscope.outputs.lr_shape import shape_of
+from lrscope.study.stats.leaderboard import leaderboard
 from lrscope.study.store.sqlite import Store
 from seed_logs import SEED_LOGS
 
@@ -40,13 +42,13 @@ def test_runs_and_attempts_are_counted(imported: tuple[Store, ImportSummary]) ->
     store, summary = imported
     folders = sorted(p.name for p in SEED_LOGS.iterdir() if p.is_dir())
     files = sorted(SEED_LOGS.glob("*/events.out.tfevents.*"))
-    assert summary.labels == folders
-    assert len(summary.attempts) == len(files) == len(store.trials(summary.run_id))
+    schedules = [f for f in folders if f != "exponentially_inc_Lr"]  # the range test is none
+    assert len(summary.labels) == len(schedules)
+    assert len(summary.attempts) == len(files) == len(store.trials(summary.run_id)) + 1
     assert [r.kind for r in store.runs()] == ["import"]
-    by_label = {label: [t for t in store.trials(summary.run_id) if t.label == label]
-                for label in folders}
-    for label, trials in by_label.items():
-        assert sorted(t.seed for t in trials) == list(range(len(list((SEED_LOGS / label)
+    for folder in schedules:
+        trials = [t for t in store.trials(summary.run_id) if t.key.startswith(folder + "/")]
+        assert sorted(t.seed for t in trials) == list(range(len(list((SEED_LOGS / folder)
                                                                      .glob("events*")))))
     families = {t.label: t.family for t in store.trials(summary.run_id)}
     assert families["StepLR"] == "step" and families["OneCycleLR_max_1.1"] == "onecycle"
@@ -88,6 +90,35 @@ def test_the_range_test_folder_becomes_the_runs_range_test(
     assert rt is not None and len(rt.lrs) == len(rt.losses) > 1000
     assert np.all(np.diff(rt.lrs) > 0) and rt.lrs[-1] / rt.lrs[0] > 1e5
     assert rt.suggestion is not None and rt.lrs[0] < rt.suggestion < rt.lrs[-1]
+    assert [step for step, _ in rt.config["test_loss"]] == [469, 938, 1407, 1876, 2345]
+
+
+def test_issue19_item12_the_range_test_is_not_ranked_as_a_schedule(
+        imported: tuple[Store, ImportSummary]) -> None:
+    store, summary = imported
+    rows = leaderboard(store, summary.run_id)
+    assert "exponentially_inc_Lr" not in [r.label for r in rows]
+    assert "ramp" not in {t.family for t in store.trials(summary.run_id)}
+    assert len(rows) == len(summary.labels) == 8
+    assert "range test: exponentially_inc_Lr" in summary.line()
+
+
+def test_issue19_item12_runs_are_named_by_what_they_are(
+        imported: tuple[Store, ImportSummary]) -> None:
+    """The seed's ``ParallelMode.GLOBAL_rank_0`` is CyclicLR (a triangle wave: 50 steps up from
+    base_lr to 1, 100 down); folders named for a schedule keep their names."""
+    store, summary = imported
+    named = {t.key.split("/")[0]: (t.label, t.family) for t in store.trials(summary.run_id)}
+    assert named["ParallelMode.GLOBAL_rank_0"] == ("CyclicLR (ParallelMode.GLOBAL_rank_0)",
+                                                  "cyclic")
+    assert named["StepLR"] == ("StepLR", "step")
+    assert named["CyclicLR_base_0.1_max_1"] == ("CyclicLR_base_0.1_max_1", "cyclic")
+    assert {family for _, family in named.values()} == {"step", "exponential", "onecycle",
+                                                       "cyclic"}
+    # Where a folder names its schedule, its attempts' curves mostly agree: the names are read.
+    exponential = [shape_of(store.metric_series(t.id, "lr")[1])
+                   for t in store.trials(summary.run_id) if t.family == "exponential"]
+    assert exponential.count("exponential") >= len(exponential) - 2  # two blew up upwards
 
 
 def test_importing_again_duplicates_nothing(imported: tuple[Store, ImportSummary]) -> None:
@@ -114,7 +145,7 @@ def test_event_files_written_by_torch_with_accuracy_in_percent(tmp_path: Path) -
     with Store.in_dir(tmp_path / "out") as store:
         (summary,) = import_logdirs(store, [logdir])
         (trial,) = store.trials()
-        assert summary.labels == ["my_run"] and trial.label == "my_run"
+        assert summary.labels == ["constant LR (my_run)"] == [trial.label]  # named by its LR
         assert (trial.status, trial.diverged_at_step) == ("diverged", 15)
         accuracy = store.metric_series(trial.id, "test_accuracy")[1]
         assert accuracy.max() == pytest.approx(0.86) and accuracy.min() == pytest.approx(0.10)

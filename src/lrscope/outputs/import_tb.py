@@ -11,12 +11,20 @@ Tags map to lrscope's metric names: ``LR/train`` -> ``lr``, ``Loss/train`` -> ``
 ``Loss/test`` -> ``test_loss``, ``Accuracy/test`` -> ``test_accuracy`` (as a fraction: a curve
 that goes above 1 is read as percent). Other scalar tags keep their names. An attempt whose
 train or test loss turns non-finite is ``diverged`` at the first such step; the rest are
-``finished``. The family is read from the folder name (``StepLR`` -> step, ...; else ``""``).
+``finished``.
+
+Each attempt is named by what it is (issue 19 item 12). Where the folder's name names a
+schedule (``StepLR`` -> step, ``OneCycleLR_max_1`` -> onecycle, ...) the family is that and the
+label the folder's path; where it does not (the seed's ``ParallelMode.GLOBAL_rank_0``), the LR
+curve's shape decides (:mod:`lrscope.outputs.lr_shape`) and the label says both, e.g.
+``CyclicLR (ParallelMode.GLOBAL_rank_0)``.
 
 An attempt whose LR only rises, over at least two decades, in a folder named for a ramp (or
-for no known family) is a range test (the seed's ``exponentially_inc_Lr``): besides its trial
-it is saved as the run's range test, smoothed as the range test smooths and with the
-suggestion rules applied. A ramp-named folder wins over an unnamed one.
+for no schedule) is a range test (the seed's ``exponentially_inc_Lr``): it is saved as the run's
+range test, smoothed as the range test smooths and with the suggestion rules applied (its
+logged test losses kept in the range test's config), and is not a trial, so no leaderboard
+ranks it as a schedule. A ramp-named folder wins over an unnamed one; a run keeps the first
+range test it was given, and any other ramp is imported as a trial of family ``ramp``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from lrscope.errors import InputError
+from lrscope.outputs.lr_shape import SCHEDULER_NAMES, is_ramp, shape_of
 from lrscope.outputs.tensorboard import SEED_TAGS
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS
@@ -57,6 +66,7 @@ class ImportedAttempt:
     status: str              # finished | diverged
     diverged_at_step: int | None
     skipped: bool            # already in the store from an earlier import
+    range_test: bool = False  # kept as the run's range test, not as a trial
 
 
 @dataclass(frozen=True)
@@ -69,14 +79,17 @@ class ImportSummary:
 
     @property
     def labels(self) -> list[str]:
-        return sorted({a.label for a in self.attempts})
+        """The schedules imported (the range test is not one)."""
+        return sorted({a.label for a in self.attempts if not a.range_test})
 
     def line(self) -> str:
         """One line for the terminal."""
         diverged = sum(a.status == "diverged" for a in self.attempts)
         new = sum(not a.skipped for a in self.attempts)
+        range_test = (f"; range test: {self.range_test_label}"
+                      if self.range_test_label is not None else "")
         return (f"{self.logdir}: run '{self.run_name}': {len(self.labels)} configurations, "
-                f"{len(self.attempts)} attempts ({new} new, {diverged} diverged)")
+                f"{len(self.attempts)} attempts ({new} new, {diverged} diverged){range_test}")
 
 
 def family_of(label: str) -> str:
@@ -136,28 +149,54 @@ def import_logdirs(store: Store, logdirs: Sequence[str | Path]) -> list[ImportSu
 def import_logdir(store: Store, logdir: Path) -> ImportSummary:
     run = _run_for(store, logdir)
     done = {t.key: t for t in store.trials(run) if t.status in DONE_STATUSES}
-    look_for_ramp = store.range_test(run) is None
-    attempts, ramp = [], None
-    for label, files in find_event_files(logdir).items():
-        # A folder named for another family (an ExponentialLR run whose LR blew up upwards)
-        # is not a range test, however its LR moved.
-        ramp_candidate = look_for_ramp and family_of(label) in ("ramp", "")
+    kept = store.range_test(run)
+    kept_key = kept.config.get("source_key") if kept is not None else None
+    attempts: list[ImportedAttempt] = []
+    ramps: list[tuple[str, str, int, Path, dict[str, Series]]] = []  # key, folder, seed, ...
+    for folder, files in find_event_files(logdir).items():
         for seed, path in enumerate(files):
-            key = f"{label}/{path.name}"
-            if key in done and not ramp_candidate:  # imported before: not even read again
-                old = done[key]
-                attempts.append(ImportedAttempt(label, path, old.status, old.diverged_at_step,
-                                                skipped=True))
+            key = f"{folder}/{path.name}"
+            if key in done or key == kept_key:  # imported before: not even read again
+                old = done.get(key)
+                attempts.append(ImportedAttempt(
+                    old.label if old else folder, path, old.status if old else "finished",
+                    old.diverged_at_step if old else None, skipped=True,
+                    range_test=old is None))
                 continue
             series = _metrics(read_event_file(path))
-            attempts.append(_store_attempt(store, run, key, label, seed, path, series))
-            if ramp_candidate and _is_range_test(series) and (
-                    ramp is None or family_of(ramp[0]) != "ramp"):
-                ramp = (label, series)
-    if ramp is not None:
-        _save_range_test(store, run, ramp[1])
+            if kept is None and _is_range_test(folder, series):
+                ramps.append((key, folder, seed, path, series))
+                continue
+            attempts.append(_store_attempt(store, run, key, folder, seed, path, series))
+    # A ramp-named folder is the range test before an unnamed one; the others are trials.
+    ramps.sort(key=lambda ramp: family_of(ramp[1]) != "ramp")
+    for key, folder, seed, path, series in ramps[1:]:
+        attempts.append(_store_attempt(store, run, key, folder, seed, path, series))
+    if ramps:
+        key, folder, _, path, series = ramps[0]
+        _save_range_test(store, run, key, folder, series)
+        attempts.append(ImportedAttempt(folder, path, "finished", None, skipped=False,
+                                        range_test=True))
+    kept = store.range_test(run)
     return ImportSummary(run, store.run(run).name, logdir, attempts,
-                         ramp[0] if ramp is not None else None)
+                         kept.config.get("label") if kept is not None else None)
+
+
+def name_of(folder: str, lrs: np.ndarray | None) -> tuple[str, str]:
+    """(label, family) of an attempt: the folder's when its name names a schedule, else the LR
+    curve's shape says what it is (issue 19 item 12).
+
+    >>> t = np.arange(300)
+    >>> name_of("ParallelMode.GLOBAL_rank_0", 0.1 + 0.9 * np.abs(((t + 50) % 100) - 50) / 50)
+    ('CyclicLR (ParallelMode.GLOBAL_rank_0)', 'cyclic')
+    >>> name_of("StepLR", 0.9 * 0.99**t), name_of("run_7", np.linspace(0.1, 0.5, 300))
+    (('StepLR', 'step'), ('run_7', ''))
+    """
+    named = family_of(folder)
+    if named:
+        return folder, named
+    shape = shape_of(lrs) if lrs is not None else ""
+    return (f"{SCHEDULER_NAMES[shape]} ({folder})" if shape else folder), shape
 
 
 def _run_for(store: Store, logdir: Path) -> int:
@@ -175,11 +214,12 @@ def _run_for(store: Store, logdir: Path) -> int:
                             config={"source": source, "importer": "tensorboard"}).id
 
 
-def _store_attempt(store: Store, run: int, key: str, label: str, seed: int, path: Path,
+def _store_attempt(store: Store, run: int, key: str, folder: str, seed: int, path: Path,
                    series: dict[str, Series]) -> ImportedAttempt:
     diverged_at = _divergence_step(series)
     status = "finished" if diverged_at is None else "diverged"
-    start = store.start_trial(run, key, label=label, family=family_of(label),
+    label, family = name_of(folder, series["lr"][1] if "lr" in series else None)
+    start = store.start_trial(run, key, label=label, family=family,
                               seed=seed, config={"source": str(path.resolve()),
                                                  "tags": sorted(series)})
     if not start.skip:
@@ -212,15 +252,15 @@ def _divergence_step(series: dict[str, Series]) -> int | None:
     return min(bad) if bad else None
 
 
-def _is_range_test(series: dict[str, Series]) -> bool:
-    if "lr" not in series or "train_loss" not in series:
-        return False
-    lrs = series["lr"][1]
-    return (len(lrs) >= 10 and bool(np.all(lrs > 0)) and bool(np.all(np.diff(lrs) > 0))
-            and lrs[-1] / lrs[0] >= 100)
+def _is_range_test(folder: str, series: dict[str, Series]) -> bool:
+    # A folder named for another family (an ExponentialLR run whose LR blew up upwards) is
+    # not a range test, however its LR moved.
+    return (family_of(folder) in ("ramp", "") and "lr" in series and "train_loss" in series
+            and is_ramp(series["lr"][1]))
 
 
-def _save_range_test(store: Store, run: int, series: dict[str, Series]) -> None:
+def _save_range_test(store: Store, run: int, key: str, folder: str,
+                     series: dict[str, Series]) -> None:
     from lrscope.rangetest.suggest import suggest  # the rules are only needed when a ramp was found
 
     lr_steps, lrs, _ = series["lr"]
@@ -234,8 +274,10 @@ def _save_range_test(store: Store, run: int, series: dict[str, Series]) -> None:
         run, lrs=lrs, losses=losses, smoothed=smoothed,
         suggestions={k: v for k, v in every.items() if v is not None}, suggestion=headline,
         stopped="completed" if finite.all() else "diverged",
-        config={"source": "tensorboard import", "start_lr": float(lrs[0]),
-                "end_lr": float(lrs[-1]), "steps": len(lrs)})
+        config={"source": "tensorboard import", "source_key": key, "label": folder,
+                "start_lr": float(lrs[0]), "end_lr": float(lrs[-1]), "steps": len(lrs),
+                "test_loss": [[int(step), float(value)] for step, value in zip(
+                    *series.get("test_loss", (np.zeros(0), np.zeros(0)))[:2], strict=True)]})
 
 
 def _series(points: list[tuple[int, float, float]]) -> Series:

@@ -24,6 +24,7 @@ from lrscope.outputs.report.leaderboard_output import (
     nothing_finished,
     shown_rows,
 )
+from lrscope.outputs.report.loss_scale import loss_scale_note
 from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
@@ -178,6 +179,7 @@ def family_section(view: RunView, family: str, writer: FigureWriter, colors: dic
             caption += f" against the reference {reference}"
         if imported:
             caption += "; dashed: imported TensorBoard runs of the same family, as logged"
+            caption += loss_scale_note(view.labels.values(), overlays)
         section.add(writer.ref(path, caption + ". " + BAND_NOTE, f"{family} vs reference"))
     if len(labels) > 1:
         path = writer.path(view.run.id, f"{family}-variants")
