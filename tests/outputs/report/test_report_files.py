@@ -108,3 +108,24 @@ def test_an_empty_store_gives_a_report_saying_so(tmp_path: Path) -> None:
     Store.in_dir(tmp_path).close()
     files = write_report(tmp_path)
     assert "no runs yet" in files.markdown.read_text() and files.figures == []
+
+
+def test_issue19_item9_the_verdict_opens_the_report(report: ReportFiles) -> None:
+    md = report.markdown.read_text()
+    headings = re.findall(r"^#+ (.*)$", md, flags=re.M)
+    assert headings[1] == "Verdict" and headings.index("Verdict") < headings.index(
+        "Run digits-study (study)")
+    verdict = md.split("## Verdict")[1].split("\n## ")[0]
+    best = next(r for r in report.leaderboards if r[0] == "digits-study")[1][0].label
+    assert f"Best: {best}, by the median final test loss over all seeds" in verdict
+    assert "at 3 seeds" in verdict
+    # this store was written by hand, without DIR/parallel.json: said, not invented
+    assert "was not recorded with this study" in verdict
+
+
+def test_issue19_item7_best_three_caption_says_what_it_draws(report: ReportFiles) -> None:
+    md = report.markdown.read_text()
+    caption = md.split("### The best three side by side")[1].split("###")[0]
+    assert "ranked best by the median final test loss over all seeds" in caption
+    assert "learning rate, train loss and test loss" in caption
+    assert "finished seeds" in caption
