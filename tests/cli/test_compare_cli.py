@@ -293,10 +293,68 @@ def test_issue19_item5_threads_flag_runs_the_trials_on_that_many_threads(tmp_pat
     assert saved["mode"] == "none" and saved["torch_threads_in_trials"] == [min(2, usable_cores())]
 
 
-def _console_script(*args: str) -> subprocess.CompletedProcess[str]:
-    """``lrscope ARGS`` as a user runs it: the console script's module in a new process."""
-    return subprocess.run([sys.executable, "-m", "lrscope", *args], capture_output=True,
-                          text=True, timeout=600)
+def _console_script(*argv: str, env: dict[str, str] | None = None
+                    ) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "lrscope", *argv], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_issue19_items7_9_verdict_first_and_the_ranked_column_kept_at_100_columns(tmp_path):
+    import torch
+
+    import lrscope
+
+    out = tmp_path / "s"
+    proc = _console_script(
+        "compare", "--task", "digits", "--schedules", "constant(lr=0.1)", "cosine(lr=0.3)",
+        "onecycle(max_lr=0.3)", "--seeds", "3", "--steps", "30", "--range-steps", "20",
+        "--parallel", "none", "--out", str(out), env={"COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("Verdict: Best: "))
+    table = next(i for i, line in enumerate(lines) if "Leaderboard: study" in line)
+    assert verdict < table  # the answer first
+    said = " ".join(lines[verdict:table])
+    assert "at 3 seeds" in said
+    assert (f"on cpu, parallel none (1 worker x 1 torch thread), torch {torch.__version__}, "
+            f"lrscope {lrscope.__version__}.") in said
+    # item 7: the table fits 100 columns and keeps the ranked column, whole
+    assert max(len(line.rstrip()) for line in lines[table:]) <= 100
+    header = " ".join(" ".join(lines[table:table + 8]).split())
+    assert "median" in header and "seeds" in header
+    with (out / "leaderboard.csv").open() as f:
+        for row in csv.DictReader(f):
+            assert row["ranked_on"] == "val_loss"
+            line = next(line for line in lines[table:] if f" {row['label']} " in line)
+            assert f" {float(row['rank_loss']):.3g} " in line
+    md = (out / "report.md").read_text()
+    assert md.index("## Verdict") < md.index("## Run study")
+    assert "Ran in " in md and f"lrscope {lrscope.__version__}" in md
+
+
+@pytest.mark.slow
+def test_issue16_item10_the_cli_says_when_trials_have_no_result(tmp_path):
+    out = tmp_path / "s"
+    args = ["compare", "--task", "digits", "--schedules", "constant(lr=0.1)", "--steps", "20",
+            "--range-steps", "20", "--parallel", "none", "--out", str(out)]
+    first = _console_script(*args, "--seeds", "1")
+    assert first.returncode == 0, first.stderr
+    assert "have no result" not in first.stdout
+    # another live process (this one) holds seed 1's trial: the rerun cannot run it
+    with Store.in_dir(out, create=False) as store:
+        run = store.find_run("study")
+        assert run is not None
+        held = store.start_trial(run.id, "constant(lr=0.1)/seed1", label="constant(lr=0.1)",
+                                 spec="constant(lr=0.1)", family="constant", seed=1)
+        assert not held.skip and not held.busy
+    again = _console_script(*args, "--seeds", "2")
+    assert again.returncode == 0, again.stderr
+    assert ("1 of 2 trials have no result (failed, interrupted or running elsewhere): the "
+            "leaderboard lacks them; rerun the same command to complete them"
+            ) in " ".join(again.stdout.split())
 
 
 @pytest.mark.slow

@@ -24,7 +24,13 @@ from lrscope.config.plans import MAY_GROW, study_plan
 from lrscope.config.study import load_study_config
 from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
-from lrscope.study.api import check_rank_by, confirmation_lines, run_plan
+from lrscope.study.api import (
+    check_rank_by,
+    confirmation_lines,
+    missing_note,
+    run_plan,
+    verdict_lines,
+)
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
@@ -202,8 +208,13 @@ def run(args: argparse.Namespace) -> int:
         stdout = Console()
         if not stdout.is_terminal and not os.environ.get("COLUMNS"):
             stdout = Console(width=200)
+        for line in verdict_lines(result, plan.name):  # the answer first, in plain words
+            stdout.print(line, highlight=False, markup=False, soft_wrap=True)
         stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
                                 width=stdout.width))
+        if result.missing:  # failed, interrupted or busy elsewhere: a rerun completes them
+            stdout.print(missing_note(result.missing, result.trials), highlight=False,
+                         markup=False, soft_wrap=True)
         if result.best is None:
             stdout.print("Nothing finished: every trial diverged, failed or is unfinished; "
                          "there is no best schedule.", highlight=False)

@@ -71,6 +71,10 @@ class CompareResult:
     # trials of the run with no result (failed, interrupted, or running in another process):
     # the leaderboard lacks them until a rerun completes them
     missing: int = 0
+    # the candidates the study could not separate from the best (lrscope.study.stats.verdict:
+    # "vs best" adjusted p >= 0.05 or too few seeds), best first; may be empty
+    tie: tuple[str, ...] = ()
+    trials: int = 0  # the run's trials, ``missing`` of them without a result
     # with confirm_seeds=N: the best (and its inseparable rivals) at N fresh seeds
     confirmation: Confirmation | None = None
 
@@ -170,20 +174,37 @@ def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool,
     if not quiet:
         from lrscope.outputs.report.leaderboard_output import rich_table
 
+        for line in verdict_lines(result, plan.name):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
         title = f"Leaderboard: {plan.name}"
         console.print(rich_table(result.leaderboard, title=title))
         if result.missing:
-            console.print(missing_note(result.missing), highlight=False, markup=False,
-                          soft_wrap=True)
+            console.print(missing_note(result.missing, result.trials, "call"), highlight=False,
+                          markup=False, soft_wrap=True)
         for line in confirmation_lines(result.confirmation, confirm_seeds):
             console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
 
 
-def missing_note(missing: int) -> str:
-    """What a leaderboard lacking ``missing`` trials says under it."""
-    return (f"note: {missing} trial(s) have no result (failed, interrupted, or running in "
-            "another process): the leaderboard lacks them; rerun the same call to complete them")
+def verdict_lines(result: CompareResult, name: str) -> list[str]:
+    """The verdict (lrscope.study.stats.verdict) as the terminal prints it, above the table."""
+    from lrscope.study.stats.verdict import verdict
+    from lrscope.study.store.ran import how_it_ran
+
+    return ["Verdict: " + " ".join(verdict(result.leaderboard, how_it_ran(result.out, name)))]
+
+
+def missing_note(missing: int, trials: int = 0, rerun: str = "command") -> str:
+    """What a leaderboard lacking ``missing`` of the run's ``trials`` says under it.
+
+    >>> print(missing_note(2, 24))  # doctest: +NORMALIZE_WHITESPACE
+    note: 2 of 24 trials have no result (failed, interrupted or running elsewhere): the
+    leaderboard lacks them; rerun the same command to complete them
+    """
+    of = f" of {trials}" if trials >= missing else ""
+    noun = "trial has" if missing == 1 and not of else "trials have"
+    return (f"note: {missing}{of} {noun} no result (failed, interrupted or running elsewhere): "
+            f"the leaderboard lacks them; rerun the same {rerun} to complete them")
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
@@ -197,6 +218,7 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     then retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm)."""
     from lrscope.outputs.report.build import write_report
     from lrscope.study.run import check_resumable, missing_trials, run_study
+    from lrscope.study.stats.verdict import tie_group
 
     if engine.is_main:
         check_resumable(plan, out)  # before anything is written into an old study
@@ -216,9 +238,10 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     confirmation = files.confirmations.get(plan.name) if confirm_seeds is not None else None
     best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
+    missing, trials = missing_trials(out, plan, suite)
     return CompareResult(list(rows), best, out, files.html, suite,
                          files.leaderboard_csv, heard[-1] if heard else None,
-                         missing_trials(out, plan, suite), confirmation)
+                         missing, tie_group(rows), trials, confirmation)
 
 
 def confirmation_lines(confirmation: Confirmation | None, confirm_seeds: int | None) -> list[str]:

@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import shutil
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,7 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
                progress: Callable[[TrialEvent], None] | None,
                announce: Callable[[str], None] | None = None) -> Suite:
+    began = time.perf_counter()  # the study's wall time: range test and trials
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
     try:
@@ -81,7 +83,7 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
-        _run_trials(plan, suite, store, run_id, out, engine, progress, announce)
+        _run_trials(plan, suite, store, run_id, out, engine, progress, announce, began)
     finally:
         if store is not None:
             store.close()
@@ -211,7 +213,8 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
 
 def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None,
-                announce: Callable[[str], None] | None = None) -> None:
+                announce: Callable[[str], None] | None = None,
+                began: float | None = None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
     jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
@@ -243,6 +246,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
         if progress:
             progress(TrialEvent(job.key, job.index, total, "running", evaluation=ev))
 
+    began = time.perf_counter() if began is None else began
     ran: dict[str, Any] = {}  # for parallel.json: what truly ran
     seen_threads: set[int] = set()
 
@@ -284,7 +288,25 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
         raise
     if ran and engine.is_main:
         save_parallel_choice(out, plan.name, {**ran, "torch_threads_in_trials": sorted(
-            seen_threads)})
+            seen_threads), **_environment(out, plan.name, engine, began)})
+
+
+def _environment(out: Path, name: str, engine: Engine, began: float) -> dict[str, Any]:
+    """What the verdict reports with parallel.json's mode: the device, the torch and lrscope
+    versions, this call's wall time and the study's (summed over the calls that trained it)."""
+    import torch
+
+    from lrscope import __version__
+    from lrscope.study.store.ran import how_it_ran
+
+    device = str(engine.device)
+    if engine.device.type == "cuda":
+        device += f" ({torch.cuda.get_device_name(engine.device)})"
+    wall = time.perf_counter() - began
+    before = how_it_ran(out, name).get("study_wall_s")
+    total = wall + (before if isinstance(before, (int, float)) else 0.0)
+    return {"device": device, "torch_version": torch.__version__, "lrscope_version": __version__,
+            "wall_s": round(wall, 3), "study_wall_s": round(total, 3)}
 
 
 def trial_key(label: str, seed: int) -> str:
@@ -304,15 +326,16 @@ def _release(store: Store, trial_ids: set[int], err: BaseException) -> None:
             return
 
 
-def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> int:
-    """How many trials of the run in ``out`` have no result: this call's (schedule, seed) pairs
-    and every trial the store holds for the run, less the finished and diverged ones."""
+def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> tuple[int, int]:
+    """(without a result, all): the run's trials in ``out`` (this call's (schedule, seed) pairs
+    and every trial the store holds for the run), and how many of them are neither finished nor
+    diverged."""
     with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
         status = {t.key: t.status for t in store.trials(run.id)} if run is not None else {}
     keys = set(status) | {trial_key(label, seed) for label in suite.labels()
                           for seed in plan.seeds}
-    return sum(1 for key in keys if status.get(key) not in DONE_STATUSES)
+    return sum(1 for key in keys if status.get(key) not in DONE_STATUSES), len(keys)
 
 
 def _shape(mode: str, pending: int, threads: int | None, engine: Engine,

@@ -141,3 +141,24 @@ def test_issue16_item20_names_cannot_inject_markdown_images_or_links(tmp_path: P
         assert targets and all(t.startswith("figures/") for t in targets), targets
         assert HOSTILE_RUN in html and HOSTILE_LABEL in html  # shown as the text it is
         assert "*b*_c_" in html and "<em>b</em>" not in html and "<em>c</em>" not in html
+
+
+def test_issue19_item9_the_verdict_opens_the_report(report: ReportFiles) -> None:
+    md = report.markdown.read_text()
+    headings = re.findall(r"^#+ (.*)$", md, flags=re.M)
+    assert headings[1] == "Verdict" and headings.index("Verdict") < headings.index(
+        "Run digits-study (study)")
+    verdict = md.split("## Verdict")[1].split("\n## ")[0]
+    best = next(r for r in report.leaderboards if r[0] == "digits-study")[1][0].label
+    assert f"Best: {best}, by the median final test loss over all seeds" in verdict
+    assert "at 3 seeds" in verdict
+    # this store was written by hand, without DIR/parallel.json: said, not invented
+    assert "was not recorded with this study" in verdict
+
+
+def test_issue19_item7_best_three_caption_says_what_it_draws(report: ReportFiles) -> None:
+    md = report.markdown.read_text()
+    caption = md.split("### The best three side by side")[1].split("###")[0]
+    assert "ranked best by the median final test loss over all seeds" in caption
+    assert "learning rate, train loss and test loss" in caption
+    assert "finished seeds" in caption

@@ -44,3 +44,32 @@ def test_report_opens_without_errors_and_shows_every_figure(browser: Any,
     assert SCRIPT_LABEL in page.inner_text("body")
     assert page.evaluate("document.scripts.length") == 0
     page.close()
+
+
+def test_issue19_items7_9_verdict_first_ranked_column_first_and_captions(
+        browser: Any, report: ReportFiles) -> None:
+    """As a reader sees it: the verdict is the first section, above the leaderboard; the
+    leaderboard's first columns are the ranked metric, then the test columns; the best-three
+    figure is captioned by what it draws."""
+    page = browser.new_page()
+    page.goto(report.html.as_uri())
+    page.wait_for_load_state("load")
+    headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.innerText)")
+    assert headings[0] == "Verdict"
+    verdict_y = page.locator("h2", has_text="Verdict").bounding_box()["y"]
+    table = page.locator("table", has=page.locator("th", has_text="vs best")).first
+    assert verdict_y < table.bounding_box()["y"]
+    verdict = page.evaluate(
+        "() => { const h = Array.from(document.querySelectorAll('h2')).find("
+        "e => e.innerText === 'Verdict'); let t = '', n = h.nextElementSibling;"
+        " while (n && n.tagName !== 'H2') { t += n.innerText + ' '; n = n.nextElementSibling; }"
+        " return t; }")
+    assert "Best: " in verdict and "at 3 seeds" in verdict
+    header = table.locator("th").all_inner_texts()
+    assert header[:3] == ["#", "schedule", "median test loss, all seeds"]
+    assert header.index("final test loss") > 2
+    caption = page.locator("figure", has=page.locator("img[alt='the best three']")).first \
+        .inner_text()
+    assert "ranked best by the median final test loss" in caption
+    assert "learning rate, train loss and test loss" in caption
+    page.close()

@@ -173,7 +173,8 @@ def test_intervals_print_two_significant_digits_of_the_half_width(mean: float, h
 
 
 def test_a_single_value_and_no_value_keep_their_texts() -> None:
-    assert Estimate(0.123456, None, None, 1).text() == "0.1235 (n=1, no CI)"
+    # issue 19 item 15: the value alone; the table says "n=1: no interval" once, under it
+    assert Estimate(0.123456, None, None, 1).text() == "0.1235"
     assert Estimate(None, None, None, 0).text() == "—"
 
 

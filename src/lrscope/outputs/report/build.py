@@ -13,11 +13,13 @@ from pathlib import Path
 from lrscope.outputs.report import html as html_writer
 from lrscope.outputs.report import markdown as markdown_writer
 from lrscope.outputs.report.data import LabelCurves, RunView, load_run
-from lrscope.outputs.report.document import Document, FigureRef, Paragraph
+from lrscope.outputs.report.document import Document, FigureRef, Paragraph, Section
 from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import FigureWriter, run_sections
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
+from lrscope.study.stats.verdict import verdict
+from lrscope.study.store.ran import how_it_ran
 from lrscope.study.store.sqlite import STORE_FILENAME, Store
 
 
@@ -62,6 +64,10 @@ def build_document(views: list[RunView], directory: Path,
     document = Document("lrscope report")
     names = ", ".join(f"{v.run.name} ({v.run.kind})" for v in views) or "none"
     document.intro.append(Paragraph(f"From {directory / STORE_FILENAME}. Runs: {names}."))
+    for view in studies:  # the answer first, in plain words (issue 19 item 9)
+        title = "Verdict" if len(studies) == 1 else f"Verdict: {view.run.name}"
+        document.sections.append(Section(title, 2).add(*(Paragraph(sentence) for sentence in
+                                 verdict(view.rows, how_it_ran(directory, view.run.name)))))
     overlays = [_best_per_family(v) for v in imports]
     for view in studies:
         document.sections += run_sections(view, writer, [c for o in overlays for c in o],

@@ -36,7 +36,7 @@ from rich.text import Text
 from lrscope.study.stats.confirmation import OPTIMISM_NOTE
 from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
 from lrscope.study.stats.ranking import TEST_LOSS
-from lrscope.study.stats.uncertainty import Estimate
+from lrscope.study.stats.uncertainty import ONE_VALUE_NOTE, Estimate
 
 ESTIMATES = ("final_test_loss", "best_test_loss", "final_test_accuracy", "best_test_accuracy")
 COLUMNS = (
@@ -113,28 +113,32 @@ def target_header(rows: Sequence[LeaderboardRow]) -> str:
 
 def display_rows(rows: Sequence[LeaderboardRow],
                  digits: int = 4) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells shared by the terminal table and the report."""
+    """Header and text cells shared by the terminal table and the report: what the rows were
+    ranked on first (its name, the diverged seeds it counts, the peak-LR scale a row was
+    chosen at), then the test columns (issue 19 item 7)."""
     metric = rows[0].metric if rows else TEST_LOSS
-    header = ["#", "schedule", "final test loss", "best test loss", "final test acc",
-              "best test acc", target_header(rows), "diverged", "wall (s)", metric.column_header,
-              versus_header(rows), SCALE_HEADER]
+    header = ["#", "schedule", metric.column_header, "diverged", SCALE_HEADER,
+              "final test loss", versus_header(rows), "final test acc", target_header(rows),
+              "best test loss", "best test acc", "wall (s)"]
     cells = []
     for r in rows:
         reached = (f"{r.steps_to_target.text(4)} ({r.reached_target}/{r.n_finished})"
                    if r.target_accuracy is not None and r.n_finished else "—")
         cells.append([
-            str(r.rank), r.label, r.final_test_loss.text(digits),
-            r.best_test_loss.text(digits), r.final_test_accuracy.text(digits),
-            r.best_test_accuracy.text(digits), reached,
-            f"{r.n_diverged}/{r.n_trials}", "—" if r.wall_time is None else f"{r.wall_time:.1f}",
-            r.metric.text(r.rank_loss, digits), r.vs_best.text(),
-            "—" if r.lr_scale is None else f"x{r.lr_scale:g}",
+            str(r.rank), r.label, r.metric.text(r.rank_loss, digits),
+            f"{r.n_diverged}/{r.n_trials}", "—" if r.lr_scale is None else f"x{r.lr_scale:g}",
+            r.final_test_loss.text(digits), r.vs_best.text(), r.final_test_accuracy.text(digits),
+            reached, r.best_test_loss.text(digits), r.best_test_accuracy.text(digits),
+            "—" if r.wall_time is None else f"{r.wall_time:.1f}",
         ])
     return header, cells
 
 
 SCALE_HEADER = "peak LR scale"
-NARROW_DROPS = ("best test loss", "best test acc", "wall (s)")
+# A narrow terminal leaves out test columns, these first, until the table fits; the rank,
+# schedule, ranked metric and scale columns always stay.
+NARROW_DROPS = ("wall (s)", "best test acc", "best test loss", "steps to", "final test acc",
+                "final test loss", "vs best", "diverged")
 # Columns that exist only for tasks with classes: left out when no row has them.
 CLASSIFICATION_COLUMNS = ("final test acc", "best test acc")
 
@@ -152,12 +156,20 @@ def shown_rows(rows: Sequence[LeaderboardRow],
     return [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
 
 
+def single_value_note(rows: Sequence[LeaderboardRow]) -> str | None:
+    """The one footnote a table with a one-seed value (printed without an interval) needs."""
+    singles = any(getattr(r, name).single for r in rows for name in (*ESTIMATES,
+                                                                      "steps_to_target"))
+    return ONE_VALUE_NOTE if singles else None
+
+
 def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
                width: int | None = None) -> Table:
     """A rich Table; the caption states the CI, ranking and adjustment rules.
 
-    Columns with nothing in them are left out; below ``width`` 160 (a terminal's width) so are
-    the best-so-far and wall-time columns, and "vs best" keeps only the difference and p.
+    Columns with nothing in them are left out; below ``width`` 160 (a terminal's width) "vs
+    best" keeps only the difference and p, and test columns are left out (:data:`NARROW_DROPS`,
+    in order) until the table fits ``width``: never the ranked one.
     """
     narrow = width is not None and width < 160
     header, cells = shown_rows(rows, digits=3 if narrow else 4)
@@ -165,21 +177,52 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     if narrow:
         for i, row in enumerate(rows):
             cells[i][versus] = row.vs_best.text(short=True)
-    drops = (*NARROW_DROPS, rows[0].metric.column_header) if rows else NARROW_DROPS
-    keep = [i for i, name in enumerate(header)
-            if any(line[i] != "—" for line in cells) and not (narrow and name in drops)]
+    keep = [i for i in range(len(header)) if any(line[i] != "—" for line in cells)]
+    widths: dict[int, int | None] = dict.fromkeys(keep)
+    if narrow and width is not None:
+        widths = _fitting(header, cells, keep, width)
     empty = f"{NOTHING_FINISHED_NOTE} " if nothing_finished(rows) else ""
-    table = Table(title=title, caption=f"{empty}mean ± 95% CI over seeds. {ranking_note(rows)} "
-                                       f"{versus_note(rows)} {OPTIMISM_NOTE}")
+    single = single_value_note(rows)
+    # Text, not markup: the rules' brackets print as they are
+    table = Table(title=title, caption=Text(f"{empty}mean ± 95% CI over seeds"
+                                            f"{'; ' + single if single else '.'} "
+                                            f"{ranking_note(rows)} {versus_note(rows)} "
+                                            f"{OPTIMISM_NOTE}"))
     if narrow:
         table.box = box.SIMPLE_HEAD  # no vertical rules: room for the numbers
-    for i in keep:
+    for i, fixed in widths.items():
         table.add_column(header[i], justify="left" if i == 1 else "right", overflow="fold",
-                         min_width=_longest_word(cells, i) if i == 1 else None)
+                         min_width=_longest_word(cells, i) if i == 1 else None, width=fixed)
     for line in cells:
         # Text, not markup: a label like "multistep(milestones=[100, 200])" must print as is.
-        table.add_row(*(Text(line[i]) for i in keep))
+        table.add_row(*(Text(line[i]) for i in widths))
     return table
+
+
+def _fitting(header: Sequence[str], cells: Sequence[Sequence[str]], keep: list[int],
+             width: int) -> dict[int, int | None]:
+    """The columns of ``keep`` that fit ``width``, with their widths: test columns are left out
+    (:data:`NARROW_DROPS`, in order) until the rest fit. A column is as wide as its longest
+    cell or header word (headers wrap at spaces), plus 3 for padding and the rule between
+    columns; the schedule column takes what is left, down to its longest word (it wraps at the
+    spaces of ``a=1, b=2``)."""
+    def need(i: int) -> int:
+        text = [w for line in cells for w in line[i].split()] if i == 1 else \
+            [line[i] for line in cells]
+        return max(len(t) for t in [*text, *header[i].split()])
+
+    kept = list(keep)
+    for name in NARROW_DROPS:
+        if sum(need(i) + 3 for i in kept) + 1 <= width:
+            break
+        kept = [i for i in kept if not header[i].startswith(name)]
+    widths: dict[int, int | None] = {i: need(i) for i in kept}
+    for i, wanted in ((1, max((len(line[1]) for line in cells), default=1)),  # whole labels
+                      (2, len(header[2]) // 2 + 1)):  # the ranked column's name on 2-3 lines
+        if i in widths:
+            spare = width - 1 - sum(w + 3 for w in widths.values() if w is not None)
+            widths[i] = max(need(i), min(wanted, need(i) + spare))
+    return widths
 
 
 def _longest_word(cells: Sequence[Sequence[str]], column: int) -> int:

@@ -23,6 +23,7 @@ from lrscope.outputs.report.leaderboard_output import (
     NOTHING_FINISHED_NOTE,
     nothing_finished,
     shown_rows,
+    single_value_note,
 )
 from lrscope.outputs.report.loss_scale import loss_scale_note
 from lrscope.outputs.report.scales import sensitivity_section
@@ -30,7 +31,7 @@ from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
 from lrscope.study.stats.confirmation import OPTIMISM_NOTE, Confirmation
 from lrscope.study.stats.leaderboard import ranking_note
-from lrscope.study.stats.ranking import TEST_LOSS, ranked_on_text
+from lrscope.study.stats.ranking import TEST_LOSS, RankingMetric, ranked_on_text
 from lrscope.study.stats.uncertainty import versus_rule
 
 FIGURE_PREFIX = "report-"
@@ -83,14 +84,26 @@ def run_sections(view: RunView, writer: FigureWriter,
     if view.ranked:
         top = view.ranked[:3]
         path = writer.path(run.id, "best-three")
-        ranked = ranked_on_text(view.rows[0].metric, "top")
+        metric = view.rows[0].metric
         save(comparison_figure([Line(view.labels[lb], lb, colors[lb]) for lb in top],
-                               f"{run.name}: the best {len(top)}, {ranked}"), path)
+                               f"{run.name}: the {len(top)} ranked best on {metric.label}"),
+             path)
         sections.append(Section("The best three side by side", 3).add(
-            writer.ref(path, f"The best {len(top)} schedules, {ranked}: "
-                             + ", ".join(top) + ". " + BAND_NOTE, "the best three")))
+            writer.ref(path, best_three_caption(top, metric), "the best three")))
     sections.append(recipe_section(view))
     return sections
+
+
+def best_three_caption(top: Sequence[str], metric: RankingMetric) -> str:
+    """What the "best three" figure truly shows: the schedules ranked best (on what), drawn as
+    LR, train loss and test loss over steps, over their finished seeds (issue 19 item 7)."""
+    ranked = (f"the {metric.label} they were ranked on is the leaderboard's column"
+              if (metric.split, metric.name) != ("test", "loss") else "the ranked metric")
+    return (f"The {len(top)} schedules ranked best by the {ranked_on_text(metric, 'short')}: "
+            f"{', '.join(top)}. Drawn against step: their learning rate, train loss and test "
+            f"loss ({ranked}). Lines are the mean over each schedule's finished seeds; the "
+            "shaded band spans the lowest to the highest of them. Train loss is a trailing "
+            "moving average over 1% of the steps.")
 
 
 def range_test_section(view: RunView, writer: FigureWriter) -> Section:
@@ -119,6 +132,8 @@ def leaderboard_section(view: RunView) -> Section:
     paired = view.run.kind == "study"
     compared = view.rows[0].versus_on if view.rows else TEST_LOSS
     notes = [NOTHING_FINISHED_NOTE] if nothing_finished(view.rows) else []
+    single = single_value_note(view.rows)  # one footnote, not "(n=1)" in every cell
+    notes += [single] if single else []
     notes += [f"Mean ± 95% Student t interval over seeds, kept within the metric's range (a loss "
               f"never below 0; one seed: no interval), its half-width "
               f"to 2 significant digits. {ranking_note(view.rows)} A schedule that failed on half "

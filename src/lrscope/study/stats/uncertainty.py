@@ -11,7 +11,8 @@ Rules (they are printed with the leaderboard, so a reader can check them):
   dispersed seeds can exclude the printed mean; a bootstrap under-covers badly at 3 seeds).
   A clipped interval prints as ``0.011 [0.000, 0.052]``, a symmetric one as ``0.108 ± 0.017``
   (half-width to 2 significant digits, the mean to the same decimal place). With one value
-  the interval is undefined and is reported as such, never as +/- 0.
+  the interval is undefined: the value prints alone (``0.1235``, never ``± 0``) and the table
+  says once, under it, :data:`ONE_VALUE_NOTE`.
 * **Against the best** (:func:`compare_with_best`): the best is picked by looking at these
   very numbers, so any pair of schedules could have been the one shown. Every pair
   is compared with a paired t-test over every seed both were run at (a study: every schedule
@@ -60,6 +61,8 @@ MIN_PAIRS = 3
 UNBOUNDED = (-math.inf, math.inf)
 NON_NEGATIVE = (0.0, math.inf)
 FRACTION = (0.0, 1.0)
+ONE_VALUE_NOTE = "n=1: no interval (a value printed without one is from a single seed)."
+MAX_SEEDS = 10_000  # seeds_to_resolve looks no further
 
 
 def metric_range(name: str) -> tuple[float, float]:
@@ -85,6 +88,11 @@ class Estimate:
     n: int
 
     @property
+    def single(self) -> bool:
+        """One value and so no interval: what :data:`ONE_VALUE_NOTE` explains."""
+        return self.mean is not None and self.low is None
+
+    @property
     def half_width(self) -> float | None:
         """The larger distance from the mean to a bound (the two differ when one was clipped)."""
         if self.mean is None or self.high is None or self.low is None:
@@ -93,7 +101,8 @@ class Estimate:
 
     def text(self, digits: int = 4) -> str:
         """``'0.123 ± 0.005'``, ``'0.011 [0.000, 0.052]'`` (an interval cut at the metric's
-        range), ``'0.1234 (n=1, no CI)'`` or ``'—'`` without values.
+        range), ``'0.1234'`` for one value (the table notes :data:`ONE_VALUE_NOTE` once, under
+        it) or ``'—'`` without values.
 
         The half-width has 2 significant digits and the mean is rounded to the same decimal
         place; ``digits`` (significant) is for a mean without an interval, or one of width 0.
@@ -102,14 +111,14 @@ class Estimate:
         '2.0 ± 2.5'
         >>> mean_ci([1.0, 2.0, 3.0], bounds=NON_NEGATIVE).text()
         '2.0 [0.0, 4.5]'
-        >>> mean_ci([0.5]).text()
-        '0.5 (n=1, no CI)'
+        >>> mean_ci([0.5]).text(), mean_ci([0.5]).single
+        ('0.5', True)
         """
         if self.mean is None:
             return "—"
         half = self.half_width
         if half is None or self.low is None or self.high is None:
-            return f"{self.mean:.{digits}g} (n={self.n}, no CI)"
+            return f"{self.mean:.{digits}g}"
         places = decimal_places(half, self.mean)
         symmetric = abs((self.high - self.mean) - (self.mean - self.low)) <= 1e-9 * half
         if places is None or symmetric:
@@ -156,6 +165,20 @@ class Comparison:
     p_value: float | None       # Bonferroni-adjusted over `comparisons` pairs
     p_raw: float | None = None  # the same test unadjusted
     comparisons: int = 1        # the pairs the adjustment covers (1: none)
+
+    @property
+    def sd(self) -> float | None:
+        """The standard deviation of the paired differences across seeds, read back from the
+        simultaneous interval (``half = critical_t * sd / sqrt(n)``); None for other tests.
+
+        >>> c = compare_paired({0: 1.1, 1: 2.3, 2: 3.2}, {0: 1.0, 1: 2.0, 2: 3.0}, comparisons=3)
+        >>> round(c.sd, 6)
+        0.1
+        """
+        if self.method != "paired t" or self.low is None or self.high is None or self.n < 2:
+            return None
+        half = (self.high - self.low) / 2
+        return float(half * math.sqrt(self.n) / critical_t(self.n - 1, self.comparisons))
 
     def text(self, digits: int = 3, short: bool = False) -> str:
         """One cell for a table; ``short`` leaves out the interval and the method.
@@ -228,8 +251,45 @@ def adjusted(mean: np.ndarray, se: np.ndarray, df: np.ndarray | float, compariso
                      np.where(mean != 0, np.inf, 0.0))
     p_raw = np.where(np.isinf(t), 0.0, 2 * stats.t.sf(t, df))
     p_raw = np.where((se == 0) & (mean == 0), 1.0, p_raw)
-    half = stats.t.ppf(1 - (1 - confidence) / (2 * comparisons), df) * se
+    half = critical_t(df, comparisons, confidence) * se
     return mean - half, mean + half, np.minimum(1.0, comparisons * p_raw), p_raw
+
+
+def critical_t(df: np.ndarray | float, comparisons: int = 1,
+               confidence: float = CONFIDENCE) -> np.ndarray:
+    """The two-sided t quantile "vs best" uses at ``df`` degrees of freedom, Bonferroni-adjusted
+    over ``comparisons`` tests: a difference is flagged when it exceeds this many standard errors.
+
+    >>> round(float(critical_t(2)), 3), round(float(critical_t(2, 3)), 3)
+    (4.303, 7.649)
+    """
+    return stats.t.ppf(1 - (1 - confidence) / (2 * comparisons), df)
+
+
+def seeds_to_resolve(gap: float, sd: float, comparisons: int = 1,
+                     confidence: float = CONFIDENCE, limit: int = MAX_SEEDS) -> int | None:
+    """About how many seeds the paired "vs best" test needs to flag a difference of ``gap``
+    when the paired differences vary by ``sd`` (their standard deviation across seeds), over
+    ``comparisons`` adjusted tests: the smallest ``n`` (at least :data:`MIN_PAIRS`) with
+    ``|gap| > critical_t(n - 1, comparisons) * sd / sqrt(n)``, the rule of
+    :func:`compare_paired`. None when no ``n`` up to ``limit`` does (a gap of 0 never resolves).
+
+    It is a projection from the noise measured so far, not a power calculation: at that ``n``
+    a gap and noise like these would be flagged (about half the time, when they are the truth).
+
+    >>> seeds_to_resolve(0.01, 0.02), seeds_to_resolve(0.01, 0.02, comparisons=28)
+    (18, 45)
+    >>> seeds_to_resolve(0.5, 0.0), seeds_to_resolve(0.0, 0.1), seeds_to_resolve(1e-9, 1.0)
+    (3, None, None)
+    """
+    gap, sd = abs(float(gap)), abs(float(sd))
+    if gap == 0 or not (math.isfinite(gap) and math.isfinite(sd)):
+        return None
+    if sd == 0:
+        return MIN_PAIRS
+    n = np.arange(MIN_PAIRS, limit + 1)
+    flagged = critical_t(n - 1, comparisons, confidence) * sd / np.sqrt(n) < gap
+    return int(n[np.argmax(flagged)]) if flagged.any() else None
 
 
 def compare_paired(this: Mapping[int, float], best: Mapping[int, float],
