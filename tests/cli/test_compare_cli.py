@@ -317,7 +317,7 @@ def test_issue19_items7_9_verdict_first_and_the_ranked_column_kept_at_100_column
     verdict = next(i for i, line in enumerate(lines) if line.startswith("Verdict: Best: "))
     table = next(i for i, line in enumerate(lines) if "Leaderboard: study" in line)
     assert verdict < table  # the answer first
-    said = " ".join(lines[verdict:table])
+    said = " ".join(" ".join(lines[verdict:table]).split())  # wrapped at COLUMNS
     assert "at 3 seeds" in said
     assert (f"on cpu, parallel none (1 worker x 1 torch thread), torch {torch.__version__}, "
             f"lrscope {lrscope.__version__}.") in said

@@ -29,6 +29,6 @@ def test_issue19_item9_compare_returns_the_tie_and_prints_the_verdict_first(tmp_
     separated = [r.label for r in res.leaderboard[1:] if r.label not in res.tie]
     assert all(r.vs_best.p_value is not None and r.vs_best.p_value < 0.05
                for r in res.leaderboard if r.label in separated)
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())  # wrapped at the terminal's width
     assert err.index("Verdict: Best: ") < err.index("Leaderboard: study")
     assert "on cpu, parallel none" in err and f"lrscope {lrscope.__version__}" in err

@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         if not stdout.is_terminal and not os.environ.get("COLUMNS"):
             stdout = Console(width=200)
         for line in verdict_lines(result, plan.name):  # the answer first, in plain words
-            stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+            stdout.print(line, highlight=False, markup=False)  # wrapped at the table's width
         stdout.print(rich_table(result.leaderboard, title=f"Leaderboard: {plan.name}",
                                 width=stdout.width))
         if result.missing:  # failed, interrupted or busy elsewhere: a rerun completes them
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             stdout.print(f"best: {result.best} "
                          f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",
-                         highlight=False, markup=False, soft_wrap=True)
+                         highlight=False, markup=False)  # wrapped at COLUMNS, as the table
         if plan.lr_scales is not None:
             _print_best_scales(stdout, out, plan.name, result.leaderboard)
         for line in confirmation_lines(result.confirmation, config.confirm_seeds):

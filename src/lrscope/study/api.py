@@ -175,7 +175,7 @@ def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool,
         from lrscope.outputs.report.leaderboard_output import rich_table
 
         for line in verdict_lines(result, plan.name):
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            console.print(line, highlight=False, markup=False)
         title = f"Leaderboard: {plan.name}"
         console.print(rich_table(result.leaderboard, title=title))
         if result.missing:

@@ -294,10 +294,16 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
 def _environment(out: Path, name: str, engine: Engine, began: float) -> dict[str, Any]:
     """What the verdict reports with parallel.json's mode: the device, the torch and lrscope
     versions, this call's wall time and the study's (summed over the calls that trained it)."""
+    from importlib import metadata
+
     import torch
 
-    from lrscope import __version__
     from lrscope.study.store.ran import how_it_ran
+
+    try:  # the installed distribution's version (importing lrscope's root would be a cycle)
+        version: str | None = metadata.version("lrscope")
+    except metadata.PackageNotFoundError:
+        version = None
 
     device = str(engine.device)
     if engine.device.type == "cuda":
@@ -305,7 +311,7 @@ def _environment(out: Path, name: str, engine: Engine, began: float) -> dict[str
     wall = time.perf_counter() - began
     before = how_it_ran(out, name).get("study_wall_s")
     total = wall + (before if isinstance(before, (int, float)) else 0.0)
-    return {"device": device, "torch_version": torch.__version__, "lrscope_version": __version__,
+    return {"device": device, "torch_version": torch.__version__, "lrscope_version": version,
             "wall_s": round(wall, 3), "study_wall_s": round(total, 3)}
 
 
