@@ -18,10 +18,11 @@ import numpy as np
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
+    origins,
     outcomes_from_store,
     run_metric,
 )
-from lrscope.study.stats.scales import ScaleCell, origins, scales_of, sensitivity
+from lrscope.study.stats.scales import ScaleCell, scales_of, sensitivity
 from lrscope.study.store.resolved import laid_over
 from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
