@@ -179,6 +179,14 @@ def _within(package: str, module: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
+def test_issue17_item4_the_study_does_not_import_outputs():
+    """The study hands its records to a sink; "run, then report" sits above study and outputs."""
+    found = sorted((module, target) for module, targets in _module_graph().items()
+                   if _within("lrscope.study", module)
+                   for target in targets if _within("lrscope.outputs", target))
+    assert not found, found
+
+
 # Circles another change of issue 17 removes on its own branch (item 1: the runners behind an
 # interface). The test fails when one is gone, so that its entry is deleted with it.
 CIRCLES_BEING_REMOVED = [frozenset({

@@ -24,7 +24,8 @@ from lrscope.config.plans import MAY_GROW, study_plan
 from lrscope.config.study import load_study_config
 from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
-from lrscope.study.api import check_rank_by, confirmation_lines, run_plan
+from lrscope.session import run_plan
+from lrscope.study.api import check_rank_by, confirmation_lines
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
