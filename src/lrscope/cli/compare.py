@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_best_scales(stdout: Console, out: Path, name: str, rows: list[Any]) -> None:
     """One line per base schedule: the peak-LR scale it ranks best at."""
     from lrscope.study.stats.scales import best_scale_line, best_scales
-    from lrscope.study.store.sqlite import Store
+    from lrscope.study.store import Store
 
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(name)

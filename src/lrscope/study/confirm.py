@@ -164,7 +164,7 @@ def _choose(plan: StudyPlan, out: Path, count: int) -> tuple[list[str], tuple[in
                                                             dict[str, Any]]:
     """(labels, fresh seeds, the study's stored config), read from the store in ``out``."""
     from lrscope.study.stats.leaderboard import leaderboard
-    from lrscope.study.store.sqlite import Store
+    from lrscope.study.store import Store
 
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(plan.name)

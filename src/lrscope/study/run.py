@@ -43,8 +43,8 @@ from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
 from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.sink import TrialSink
+from lrscope.study.store import DONE_STATUSES, ResultsStore, Store
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
-from lrscope.study.store.sqlite import DONE_STATUSES, Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
 from lrscope.trials.trial import Evaluation, TrialResult
@@ -126,7 +126,7 @@ def _grown(plan: StudyPlan, stored: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
+def _ensure_run(store: ResultsStore | None, plan: StudyPlan) -> tuple[int, int]:
     """The run's id, its config checked and grown to the union (atomically), and its first seed
     (the range test's, whatever seeds this rerun lists)."""
     assert store is not None
@@ -135,7 +135,7 @@ def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
     return run.id, first_seed(merged, plan.seeds[0])
 
 
-def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+def _suite(plan: StudyPlan, store: ResultsStore | None, run_id: int | None, engine: Engine,
            seed: int) -> Suite:
     # The range test runs whenever it is configured, for the report, even when the schedules
     # are listed explicitly or come from the seed recipe and do not need it.
@@ -146,7 +146,7 @@ def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Eng
     return with_lr_scales(suite, plan.lr_scales, plan.steps)
 
 
-def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+def _anchors(plan: StudyPlan, store: ResultsStore | None, run_id: int | None, engine: Engine,
              seed: int) -> Anchors:
     """The range test's anchors: from the store when this run already has one, else measured
     (at the run's first ``seed``)."""
@@ -207,7 +207,8 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
                    min_at_end=at_end)
 
 
-def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
+def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_id: int | None,
+                out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None,
                 announce: Callable[[str], None] | None = None,
                 sink: TrialSink | None = None) -> None:
@@ -291,7 +292,7 @@ def trial_key(label: str, seed: int) -> str:
     return f"{label}/seed{seed}"
 
 
-def _release(store: Store, trial_ids: set[int], err: BaseException) -> None:
+def _release(store: ResultsStore, trial_ids: set[int], err: BaseException) -> None:
     """Mark the trials a failed or interrupted call claimed but did not finish as failed (with
     why), so that a rerun takes them at once instead of waiting out their leases."""
     why = f"{type(err).__name__}: {err}"[:500]
@@ -343,7 +344,7 @@ def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:
     return path
 
 
-def _record(store: Store, trial_id: int, key: str, result: TrialResult,
+def _record(store: ResultsStore, trial_id: int, key: str, result: TrialResult,
             sink: TrialSink | None) -> None:
     """Metrics, the sink (lrscope.study.sink), then the status: a kill before the last write
     means rerun."""

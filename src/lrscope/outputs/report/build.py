@@ -19,7 +19,7 @@ from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import run_sections
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
-from lrscope.study.store.sqlite import STORE_FILENAME, Store
+from lrscope.study.store import STORE_FILENAME, Store
 
 
 @dataclass(frozen=True)

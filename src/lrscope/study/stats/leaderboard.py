@@ -64,7 +64,7 @@ from lrscope.study.stats.uncertainty import (
     mean_ci,
     metric_range,
 )
-from lrscope.study.store.sqlite import Store
+from lrscope.study.store import ResultsStore
 
 Origins = Mapping[str, tuple[str, float]]  # label -> (base label, LR scale)
 
@@ -139,7 +139,7 @@ class LeaderboardRow:
         return self.metric.shown(self.rank_loss)
 
 
-def outcomes_from_store(store: Store, run_id: int,
+def outcomes_from_store(store: ResultsStore, run_id: int,
                         rank_by: RankingMetric | tuple[str, str] = TEST_LOSS
                         ) -> list[TrialOutcome]:
     """Every trial of a run, reduced to its final/best test metrics and its final selection
@@ -163,7 +163,7 @@ def outcomes_from_store(store: Store, run_id: int,
     return outcomes
 
 
-def run_metric(store: Store, run_id: int) -> RankingMetric:
+def run_metric(store: ResultsStore, run_id: int) -> RankingMetric:
     """What a stored run ranks on: its ``rank_by`` on the validation split when any of its
     trials measured one (any ``val_*`` metric), else on the test set."""
     validated = any(name.startswith("val_") for trial in store.trials(run_id)
@@ -182,7 +182,7 @@ def origins(trials: Iterable[Any]) -> dict[str, tuple[str, float]]:
     return found
 
 
-def leaderboard(store: Store, run_id: int, target_accuracy: float | None = None) -> list[
+def leaderboard(store: ResultsStore, run_id: int, target_accuracy: float | None = None) -> list[
         LeaderboardRow]:
     """The leaderboard of one run; paired comparisons for studies, unpaired for imports; one
     row per base schedule, at its best scale, when the run tried several LR scales."""
