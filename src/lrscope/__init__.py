@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from lrscope import schedules
     from lrscope.rangetest.loop import RangeTestResult, range_test
-    from lrscope.study.api import CompareResult, compare
+    from lrscope.session import CompareResult, compare
 
 
 def __getattr__(name: str) -> Any:
@@ -29,9 +29,9 @@ def __getattr__(name: str) -> Any:
 
         return lrscope.schedules
     if name in ("compare", "CompareResult"):
-        from lrscope.study import api
+        from lrscope import session
 
-        return getattr(api, name)
+        return getattr(session, name)
     if name in ("range_test", "RangeTestResult"):
         from lrscope import rangetest
 

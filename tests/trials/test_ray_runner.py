@@ -25,7 +25,7 @@ import lrscope
 from lrscope.data.tasks import get_task
 from lrscope.engines import LocalEngine
 from lrscope.errors import InputError
-from lrscope.study.api import run_plan
+from lrscope.session import run_plan
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.store.sqlite import Store
 from lrscope.trials.runners import RayOptions, resolve_mode
@@ -249,7 +249,7 @@ FAILING_DRIVER = textwrap.dedent("""
     import ray
     from lrscope.data.tasks import get_task
     from lrscope.engines import LocalEngine
-    from lrscope.study.api import run_plan
+    from lrscope.session import run_plan
     from lrscope.study.plan import StudyPlan
 
     def broken_model():

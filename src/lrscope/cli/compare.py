@@ -24,13 +24,8 @@ from lrscope.config.plans import MAY_GROW, study_plan
 from lrscope.config.study import load_study_config
 from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
-from lrscope.study.api import (
-    check_rank_by,
-    confirmation_lines,
-    missing_note,
-    run_plan,
-    verdict_lines,
-)
+from lrscope.session import run_plan
+from lrscope.study.api import check_rank_by, confirmation_lines, missing_note, verdict_lines
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
@@ -233,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_best_scales(stdout: Console, out: Path, name: str, rows: list[Any]) -> None:
     """One line per base schedule: the peak-LR scale it ranks best at."""
     from lrscope.study.stats.scales import best_scale_line, best_scales
-    from lrscope.study.store.sqlite import Store
+    from lrscope.study.store import Store
 
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(name)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lrscope.outputs.import_tb import import_logdirs
-    from lrscope.study.store.sqlite import Store
+    from lrscope.study.store import Store
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

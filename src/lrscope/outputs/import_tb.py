@@ -43,8 +43,8 @@ from lrscope.errors import InputError
 from lrscope.outputs.lr_shape import SCHEDULER_NAMES, is_ramp, shape_of
 from lrscope.outputs.tensorboard import SEED_TAGS
 from lrscope.rangetest.smoothing import smooth
+from lrscope.study.store import DONE_STATUSES, Store
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS
-from lrscope.study.store.sqlite import DONE_STATUSES, Store
 
 TAG_TO_METRIC = dict(zip(SEED_TAGS, STEP_METRICS + EVAL_METRICS, strict=True))
 # Checked in order against the lower-cased folder name.

@@ -17,9 +17,13 @@ TensorBoard's own event accumulator.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lrscope.trials.trial import TrialResult
 
 LR_TRAIN = "LR/train"
 LOSS_TRAIN = "Loss/train"
@@ -70,6 +74,35 @@ class TensorBoardWriter:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.close()
+
+
+def tb_dir(out: Path, key: str) -> Path:
+    """TensorBoard folder of one trial: DIR/tb/<key with unsafe characters replaced>."""
+    safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in key)
+    return out / "tb" / safe
+
+
+class TensorBoardSink:
+    """A study's trials as TensorBoard runs, one folder each (:func:`tb_dir`): the
+    :class:`lrscope.study.sink.TrialSink` that ``lrscope compare`` and ``lrscope.compare`` pass.
+    A trial heard again (a rerun restarting it) replaces its events, never appends to them."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+
+    def trial_recorded(self, key: str, result: TrialResult) -> None:
+        tb = tb_dir(self.out, key)
+        shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
+        with TensorBoardWriter(tb) as writer:
+            for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
+                writer.log_step(step, lr=lr, loss=loss)
+            for ev in result.evaluations:
+                if ev.loss is not None:
+                    writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
+                if ev.val_loss is not None:
+                    writer.log_scalar("Loss/val", ev.val_loss, ev.step)
+                if ev.val_accuracy is not None:
+                    writer.log_scalar("Accuracy/val", ev.val_accuracy, ev.step)
 
 
 def read_scalars(logdir: str | Path) -> dict[str, list[tuple[int, float]]]:

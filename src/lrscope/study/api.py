@@ -1,28 +1,9 @@
-"""``lrscope.compare``: the schedule study from Python, on any model, data and metric.
+"""What a :func:`lrscope.compare` call means as a study: its arguments checked, its plan built.
 
-The CLI's ``compare`` reads a config file; this takes the pieces of a training script instead:
-a model factory (lrscope seeds it, so every schedule at a seed starts from the same weights), an
-optimizer factory, and ``train_data(seed)`` giving any iterable of batches in that seed's order
-(a DataLoader with ``generator=torch.Generator().manual_seed(seed)`` is the normal case), or a
-lrscope Task (alone: it brings its own model, loss and data). It runs the range test, the
-recipe's suite (or ``schedules``), every (schedule, seed) trial, and writes the store and the
-report; rerunning the same call on the same ``out`` resumes.
-
->>> import tempfile, torch
->>> from torch import nn
->>> g = torch.Generator().manual_seed(0)
->>> x = torch.randn(256, 4, generator=g); y = (x.sum(1) > 0).long()
->>> def train_data(seed):
-...     return torch.utils.data.DataLoader(list(zip(x, y)), batch_size=32, shuffle=True,
-...                                        generator=torch.Generator().manual_seed(seed))
->>> res = compare(lambda: nn.Linear(4, 2), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-...               train_data, loss_fn=nn.functional.cross_entropy, val_data=train_data(99),
-...               schedules=["constant(lr=0.1)", "cosine(lr=0.5)"], steps=40, seeds=2,
-...               out=tempfile.mkdtemp(), quiet=True)
->>> [row.label for row in res.leaderboard] == [res.best, *[r.label for r in res.leaderboard[1:]]]
-True
->>> res.report_html.name, len(res.leaderboard)
-('report.html', 2)
+:func:`prepare_compare` takes ``compare``'s arguments (documented there, in
+:mod:`lrscope.session`, which runs the plan and writes the report) and returns the checked
+:class:`PreparedCompare`; nothing has run yet. :class:`CompareResult` is what ``compare``
+returns.
 """
 
 from __future__ import annotations
@@ -39,14 +20,13 @@ from lrscope._checks import check_int, check_seeds
 from lrscope.data.problem import Problem
 from lrscope.data.scoring import LossFn, StepFn
 from lrscope.data.tasks.base import Task
-from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.rng import preserved_rng
-from lrscope.study.confirm import check_confirm_seeds, run_confirmation
+from lrscope.study.confirm import check_confirm_seeds
 from lrscope.study.identity import study_identity
-from lrscope.study.plan import StudyPlan, TrialEvent
+from lrscope.study.plan import StudyPlan
 from lrscope.study.recipes import RECIPES, Suite
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
@@ -79,7 +59,18 @@ class CompareResult:
     confirmation: Confirmation | None = None
 
 
-def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
+@dataclass(frozen=True)
+class PreparedCompare:
+    """A checked :func:`lrscope.compare` call: its plan, where it writes, on which engine."""
+
+    plan: StudyPlan
+    out: Path
+    engine: LocalEngine
+    quiet: bool
+    confirm_seeds: int | None
+
+
+def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             train_data: Callable[[int], Iterable[Any]] | Task, *,
             loss_fn: LossFn | None = None, step_fn: StepFn | None = None,
             evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
@@ -93,25 +84,9 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
             quiet: bool = False, ray_address: str | None = None,
             ray_resources: Mapping[str, float] | None = None,
-            threads: int | None = None, confirm_seeds: int | None = None) -> CompareResult:
-    """Run (or resume) a schedule study and return its leaderboard (see the module docstring).
-
-    ``loss_fn(model(inputs), targets)`` scores ``(inputs, targets, *extras)`` batches;
-    ``step_fn(model, batch) -> loss`` anything else (dict batches, a model that returns its own
-    loss). Selection reads ``evaluate(model) -> {metric: value}`` or the loss (and accuracy)
-    on ``val_data``; ``test_data`` is only reported. ``rank_by`` names the selection metric;
-    "loss"-like names are minimised, others maximised, or give ``(name, "min"|"max")``.
-    ``precision``, ``clip_grad_norm`` and ``accumulation_steps`` train as your own loop would.
-    ``parallel="ray"`` runs each trial as a Ray task (docs/ray.md): on the cluster at
-    ``ray_address`` (else ``$RAY_ADDRESS``, else the one this process is connected to, else a
-    local one), each asking for ``ray_resources`` as Ray Tune writes them, e.g.
-    ``{"cpu": 1, "gpu": 0.25}`` (default one CPU; a quarter GPU on CUDA). ``threads``: torch
-    threads per trial, at most the usable cores (default 1 on the CPU; ``parallel="auto"`` may
-    measure more); your own thread count is put back when the study returns.
-    ``confirm_seeds=N`` then retrains the best, and every schedule the study could not
-    separate from it, at N fresh seeds: ``res.confirmation`` holds their unbiased test scores
-    (the study's own are from the seeds that selected the best; lrscope.study.confirm).
-    """
+            threads: int | None = None, confirm_seeds: int | None = None) -> PreparedCompare:
+    """:func:`lrscope.compare`'s arguments checked (an InputError before any work) and its
+    plan built; nothing runs. See :func:`lrscope.session.compare` for what each one means."""
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
                              "nn.Module, optimizer(params) -> torch optimizer")
@@ -160,30 +135,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                 "eval_every": eval_every, "identity": identity},
         # a study stored before identities were kept cannot be checked: it resumes as before
         config_defaults={"identity": identity})
-    return _run(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
+    return PreparedCompare(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
 
-
-def _run(plan: StudyPlan, out: Path, engine: LocalEngine, quiet: bool,
-         confirm_seeds: int | None = None) -> CompareResult:
-    from rich.console import Console
-
-    console = Console(stderr=True, quiet=quiet)
-    result = run_plan(plan, out, engine, announce=lambda line: console.print(
-        line, highlight=False, markup=False, soft_wrap=True), confirm_seeds=confirm_seeds)
-    assert result is not None  # one local process is its own main rank
-    if not quiet:
-        from lrscope.outputs.report.leaderboard_output import rich_table
-
-        for line in verdict_lines(result, plan.name):
-            console.print(line, highlight=False, markup=False)
-        title = f"Leaderboard: {plan.name}"
-        console.print(rich_table(result.leaderboard, title=title))
-        if result.missing:
-            console.print(missing_note(result.missing, result.trials, "call"), highlight=False,
-                          markup=False, soft_wrap=True)
-        for line in confirmation_lines(result.confirmation, confirm_seeds):
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
-    return result
 
 
 def verdict_lines(result: CompareResult, name: str) -> list[str]:
@@ -205,43 +158,6 @@ def missing_note(missing: int, trials: int = 0, rerun: str = "command") -> str:
     noun = "trial has" if missing == 1 and not of else "trials have"
     return (f"note: {missing}{of} {noun} no result (failed, interrupted or running elsewhere): "
             f"the leaderboard lacks them; rerun the same {rerun} to complete them")
-
-
-def run_plan(plan: StudyPlan, out: Path, engine: Engine,
-             progress: Callable[[TrialEvent], None] | None = None,
-             announce: Callable[[str], None] | None = None,
-             confirm_seeds: int | None = None) -> CompareResult | None:
-    """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
-    :func:`compare` and the CLI's ``lrscope compare`` both do. Only the main rank writes the
-    report and gets the result; other ranks of a distributed engine get None. ``announce(line)``
-    hears what ``parallel="auto"`` chose (also the result's ``parallel``). ``confirm_seeds=N``
-    then retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm)."""
-    from lrscope.outputs.report.build import write_report
-    from lrscope.study.run import check_resumable, missing_trials, run_study
-    from lrscope.study.stats.verdict import tie_group
-
-    if engine.is_main:
-        check_resumable(plan, out)  # before anything is written into an old study
-    heard: list[str] = []
-
-    def hear(line: str) -> None:
-        heard.append(line)
-        if announce is not None:
-            announce(line)
-
-    suite = run_study(plan, out, engine, progress=progress, announce=hear)
-    if confirm_seeds is not None:
-        run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress, announce)
-    if not engine.is_main:
-        return None
-    files = write_report(out)
-    rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
-    confirmation = files.confirmations.get(plan.name) if confirm_seeds is not None else None
-    best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
-    missing, trials = missing_trials(out, plan, suite)
-    return CompareResult(list(rows), best, out, files.html, suite,
-                         files.leaderboard_csv, heard[-1] if heard else None,
-                         missing, tie_group(rows), trials, confirmation)
 
 
 def confirmation_lines(confirmation: Confirmation | None, confirm_seeds: int | None) -> list[str]:

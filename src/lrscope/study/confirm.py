@@ -29,6 +29,7 @@ from lrscope._checks import MAX_SEED
 from lrscope.engines.base import Engine
 from lrscope.errors import InputError, InputTypeError
 from lrscope.study.plan import StudyPlan, TrialEvent
+from lrscope.study.sink import TrialSink
 from lrscope.study.stats.confirmation import confirm_run_name
 from lrscope.study.stats.uncertainty import CONFIDENCE
 
@@ -123,11 +124,12 @@ def confirm_plan(plan: StudyPlan, labels: Sequence[str], seeds: Sequence[int],
 def run_confirmation(plan: StudyPlan, out: Path, engine: Engine, count: int,
                      labels: Sequence[str],
                      progress: Callable[[TrialEvent], None] | None = None,
-                     announce: Callable[[str], None] | None = None) -> list[str]:
+                     announce: Callable[[str], None] | None = None,
+                     sink: TrialSink | None = None) -> list[str]:
     """Train the confirmation of the study ``plan`` (already run into ``out``): the main rank
     picks the schedules and the seeds from the store, the other ranks of a distributed engine
     hear them (``labels`` are the study's suite, which every rank built). Returns the labels
-    confirmed (empty when nothing finished)."""
+    confirmed (empty when nothing finished). ``sink`` hears its trials as the study's."""
     from lrscope.study.run import check_resumable, run_study
 
     chosen: list[str] = []
@@ -149,7 +151,7 @@ def run_confirmation(plan: StudyPlan, out: Path, engine: Engine, count: int,
     confirmation = confirm_plan(plan, chosen, seeds, study_config)
     if engine.is_main:
         check_resumable(confirmation, out)
-    run_study(confirmation, out, engine, progress=progress, announce=announce)
+    run_study(confirmation, out, engine, progress=progress, announce=announce, sink=sink)
     return chosen
 
 
@@ -162,7 +164,7 @@ def _choose(plan: StudyPlan, out: Path, count: int) -> tuple[list[str], tuple[in
                                                             dict[str, Any]]:
     """(labels, fresh seeds, the study's stored config), read from the store in ``out``."""
     from lrscope.study.stats.leaderboard import leaderboard
-    from lrscope.study.store.sqlite import Store
+    from lrscope.study.store import Store
 
     with Store.in_dir(out, create=False) as store:
         run = store.find_run(plan.name)

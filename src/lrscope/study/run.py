@@ -3,15 +3,16 @@
 The study is resumable by construction: every result goes to the store as soon as it exists,
 and a rerun asks the store before doing anything. The range test is kept with the run and
 reused; finished trials are skipped; a trial cut off mid-run starts again from step 0 (its
-partial metrics and TensorBoard events are dropped first), so nothing is duplicated. A rerun
-may add seeds or schedules (lrscope.study.resume): only the new trials run.
+partial metrics are dropped first, and a sink replaces what it held for the trial), so nothing
+is duplicated. A rerun may add seeds or schedules (lrscope.study.resume): only the new trials
+run.
 
 Each trial is claimed in the store just before it runs (a lease, lrscope.study.store.lease),
 and a heartbeat thread keeps this process's claims fresh: two processes on one folder share
 its trials, never both running one, and a killed process's trials are taken over once stale.
 
 Under a distributed engine every rank runs every trial (data parallel); only the main rank
-writes the store and TensorBoard, and it tells the others which trials to skip.
+writes the store and hears the sink, and it tells the others which trials to skip.
 
 With ``parallel="auto"`` the pending trials' mode is measured (lrscope.trials.runners.auto)
 once they are claimed; its one line goes to ``announce``. DIR/parallel.json (keyed by the study's
@@ -27,7 +28,6 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import time
 import zlib
 from collections.abc import Callable
@@ -43,35 +43,33 @@ from lrscope.rng import preserved_rng
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.recipes import Anchors, Suite, build_suite, explicit, with_lr_scales
 from lrscope.study.resume import first_seed, resumed_config
+from lrscope.study.sink import TrialSink
+from lrscope.study.store import DONE_STATUSES, ResultsStore, Store
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
-from lrscope.study.store.sqlite import DONE_STATUSES, Store
 from lrscope.trials.runners import Job, resolve_mode, run_jobs
 from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
 from lrscope.trials.trial import Evaluation, TrialResult
 
 
-def tb_dir(out: Path, key: str) -> Path:
-    """TensorBoard folder of one trial: DIR/tb/<key with unsafe characters replaced>."""
-    safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in key)
-    return out / "tb" / safe
-
-
 def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
               progress: Callable[[TrialEvent], None] | None = None,
-              announce: Callable[[str], None] | None = None) -> Suite:
+              announce: Callable[[str], None] | None = None,
+              sink: TrialSink | None = None) -> Suite:
     """Run (or resume) the study into ``out``; return the suite of schedules it compared.
 
-    ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it. The caller's
-    global RNGs are left as they were.
+    ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it; ``sink``
+    hears each trial recorded (lrscope.study.sink: TensorBoard, from lrscope.session). The
+    caller's global RNGs are left as they were.
     """
     engine = engine or LocalEngine()
     with preserved_rng(), torch_threads(in_process_threads(plan.threads, engine.device.type)):
-        return _run_study(plan, Path(out), engine, progress, announce)
+        return _run_study(plan, Path(out), engine, progress, announce, sink)
 
 
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
                progress: Callable[[TrialEvent], None] | None,
-               announce: Callable[[str], None] | None = None) -> Suite:
+               announce: Callable[[str], None] | None = None,
+               sink: TrialSink | None = None) -> Suite:
     began = time.perf_counter()  # the study's wall time: range test and trials
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
@@ -83,7 +81,7 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
-        _run_trials(plan, suite, store, run_id, out, engine, progress, announce, began)
+        _run_trials(plan, suite, store, run_id, out, engine, progress, announce, began, sink)
     finally:
         if store is not None:
             store.close()
@@ -130,7 +128,7 @@ def _grown(plan: StudyPlan, stored: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
+def _ensure_run(store: ResultsStore | None, plan: StudyPlan) -> tuple[int, int]:
     """The run's id, its config checked and grown to the union (atomically), and its first seed
     (the range test's, whatever seeds this rerun lists)."""
     assert store is not None
@@ -139,7 +137,7 @@ def _ensure_run(store: Store | None, plan: StudyPlan) -> tuple[int, int]:
     return run.id, first_seed(merged, plan.seeds[0])
 
 
-def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+def _suite(plan: StudyPlan, store: ResultsStore | None, run_id: int | None, engine: Engine,
            seed: int) -> Suite:
     # The range test runs whenever it is configured, for the report, even when the schedules
     # are listed explicitly or come from the seed recipe and do not need it.
@@ -150,7 +148,7 @@ def _suite(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Eng
     return with_lr_scales(suite, plan.lr_scales, plan.steps)
 
 
-def _anchors(plan: StudyPlan, store: Store | None, run_id: int | None, engine: Engine,
+def _anchors(plan: StudyPlan, store: ResultsStore | None, run_id: int | None, engine: Engine,
              seed: int) -> Anchors:
     """The range test's anchors: from the store when this run already has one, else measured
     (at the run's first ``seed``)."""
@@ -211,10 +209,11 @@ def anchors_from_curve(lrs: Any, smoothed: Any, suggestion: float | None,
                    min_at_end=at_end)
 
 
-def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int | None, out: Path,
+def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_id: int | None,
+                out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None,
                 announce: Callable[[str], None] | None = None,
-                began: float | None = None) -> None:
+                began: float | None = None, sink: TrialSink | None = None) -> None:
     setup = plan.trial_setup()
     mode = resolve_mode(plan.parallel, setup, engine)
     jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
@@ -269,7 +268,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: Store | None, run_id: int 
             seen_threads.add(result.threads)
             if engine.is_main:
                 assert store is not None
-                _record(store, trial_ids[job.key], result, tb_dir(out, job.key))
+                _record(store, trial_ids[job.key], job.key, result, sink)
                 unrecorded.discard(trial_ids[job.key])
             if progress:
                 progress(TrialEvent(job.key, job.index, total, result.status, result))
@@ -320,7 +319,7 @@ def trial_key(label: str, seed: int) -> str:
     return f"{label}/seed{seed}"
 
 
-def _release(store: Store, trial_ids: set[int], err: BaseException) -> None:
+def _release(store: ResultsStore, trial_ids: set[int], err: BaseException) -> None:
     """Mark the trials a failed or interrupted call claimed but did not finish as failed (with
     why), so that a rerun takes them at once instead of waiting out their leases."""
     why = f"{type(err).__name__}: {err}"[:500]
@@ -373,10 +372,10 @@ def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:
     return path
 
 
-def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
-    """Metrics, TensorBoard events, then the status: a kill before the last write means rerun."""
-    from lrscope.outputs.tensorboard import TensorBoardWriter
-
+def _record(store: ResultsStore, trial_id: int, key: str, result: TrialResult,
+            sink: TrialSink | None) -> None:
+    """Metrics, the sink (lrscope.study.sink), then the status: a kill before the last write
+    means rerun."""
     if not store.owns(trial_id):  # stalled past the lease: another process took the trial over
         return
     rows: list[tuple[int, str, float]] = []
@@ -391,16 +390,7 @@ def _record(store: Store, trial_id: int, result: TrialResult, tb: Path) -> None:
         rows += [(ev.step, f"val_{name}", value) for name, value in ev.metrics.items()
                  if name not in ("loss", "accuracy")]
     store.add_metrics(trial_id, rows)
-    shutil.rmtree(tb, ignore_errors=True)  # a restarted trial must not append to old events
-    with TensorBoardWriter(tb) as writer:
-        for step, (lr, loss) in enumerate(zip(result.lr, result.train_loss, strict=True)):
-            writer.log_step(step, lr=lr, loss=loss)
-        for ev in result.evaluations:
-            if ev.loss is not None:
-                writer.log_eval(ev.step, loss=ev.loss, accuracy=ev.accuracy)
-            if ev.val_loss is not None:
-                writer.log_scalar("Loss/val", ev.val_loss, ev.step)
-            if ev.val_accuracy is not None:
-                writer.log_scalar("Accuracy/val", ev.val_accuracy, ev.step)
+    if sink is not None:
+        sink.trial_recorded(key, result)
     store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at,
                        wall_time=result.wall_time)

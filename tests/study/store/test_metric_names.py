@@ -6,13 +6,12 @@ import re
 
 from lrscope.data.tasks import get_task
 from lrscope.study.run import StudyPlan, run_study
-from lrscope.study.store import sqlite
-from lrscope.study.store.sqlite import Store
+from lrscope.study.store import Store, base
 
 
 def documented_names() -> set[str]:
     """The ``names`` in the docstring's paragraph "Metric names used across lrscope"."""
-    doc = sqlite.__doc__ or ""
+    doc = base.__doc__ or ""
     paragraph = doc[doc.index("Metric names used across lrscope"):].split("\n\n")[0]
     return set(re.findall(r"``(\w+)``", paragraph))
 
@@ -31,4 +30,4 @@ def test_documented_metric_names_are_the_written_ones(tmp_path) -> None:
     assert len(trials) == 2
     assert written <= documented_names()
     assert documented_names() == written  # nothing documented that nothing writes
-    assert set(getattr(sqlite, "METRIC_NAMES", ())) == written  # the writers' one list
+    assert set(getattr(base, "METRIC_NAMES", ())) == written  # the writers' one list

@@ -14,13 +14,14 @@ from lrscope.outputs.report import html as html_writer
 from lrscope.outputs.report import markdown as markdown_writer
 from lrscope.outputs.report.data import LabelCurves, RunView, load_run
 from lrscope.outputs.report.document import Document, FigureRef, Paragraph, Section
+from lrscope.outputs.report.figures import FigureWriter
 from lrscope.outputs.report.leaderboard_output import write_csv
-from lrscope.outputs.report.sections import FigureWriter, run_sections
+from lrscope.outputs.report.sections import run_sections
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.verdict import verdict
+from lrscope.study.store import STORE_FILENAME, Store
 from lrscope.study.store.ran import how_it_ran
-from lrscope.study.store.sqlite import STORE_FILENAME, Store
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,19 @@ import numpy as np
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
+    origins,
     outcomes_from_store,
     run_metric,
 )
-from lrscope.study.stats.scales import ScaleCell, origins, scales_of, sensitivity
+from lrscope.study.stats.scales import ScaleCell, scales_of, sensitivity
+from lrscope.study.store import (
+    METRIC_NAMES,
+    RangeTestRecord,
+    ResultsStore,
+    RunRecord,
+    TrialRecord,
+)
 from lrscope.study.store.resolved import laid_over
-from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
 METRICS = METRIC_NAMES
 # Families in the seed study's order; any other family follows, alphabetically.
@@ -109,7 +116,8 @@ class RunView:
         return None
 
 
-def load_run(store: Store, run: RunRecord, target_accuracy: float | None = None) -> RunView:
+def load_run(store: ResultsStore, run: RunRecord,
+             target_accuracy: float | None = None) -> RunView:
     trials = store.trials(run.id)
     rows = leaderboard(store, run.id, target_accuracy)
     by_label: dict[str, list[TrialRecord]] = {}
@@ -124,7 +132,8 @@ def load_run(store: Store, run: RunRecord, target_accuracy: float | None = None)
     return RunView(run, trials, rows, labels, store.range_test(run.id), found, scales)
 
 
-def label_curves(store: Store, run_name: str, trials: Sequence[TrialRecord]) -> LabelCurves:
+def label_curves(store: ResultsStore, run_name: str,
+                 trials: Sequence[TrialRecord]) -> LabelCurves:
     finished = [t for t in trials if t.status == "finished"]
     drawn = finished or list(trials)
     curves = {}

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import Curve, LabelCurves
+from lrscope.outputs.report.document import FigureRef
 
 PANELS = {"lr": "learning rate", "train_loss": "train loss (moving average)",
           "test_loss": "test loss", "test_accuracy": "test accuracy"}
@@ -122,3 +124,27 @@ def save(figure: Figure, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=DPI)
     return out
+
+
+FIGURE_PREFIX = "report-"
+
+
+class FigureWriter:
+    """Saves figures under ``directory/figures`` with names unique within one report."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.folder = directory / "figures"
+        self.count = 0
+
+    def clear_old(self) -> None:
+        for old in self.folder.glob(f"{FIGURE_PREFIX}*.png"):
+            old.unlink()
+
+    def path(self, run_id: int, name: str) -> Path:
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "figure"
+        return self.folder / f"{FIGURE_PREFIX}r{run_id}-{self.count:02d}-{slug}.png"
+
+    def ref(self, path: Path, caption: str, alt: str = "") -> FigureRef:
+        return FigureRef(path.relative_to(self.directory), caption, alt)

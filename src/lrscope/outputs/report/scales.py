@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import RunView
 from lrscope.outputs.report.document import Paragraph, Section, Table
-from lrscope.outputs.report.figures import LEGEND_COLUMNS, color_for, plain_text, save
+from lrscope.outputs.report.figures import (
+    LEGEND_COLUMNS,
+    FigureWriter,
+    color_for,
+    plain_text,
+    save,
+)
 from lrscope.study.stats.ranking import TEST_LOSS, RankingMetric, ranked_on_text
 from lrscope.study.stats.scales import BestScale, ScaleCell, best_scale_line, best_scales
-
-if TYPE_CHECKING:
-    from lrscope.outputs.report.sections import FigureWriter
 
 
 def scale_label(scale: float) -> str:

@@ -12,13 +12,18 @@ family are drawn dashed beside a study's schedules.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from lrscope.outputs.report.data import LabelCurves, RunView
-from lrscope.outputs.report.document import Code, FigureRef, Paragraph, Section, Table
-from lrscope.outputs.report.figures import REFERENCE_COLOR, Line, color_for, comparison_figure, save
+from lrscope.outputs.report.document import Code, Paragraph, Section, Table
+from lrscope.outputs.report.figures import (
+    REFERENCE_COLOR,
+    FigureWriter,
+    Line,
+    color_for,
+    comparison_figure,
+    save,
+)
 from lrscope.outputs.report.leaderboard_output import (
     NOTHING_FINISHED_NOTE,
     nothing_finished,
@@ -34,30 +39,8 @@ from lrscope.study.stats.leaderboard import ranking_note
 from lrscope.study.stats.ranking import TEST_LOSS, RankingMetric, ranked_on_text
 from lrscope.study.stats.uncertainty import versus_rule
 
-FIGURE_PREFIX = "report-"
 BAND_NOTE = ("Lines are the mean over seeds; the shaded band spans the lowest to the highest "
              "seed. Train loss is a trailing moving average over 1% of the steps.")
-
-
-class FigureWriter:
-    """Saves figures under ``directory/figures`` with names unique within one report."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.folder = directory / "figures"
-        self.count = 0
-
-    def clear_old(self) -> None:
-        for old in self.folder.glob(f"{FIGURE_PREFIX}*.png"):
-            old.unlink()
-
-    def path(self, run_id: int, name: str) -> Path:
-        self.count += 1
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "figure"
-        return self.folder / f"{FIGURE_PREFIX}r{run_id}-{self.count:02d}-{slug}.png"
-
-    def ref(self, path: Path, caption: str, alt: str = "") -> FigureRef:
-        return FigureRef(path.relative_to(self.directory), caption, alt)
 
 
 def run_sections(view: RunView, writer: FigureWriter,

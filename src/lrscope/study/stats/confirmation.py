@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.stats.uncertainty import Estimate, mean_ci, metric_range
-from lrscope.study.store.sqlite import RunRecord, Store, TrialRecord
+from lrscope.study.store import ResultsStore, RunRecord, TrialRecord
 
 CONFIRM_SUFFIX = "/confirm"
 OPTIMISM_NOTE = ("The best's test score is from the seeds that selected it, so it is "
@@ -120,7 +120,7 @@ class Confirmation:
         return out
 
 
-def read_confirmation(store: Store, study: RunRecord) -> Confirmation | None:
+def read_confirmation(store: ResultsStore, study: RunRecord) -> Confirmation | None:
     """``study``'s latest confirmation from the store, or None when it has none."""
     run = store.find_run(confirm_run_name(study.name))
     if run is None or confirms(run) != study.name:
@@ -150,7 +150,7 @@ def read_confirmation(store: Store, study: RunRecord) -> Confirmation | None:
     return Confirmation(study.name, seeds, metric, tuple(schedules))
 
 
-def final_estimate(store: Store, trials: Sequence[TrialRecord], metric: str) -> Estimate:
+def final_estimate(store: ResultsStore, trials: Sequence[TrialRecord], metric: str) -> Estimate:
     """Mean and 95% interval of ``metric``'s last value over the finished ``trials`` (a
     diverged trial has no meaningful final value: the counts say how many are left out)."""
     values = []

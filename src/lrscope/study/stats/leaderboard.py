@@ -64,7 +64,9 @@ from lrscope.study.stats.uncertainty import (
     mean_ci,
     metric_range,
 )
-from lrscope.study.store.sqlite import Store
+from lrscope.study.store import ResultsStore
+
+Origins = Mapping[str, tuple[str, float]]  # label -> (base label, LR scale)
 
 
 def ranking_note(rows: Sequence[LeaderboardRow]) -> str:
@@ -137,7 +139,7 @@ class LeaderboardRow:
         return self.metric.shown(self.rank_loss)
 
 
-def outcomes_from_store(store: Store, run_id: int,
+def outcomes_from_store(store: ResultsStore, run_id: int,
                         rank_by: RankingMetric | tuple[str, str] = TEST_LOSS
                         ) -> list[TrialOutcome]:
     """Every trial of a run, reduced to its final/best test metrics and its final selection
@@ -161,7 +163,7 @@ def outcomes_from_store(store: Store, run_id: int,
     return outcomes
 
 
-def run_metric(store: Store, run_id: int) -> RankingMetric:
+def run_metric(store: ResultsStore, run_id: int) -> RankingMetric:
     """What a stored run ranks on: its ``rank_by`` on the validation split when any of its
     trials measured one (any ``val_*`` metric), else on the test set."""
     validated = any(name.startswith("val_") for trial in store.trials(run_id)
@@ -169,12 +171,21 @@ def run_metric(store: Store, run_id: int) -> RankingMetric:
     return RankingMetric.of_run(store.run(run_id).config, validated)
 
 
-def leaderboard(store: Store, run_id: int, target_accuracy: float | None = None) -> list[
+def origins(trials: Iterable[Any]) -> dict[str, tuple[str, float]]:
+    """label -> (base, scale) from stored trials (anything with ``label`` and ``config``); a
+    trial without them is its own base at scale 1."""
+    found: dict[str, tuple[str, float]] = {}
+    for trial in trials:
+        config = trial.config or {}
+        found[trial.label] = (str(config.get("base", trial.label)),
+                              float(config.get("lr_scale", 1.0)))
+    return found
+
+
+def leaderboard(store: ResultsStore, run_id: int, target_accuracy: float | None = None) -> list[
         LeaderboardRow]:
     """The leaderboard of one run; paired comparisons for studies, unpaired for imports; one
     row per base schedule, at its best scale, when the run tried several LR scales."""
-    from lrscope.study.stats.scales import origins  # scales reads this module's rows
-
     run = store.run(run_id)
     if target_accuracy is None and run.config.get("target_accuracy") is not None:
         target_accuracy = float(run.config["target_accuracy"])
@@ -204,7 +215,7 @@ def default_target(outcomes: Sequence[TrialOutcome]) -> float | None:
 
 def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None = None,
               paired: bool = True, metric: RankingMetric | None = None,
-              origins: Mapping[str, tuple[str, float]] | None = None,
+              origins: Origins | None = None,
               ) -> list[LeaderboardRow]:
     """Rows ranked best first (see the module docstring for the rules).
 
@@ -255,7 +266,7 @@ def summarize(outcomes: Sequence[TrialOutcome], *, target_accuracy: float | None
 
 
 def best_label_per_base(keys: Mapping[str, tuple[float, int, float, str]],
-                        origins: Mapping[str, tuple[str, float]]) -> list[str]:
+                        origins: Origins) -> list[str]:
     """Per base schedule, the label (one scale of it) with the best :func:`rank_key`.
 
     >>> keys = {"c1": (0.5, -3, 0.5, "c1"), "c3": (0.2, -1, 0.2, "c3"), "d": (0.4, -3, 0.4, "d")}

@@ -34,10 +34,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from lrscope.study.stats.leaderboard import LeaderboardRow, TrialOutcome, final_score, rank_key
+from lrscope.study.stats.leaderboard import (
+    LeaderboardRow,
+    Origins,
+    TrialOutcome,
+    final_score,
+    origins,
+    rank_key,
+)
 from lrscope.study.stats.ranking import RankingMetric
-
-Origins = Mapping[str, tuple[str, float]]  # label -> (base label, LR scale)
 
 
 class BestScale(NamedTuple):
@@ -63,17 +68,6 @@ class ScaleCell:
     def text(self, metric: RankingMetric, digits: int = 4) -> str:
         """``'0.95 (2/3)'``: the median in the metric's own direction, finished/total seeds."""
         return f"{metric.text(self.rank_loss, digits)} ({self.finished}/{self.total})"
-
-
-def origins(trials: Iterable[Any]) -> dict[str, tuple[str, float]]:
-    """label -> (base, scale) from stored trials (anything with ``label`` and ``config``); a
-    trial without them is its own base at scale 1."""
-    found: dict[str, tuple[str, float]] = {}
-    for trial in trials:
-        config = trial.config or {}
-        found[trial.label] = (str(config.get("base", trial.label)),
-                              float(config.get("lr_scale", 1.0)))
-    return found
 
 
 def scales_of(found: Origins) -> list[float]:

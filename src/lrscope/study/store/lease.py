@@ -29,19 +29,19 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from lrscope._checks import seconds
-from lrscope.study.store.records import TrialStart, now_utc
+from lrscope.study.store.records import TrialStart, dumps_config, now_utc
 
 DEFAULT_LEASE_TIMEOUT = 120.0
 LEASE_ENV = "LRSCOPE_LEASE_TIMEOUT"
@@ -116,7 +116,7 @@ def claim_trial(db: sqlite3.Connection, run_id: int, key: str, *, owner: str, ti
     """Claim trial ``key`` of ``run_id`` for ``owner`` (see the module docstring); ``fields``:
     label, spec, family, seed, config. ``db`` is in autocommit mode; this is one transaction."""
     values = (fields["label"], fields["spec"], fields["family"], int(fields["seed"]),
-              json.dumps(dict(fields["config"] or {}), sort_keys=True, default=str))
+              dumps_config(fields["config"]))
     db.execute("BEGIN IMMEDIATE")
     try:
         start = _claim(db, run_id, key, owner, timeout, values)
@@ -127,18 +127,35 @@ def claim_trial(db: sqlite3.Connection, run_id: int, key: str, *, owner: str, ti
     return start
 
 
+def claim_decision(trial_id: int, status: str, holder: str | None, beat: float | None, *,
+                   owner: str, timeout: float, now: float) -> TrialStart | None:
+    """The lease rule for an existing trial (see the module docstring), the one every store
+    backend calls: a skip (done, or busy elsewhere), or None when ``owner`` takes it over.
+
+    >>> claim_decision(1, "finished", None, None, owner="me", timeout=60, now=0).skip
+    True
+    >>> claim_decision(1, "running", "other-host:1:ab:x/1", 0.0, owner="me", timeout=60,
+    ...                now=30).busy
+    True
+    >>> claim_decision(1, "running", "other-host:1:ab:x/1", 0.0, owner="me", timeout=60, now=90)
+    """
+    if status in DONE_STATUSES:
+        return TrialStart(trial_id=trial_id, skip=True, restarted=False)
+    if (status == "running" and holder is not None and holder != owner
+            and beat is not None and now - beat < timeout and not died_here(holder)):
+        return TrialStart(trial_id=trial_id, skip=True, restarted=False, busy=True)
+    return None
+
+
 def _claim(db: sqlite3.Connection, run_id: int, key: str, owner: str, timeout: float,
            values: tuple[Any, ...]) -> TrialStart:
     row = db.execute("SELECT id, status, owner, heartbeat FROM trials WHERE run_id = ? AND key = ?",
                      (run_id, key)).fetchone()
     now = time.time()
     if row is not None:
-        trial_id, status, holder, beat = row
-        if status in DONE_STATUSES:
-            return TrialStart(trial_id=trial_id, skip=True, restarted=False)
-        if (status == "running" and holder is not None and holder != owner
-                and beat is not None and now - beat < timeout and not died_here(holder)):
-            return TrialStart(trial_id=trial_id, skip=True, restarted=False, busy=True)
+        skip = claim_decision(*row, owner=owner, timeout=timeout, now=now)
+        if skip is not None:
+            return skip
     if row is None:
         cur = db.execute(
             "INSERT INTO trials (run_id, key, label, spec, family, seed, config, started, status,"
@@ -157,13 +174,16 @@ def _claim(db: sqlite3.Connection, run_id: int, key: str, owner: str, timeout: f
 
 
 class Heartbeat:
-    """A daemon thread, with its own connection, that keeps ``owner``'s running trials fresh.
+    """A daemon thread that keeps an owner's running trials fresh every ``timeout / 4`` s.
 
-    Use as a context manager around the trials; leaving it stops the thread (and waits for it).
+    ``beats()`` is entered in the thread and gives the function that refreshes them (SQLite's
+    opens a connection of the thread's own). Use as a context manager around the trials;
+    leaving it stops the thread (and waits for it).
     """
 
-    def __init__(self, path: str | Path, owner: str, timeout: float) -> None:
-        self.path, self.owner, self.interval = Path(path), owner, timeout / 4
+    def __init__(self, timeout: float,
+                 beats: Callable[[], AbstractContextManager[Callable[[], None]]]) -> None:
+        self.interval, self._beats = timeout / 4, beats
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lrscope-heartbeat", daemon=True)
 
@@ -176,13 +196,22 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        try:
+        with self._beats() as beat:
             while not self._stop.wait(self.interval):
-                try:
-                    db.execute("UPDATE trials SET heartbeat = ? WHERE owner = ? AND "
-                               "status = 'running'", (time.time(), self.owner))
-                except sqlite3.OperationalError:  # locked for a minute: try again next beat
-                    continue
-        finally:
-            db.close()
+                beat()
+
+
+@contextmanager
+def sqlite_beats(path: str | Path, owner: str) -> Iterator[Callable[[], None]]:
+    """:class:`Heartbeat`'s refresh for an SQLite store, on a connection of its own."""
+    db = sqlite3.connect(Path(path), timeout=60.0, isolation_level=None)
+
+    def beat() -> None:
+        with suppress(sqlite3.OperationalError):  # locked for a minute: try again next beat
+            db.execute("UPDATE trials SET heartbeat = ? WHERE owner = ? AND status = 'running'",
+                       (time.time(), owner))
+
+    try:
+        yield beat
+    finally:
+        db.close()

@@ -89,6 +89,11 @@ MIGRATIONS = {
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
 
 
+def dumps_config(config: Mapping[str, Any] | None) -> str:
+    """A config as the store keeps it: JSON text (keys sorted; what JSON lacks, as str)."""
+    return json.dumps(dict(config or {}), sort_keys=True, default=str)
+
+
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -181,7 +186,7 @@ class MetricBuffer:
     is unfinished anyway and will restart).
 
     >>> import tempfile
-    >>> from lrscope.study.store.sqlite import Store
+    >>> from lrscope.study.store import Store
     >>> with tempfile.TemporaryDirectory() as d, Store.in_dir(d) as store:
     ...     t = store.start_trial(store.ensure_run("r").id, "k", label="k")
     ...     with MetricBuffer(store, t.trial_id, flush_every=100) as buf:

@@ -1,48 +1,14 @@
-"""The results store: one SQLite file (``DIR/study.sqlite``) holding runs, trials and metrics.
+"""The results store on disk: one SQLite file (``DIR/study.sqlite``) holding runs, trials, metrics.
 
 Everything a report needs lives here, so ``lrscope report DIR`` reads nothing else. SQLite runs
 in WAL mode: one writer process plus any number of readers (a report, a test) at the same time;
-readers see whole transactions only. A SIGKILL loses at most the transaction in flight.
-
-The contract (all a trial loop, ``lrscope compare`` or ``lrscope import-tb`` may rely on)::
+readers see whole transactions only. A SIGKILL loses at most the transaction in flight. The
+contract it keeps is :mod:`lrscope.study.store.base`'s.
 
     store = Store(path, create=True)             # or Store.in_dir(DIR); create=False: must exist
-    run = store.ensure_run(name, kind="study", config={...}, recipe=None) -> RunRecord
-        # the run called ``name`` if there is one (its stored config is NOT changed: compare
-        # run.config yourself), else a new one. kind: "study" | "import".
-    store.update_run(run_id, config=None, recipe=None)          # replace what is given
-    store.merge_run_config(run_id, merge) -> dict    # config = merge(config), atomically
-    store.save_range_test(run_id, lrs=..., losses=..., smoothed=None, val_losses=None,
-                          suggestions={}, suggestion=None, stopped="completed", config={})
-        # one range test per run; saving again replaces it
-    t = store.start_trial(run_id, key, label=..., spec=None, family="", seed=0, config={})
-        -> TrialStart(trial_id, skip, restarted, busy)
-        # claims the trial for this Store's owner (lease.py): key is unique in a run, e.g.
-        # "onecycle(max_lr=1.1)/seed0". Finished or diverged -> skip. Running in another live
-        # process (fresh heartbeat) -> skip, busy. Else (new, failed, ours, or stale: its
-        # process died) -> taken: metrics deleted, marked running, restarted=True if it existed.
-    with store.heartbeat(): ...                   # keep this owner's running trials fresh
-    store.add_metrics(trial_id, [(step, name, value), ...]) -> rows written
-        # one transaction per call: buffer rows (MetricBuffer) rather than call once per step.
-        # (trial, name, step) is unique: logging a step again replaces its value. NaN is kept.
-    store.finish_trial(trial_id, status="finished" | "diverged" | "failed",
-                       diverged_at_step=None, wall_time=None, error=None)
-
-    store.runs(kind=None) -> [RunRecord]; store.run(run_id); store.find_run(name) -> RunRecord|None
-    store.trials(run_id=None, status=None) -> [TrialRecord]; store.trial(trial_id)
-    store.range_test(run_id) -> RangeTestRecord | None
-    store.metric_series(trial_id, name) -> (steps int64 array, values float64 array)
-    store.metric_names(trial_id) -> [str]
 
 Open one Store per process (a connection must not cross a fork); writes from several processes
 queue on SQLite's lock (busy timeout 60 s).
-
-Metric names used across lrscope (:data:`METRIC_NAMES`, what the study writes): ``lr`` and
-``train_loss`` (every step), ``test_loss`` and ``test_accuracy`` (a fraction in [0, 1], at each
-evaluation), and ``val_loss`` and ``val_accuracy`` (the same on the validation split, when the
-study holds one out). ``lrscope import-tb`` writes the same names for the seed's TensorBoard
-tags and keeps any other tag under its own name. Steps count optimizer steps from 0. Times are
-ISO 8601 UTC strings.
 
 >>> import tempfile, os
 >>> with tempfile.TemporaryDirectory() as d, Store.in_dir(d) as store:
@@ -59,6 +25,7 @@ ISO 8601 UTC strings.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -67,9 +34,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lrscope.errors import InputError
+from lrscope.study.store.base import (
+    ResultsStore,
+    check_finish,
+    check_run,
+    check_trial,
+    range_test_arrays,
+)
 from lrscope.study.store.lease import (
     DONE_STATUSES,
     Heartbeat,
@@ -77,22 +49,22 @@ from lrscope.study.store.lease import (
     closed,
     opened,
     owner_id,
+    sqlite_beats,
 )
 from lrscope.study.store.lease import lease_timeout as lease_timeout_seconds
 from lrscope.study.store.reads import StoreReads
 from lrscope.study.store.records import (
     METRIC_NAMES,
     MIGRATIONS,
-    RUN_KINDS,
     SCHEMA,
     SCHEMA_VERSION,
-    TRIAL_STATUSES,
     MetricBuffer,
     RangeTestRecord,
     RunRecord,
     TrialRecord,
     TrialStart,
     blob_from_array,
+    dumps_config,
     now_utc,
 )
 
@@ -112,7 +84,7 @@ __all__ = [
 ]
 
 
-class Store(StoreReads):
+class Store(StoreReads, ResultsStore):
     """Runs, range tests, trials and metrics in one SQLite file (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, create: bool = True, owner: str | None = None,
@@ -217,15 +189,12 @@ class Store(StoreReads):
     def ensure_run(self, name: str, *, kind: str = "study", config: Mapping[str, Any] | None = None,
                    recipe: str | None = None) -> RunRecord:
         """The run called ``name``, created with ``kind``, ``config`` and ``recipe`` if new."""
-        if kind not in RUN_KINDS:
-            raise InputError(f"run kind={kind!r} is not one of {', '.join(RUN_KINDS)}")
-        if not name:
-            raise InputError("run name is empty; give a non-empty name")
+        check_run(name, kind)
         with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO runs (name, kind, created, config, recipe) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (name, kind, now_utc(), _dumps(config), recipe),
+                (name, kind, now_utc(), dumps_config(config), recipe),
             )
         found = self.find_run(name)
         assert found is not None
@@ -237,7 +206,8 @@ class Store(StoreReads):
         self.run(run_id)
         with self._write() as db:
             if config is not None:
-                db.execute("UPDATE runs SET config = ? WHERE id = ?", (_dumps(config), run_id))
+                db.execute("UPDATE runs SET config = ? WHERE id = ?",
+                           (dumps_config(config), run_id))
             if recipe is not None:
                 db.execute("UPDATE runs SET recipe = ? WHERE id = ?", (recipe, run_id))
 
@@ -253,7 +223,8 @@ class Store(StoreReads):
             stored = json.loads(row[0])
             merged = merge(dict(stored))
             if merged != stored:
-                db.execute("UPDATE runs SET config = ? WHERE id = ?", (_dumps(merged), run_id))
+                db.execute("UPDATE runs SET config = ? WHERE id = ?",
+                           (dumps_config(merged), run_id))
         return merged
 
     # -- range tests ---------------------------------------------------------------------------
@@ -262,10 +233,7 @@ class Store(StoreReads):
                         suggestion: float | None = None, stopped: str = "completed",
                         config: Mapping[str, Any] | None = None) -> None:
         """Store (or replace) the run's range test; arrays are stored as exact float64."""
-        lr_arr, loss_arr = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
-        if lr_arr.shape != loss_arr.shape or lr_arr.ndim != 1:
-            raise ValueError(f"range test: lrs {lr_arr.shape} and losses {loss_arr.shape} must "
-                             "be 1-D and of equal length")
+        lr_arr, loss_arr = range_test_arrays(lrs, losses)
         self.run(run_id)
         with self._write() as db:
             db.execute(
@@ -274,7 +242,8 @@ class Store(StoreReads):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, blob_from_array(lr_arr), blob_from_array(loss_arr),
                  blob_from_array(smoothed), blob_from_array(val_losses),
-                 _dumps(dict(suggestions or {})), suggestion, stopped, _dumps(config), now_utc()),
+                 dumps_config(suggestions), suggestion, stopped, dumps_config(config),
+                 now_utc()),
             )
 
     # -- trials --------------------------------------------------------------------------------
@@ -282,15 +251,14 @@ class Store(StoreReads):
                     family: str = "", seed: int = 0,
                     config: Mapping[str, Any] | None = None) -> TrialStart:
         """Claim trial ``key`` of a run, or say it is done or busy (see the module docstring)."""
-        if not key or not label:
-            raise InputError(f"trial key={key!r} and label={label!r} must be non-empty")
+        check_trial(key, label)
         return claim_trial(self._db, run_id, key, owner=self.owner, timeout=self.lease_timeout,
                            fields={"label": label, "spec": spec, "family": family, "seed": seed,
                                    "config": config})
 
     def heartbeat(self) -> Heartbeat:
         """A context manager: a thread keeps this owner's running trials' leases fresh."""
-        return Heartbeat(self.path, self.owner, self.lease_timeout)
+        return Heartbeat(self.lease_timeout, functools.partial(sqlite_beats, self.path, self.owner))
 
     def add_metrics(self, trial_id: int, rows: Iterable[tuple[int, str, float]]) -> int:
         """Write ``(step, name, value)`` rows in one transaction; returns how many."""
@@ -306,8 +274,7 @@ class Store(StoreReads):
                      diverged_at_step: int | None = None, wall_time: float | None = None,
                      error: str | None = None) -> None:
         """Mark a trial finished, diverged (at ``diverged_at_step``) or failed (with ``error``)."""
-        if status not in TRIAL_STATUSES or status == "running":
-            raise InputError(f"trial status={status!r} must be finished, diverged or failed")
+        check_finish(status)
         with self._write() as db:
             cur = db.execute(
                 "UPDATE trials SET status = ?, diverged_at_step = ?, wall_time = ?, error = ?, "
@@ -333,5 +300,3 @@ def _set_wal(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
             time.sleep(0.05)
 
 
-def _dumps(config: Mapping[str, Any] | None) -> str:
-    return json.dumps(dict(config or {}), sort_keys=True, default=str)
