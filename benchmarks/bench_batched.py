@@ -41,8 +41,7 @@ from lrscope.schedules.cosine import Cosine
 from lrscope.schedules.onecycle import OneCycle
 from lrscope.schedules.step import ExponentialDecay, StepDecay
 from lrscope.trials.batched.run import run_trials_batched
-from lrscope.trials.runners.auto import choose
-from lrscope.trials.runners.local import Job, TrialSetup, resolve_mode, run_jobs
+from lrscope.trials.runners import Hooks, Job, Started, TrialSetup, make_runner
 from lrscope.trials.trial import OptimizerFactory, TrialResult, run_trial, sgd
 
 # --task name -> (lrscope task, model): the three problems issue 11 measures.
@@ -120,14 +119,14 @@ def ways(args: argparse.Namespace, task: Task, device: torch.device,
     def through(mode: str) -> Way:
         def run(schedules: list[Schedule]) -> list[TrialResult]:
             jobs = [Job(f"k{i}", f"s{i}", s, 0, i) for i, s in enumerate(schedules)]
-            how = resolve_mode(mode, plan, engine)
-            if how == "auto":  # measured inside the timing, as a study pays for it
-                choice = choose(jobs, plan, engine)
-                how = choice.mode
-                if len(jobs) not in said:  # once per K
+
+            def started(how: Started) -> None:  # auto measures inside the timing, as a study
+                if how.why and len(jobs) not in said:  # once per K
                     said.add(len(jobs))
-                    print(f"  K={len(jobs)}: {choice.line}")
-            done = dict(run_jobs(jobs, plan, how, engine))
+                    print(f"  K={len(jobs)}: {how.why}")
+
+            runner = make_runner(mode).on(engine)
+            done = dict(runner.run(jobs, plan, engine, Hooks(on_start=started)))
             return [done[job] for job in jobs]
         return run
 
@@ -136,7 +135,7 @@ def ways(args: argparse.Namespace, task: Task, device: torch.device,
     found: dict[str, Way] = {"sequential": sequential}
     for mode in args.modes:
         try:
-            resolve_mode(mode, plan, engine)
+            make_runner(mode).on(engine)
         except InputError as err:
             print(f"  {mode}: skipped ({err})")
             continue

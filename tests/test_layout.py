@@ -189,17 +189,7 @@ def test_issue17_item4_the_study_does_not_import_outputs():
 
 # Circles another change of issue 17 removes on its own branch (item 1: the runners behind an
 # interface). The test fails when one is gone, so that its entry is deleted with it.
-CIRCLES_BEING_REMOVED = [frozenset({
-    "lrscope.trials.runners.auto", "lrscope.trials.runners.local",
-    "lrscope.trials.runners.processes", "lrscope.trials.runners.ray"})]
-
-
 def test_issue17_item4_no_two_modules_import_each_other_in_a_circle():
     edges = _module_graph()
     assert {"lrscope.study.run", "lrscope.outputs.report.sections"} <= set(edges)  # it sees
-    for circle in CIRCLES_BEING_REMOVED:
-        assert _cycle({a: edges[a] & circle for a in circle}), \
-            f"{sorted(circle)} no longer import each other: delete it from CIRCLES_BEING_REMOVED"
-    kept = {a: {b for b in targets if not any({a, b} <= c for c in CIRCLES_BEING_REMOVED)}
-            for a, targets in edges.items()}
-    assert _cycle(kept) is None, " -> ".join(_cycle(kept) or [])
+    assert _cycle(edges) is None, " -> ".join(_cycle(edges) or [])

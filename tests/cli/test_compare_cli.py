@@ -219,7 +219,8 @@ def test_ray_flags_reach_the_plan_and_are_not_compared_on_resume():
                                           "steps": 20, "limit_train": 64}, flags=flags)
     plan = study_plan(config)
     assert plan.parallel == "ray"
-    assert plan.ray == RayOptions(address="10.0.0.1:6379", cpus_per_trial=2, gpus_per_trial=0.5)
+    assert plan.runner.options == RayOptions(address="10.0.0.1:6379", cpus_per_trial=2,
+                                             gpus_per_trial=0.5)
     # where trials run is not part of the study: a rerun may use another cluster
     assert not any(key.startswith("ray") for key in plan.config)
 

@@ -28,7 +28,7 @@ from lrscope.errors import InputError
 from lrscope.session import run_plan
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.store.sqlite import Store
-from lrscope.trials.runners import RayOptions, resolve_mode
+from lrscope.trials.runners import RayOptions, make_runner
 from lrscope.trials.runners.ray import RAY_MISSING, cluster_address
 
 ray = pytest.importorskip("ray")
@@ -42,7 +42,7 @@ def small_plan(mode: str, seeds: tuple[int, ...] = (0, 1), task=None) -> StudyPl
     return StudyPlan(name="s", task=task or get_task("digits", limit_train=256),
                      config={"test": "ray"}, seeds=seeds, steps=STEPS, eval_every=15,
                      schedules=SCHEDULES, range_test=None, parallel=mode,
-                     ray=RayOptions(cpus_per_trial=1))
+                     runner_options={"ray_cpus_per_trial": 1})
 
 
 @pytest.fixture(scope="module")
@@ -290,9 +290,8 @@ def test_ray_options_and_the_address_from_the_environment(monkeypatch):
 
 def test_without_ray_one_line_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when it is missing
-    plan = small_plan("none")
     with pytest.raises(InputError) as err:
-        resolve_mode("ray", plan.trial_setup(), LocalEngine("cpu"))
+        make_runner("ray").on(LocalEngine("cpu"))
     assert str(err.value) == RAY_MISSING == "parallel: 'ray' needs Ray: pip install 'lrscope[ray]'"
     with pytest.raises(InputError, match="lrscope\\[ray\\]"):  # before any work
         small_plan("ray")
@@ -303,7 +302,7 @@ def test_ray_is_refused_with_a_distributed_engine():
         name = "colossalai"
 
     with pytest.raises(InputError, match="--parallel none"):
-        resolve_mode("ray", small_plan("none").trial_setup(), FakeDistributed())
+        make_runner("ray").on(FakeDistributed())
 
 
 def _closed_port() -> int:

@@ -14,7 +14,7 @@ from lrscope.data.tasks import get_task
 from lrscope.engines import LocalEngine
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.trials.runners import Job, TrialSetup, resolve_mode, run_jobs
+from lrscope.trials.runners import Job, TrialSetup, make_runner, run_jobs
 from lrscope.trials.runners.processes import pool_shape, usable_cores
 
 
@@ -73,14 +73,14 @@ def test_auto_falls_back_when_batching_is_impossible(plan):
 
 def test_unknown_mode_and_distributed_engine_rules(plan):
     with pytest.raises(InputError, match="parallel"):
-        resolve_mode("threads", plan, LocalEngine())
+        make_runner("threads").on(LocalEngine())
 
     class FakeDistributed(LocalEngine):
         name = "colossalai"
 
     with pytest.raises(InputError, match="--parallel none"):
-        resolve_mode("batched", plan, FakeDistributed())
-    assert resolve_mode("auto", plan, FakeDistributed()) == "none"
+        make_runner("batched").on(FakeDistributed())
+    assert make_runner("auto").on(FakeDistributed()).name == "none"
 
 
 @pytest.mark.parametrize("mode", ["none", "batched"])

@@ -29,7 +29,7 @@ from lrscope.study.api import check_rank_by, confirmation_lines, missing_note, v
 from lrscope.study.plan import TrialEvent
 from lrscope.study.run import check_resumable
 from lrscope.study.stats.ranking import RankingMetric, ranked_on_text
-from lrscope.trials.runners import PARALLEL_MODES
+from lrscope.trials.runners import runner_names
 
 FLAG_FIELDS: dict[str, tuple[str, str]] = {
     **SHARED_FIELDS,
@@ -86,7 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "minimised when it names a loss or an error (default loss:min)")
     add("--confirm-seeds", type=int, metavar="N", help="after the study, retrain the best (and "
         "every schedule not separated from it) at N fresh seeds for an unbiased test score")
-    add("--parallel", help=f"how trials run: {'|'.join(PARALLEL_MODES)} (default auto)")
+    add("--parallel", help=f"how trials run: {'|'.join(runner_names())} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
         "cluster on this machine's cores (docs/ray.md)")
@@ -141,10 +141,7 @@ def run(args: argparse.Namespace) -> int:
             device = "cpu" if isinstance(plan.task, Task) else config.resolved_device()
             check_rank_by(RankingMetric.parse(config.rank_by), plan.task, device, "rank_by")
         out = Path(config.out or f"runs/{config.name}-{config.task.replace(':', '_')}")
-        if plan.parallel == "ray":  # a wrong address: one line now, not minutes of retries
-            from lrscope.trials.runners.ray import check_reachable, cluster_address
-
-            check_reachable(cluster_address(plan.ray))
+        plan.runner.on(engine)  # what cannot run here (a Ray address that does not answer)
         if engine.is_main:
             # before anything is written into an old study; config.toml describes the whole
             # run (every seed and schedule it holds), not only this rerun's

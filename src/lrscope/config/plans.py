@@ -19,15 +19,14 @@ from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
-from lrscope.trials.runners import RayOptions
+from lrscope.trials.runners import runner_settings
 from lrscope.trials.trial import TrainOptions
 
 # What a rerun on a stored study may change (lrscope.study.resume); every other setting would
 # change a finished trial's result, so it must match or the rerun is refused, naming it.
 # Where and how trials run, and whether to confirm the best afterwards (a run of its own):
 # not even stored.
-NOT_COMPARED = ("out", "parallel", "threads", "device", "ray_address", "ray_cpus_per_trial",
-                "ray_gpus_per_trial", "confirm_seeds")
+NOT_COMPARED = ("out", "parallel", "threads", "device", "confirm_seeds", *runner_settings())
 # What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
 # values the study used where the config left a default (StudyConfig.resolved_values).
 REPORT_ONLY = ("target_accuracy", "resolved")
@@ -75,8 +74,8 @@ def study_plan(config: StudyConfig) -> StudyPlan:
         range_test=config.range_test.settings() if config.run_range_test else None,
         parallel=config.parallel,
         threads=config.threads,
-        ray=RayOptions(address=config.ray_address, cpus_per_trial=config.ray_cpus_per_trial,
-                       gpus_per_trial=config.ray_gpus_per_trial),
+        runner_options={key: getattr(config, key) for key in runner_settings()
+                        if key in StudyConfig.model_fields},  # each runner reads its own
         options=TrainOptions(precision=config.precision, clip_grad_norm=config.clip_grad_norm,
                              accumulation_steps=config.accumulation_steps),
     )

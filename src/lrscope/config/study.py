@@ -34,7 +34,7 @@ from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.recipes import RECIPES, budget_problem
 from lrscope.study.stats.ranking import RankingMetric
-from lrscope.trials.runners import PARALLEL_MODES
+from lrscope.trials.runners import check_name
 
 DEFAULT_EPOCHS = 20
 DEFAULT_VAL_FRACTION = 0.1  # built-in tasks: a tenth of the training set selects
@@ -63,9 +63,10 @@ class StudyConfig(TaskConfig):
     # after the study: retrain the best and its inseparable rivals at N fresh seeds
     # (lrscope.study.confirm); None: no confirmation
     confirm_seeds: int | None = Field(default=None, ge=1)
-    parallel: Literal["none", "batched", "processes", "ray", "auto"] = "auto"
-    # --parallel ray (lrscope.trials.runners.ray): the cluster to join (None: $RAY_ADDRESS, else
-    # a local cluster) and what each trial asks of it (None GPUs: a quarter GPU on CUDA)
+    parallel: str = "auto"  # a runner's name (lrscope.trials.runners)
+    # --parallel ray's settings (lrscope.trials.runners.ray reads them): the cluster to join
+    # (None: $RAY_ADDRESS, else a local cluster) and what each trial asks of it (None GPUs: a
+    # quarter GPU on CUDA)
     ray_address: str | None = None
     ray_cpus_per_trial: float = Field(default=1.0, gt=0.0)
     ray_gpus_per_trial: float | None = Field(default=None, ge=0.0)
@@ -98,6 +99,14 @@ class StudyConfig(TaskConfig):
             if problem is not None:
                 raise ValueError(problem)
         return steps
+
+    @field_validator("parallel")
+    @classmethod
+    def _known_runner(cls, parallel: str) -> str:
+        try:
+            return check_name(parallel)
+        except InputError as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("lr_scales")
     @classmethod
@@ -184,9 +193,6 @@ class StudyConfig(TaskConfig):
                                      rt.accumulation_steps)
             values["range_test"] = rt.resolved(rt_steps).model_dump(mode="json")
         return values
-
-
-assert set(PARALLEL_MODES) == {"none", "batched", "processes", "ray", "auto"}
 
 
 def load_study_config(path: str | Path | None = None,

@@ -31,7 +31,6 @@ from lrscope.study.recipes import RECIPES, Suite
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
-from lrscope.trials.runners import PARALLEL_MODES, RayOptions
 from lrscope.trials.trial import TrainOptions
 
 MINIMISED = RANKING_MINIMISED  # kept for callers of the earlier name
@@ -101,13 +100,9 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
                           test_data)
     if recipe not in RECIPES:
         raise InputError(f"compare: recipe={recipe!r} is not one of {', '.join(RECIPES)}")
-    if parallel not in PARALLEL_MODES:
-        raise InputError(f"compare: parallel={parallel!r} is not one of "
-                         f"{', '.join(PARALLEL_MODES)}")
     if threads is not None:
         check_int("compare", "threads", threads)
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
-    ray = _ray_options(ray_address, ray_resources)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = check_seeds("compare", seeds)
     engine = LocalEngine(device)
@@ -116,14 +111,13 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
         identity = study_identity(problem, make_optimizer, {} if isinstance(problem, Task) else {
             "loss_fn": loss_fn, "step_fn": step_fn, "evaluate": evaluate, "val_data": val_data,
             "test_data": test_data})
-    # the last check, as it may evaluate a fresh model once: before any trial
-    check_rank_by(RankingMetric.parse(metric), problem, engine.device)
-    plan = StudyPlan(
+    plan = StudyPlan(  # refuses a runner it cannot make (name, settings, a missing extra)
         name=name, task=problem, seeds=seed_list, steps=total,
         eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
         make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
-        range_test=range_test or RangeTestSettings(), parallel=parallel, ray=ray,
+        range_test=range_test or RangeTestSettings(), parallel=parallel,
+        runner_options={"ray_address": ray_address, "ray_resources": ray_resources},
         threads=threads,
         options=options, may_grow=("seeds", "schedules"),
         lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
@@ -135,6 +129,8 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
                 "eval_every": eval_every, "identity": identity},
         # a study stored before identities were kept cannot be checked: it resumes as before
         config_defaults={"identity": identity})
+    # the last check, as it may evaluate a fresh model once: before any trial
+    check_rank_by(RankingMetric.parse(metric), problem, engine.device)
     return PreparedCompare(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
 
 
@@ -192,22 +188,6 @@ def _check_task_alone(task: Task, model: Callable[[], nn.Module], **given: Any) 
 
 def _build(optimizer: Callable[[Any], Any], model: nn.Module) -> Any:
     return optimizer(model.parameters())
-
-
-def _ray_options(address: str | None, resources: Mapping[str, float] | None) -> RayOptions:
-    """The Ray runner's options from compare's keywords (Ray Tune's resource names).
-
-    >>> _ray_options("auto", {"cpu": 2, "gpu": 0.5})
-    RayOptions(address='auto', cpus_per_trial=2.0, gpus_per_trial=0.5, max_retries=3)
-    """
-    given = dict(resources or {})
-    unknown = sorted(set(given) - {"cpu", "gpu"})
-    if unknown:
-        raise InputError(f"compare: ray_resources has {', '.join(map(repr, unknown))}; give "
-                         'CPUs and GPUs per trial, e.g. {"cpu": 1, "gpu": 0.25}')
-    gpus = given.get("gpu")
-    return RayOptions(address=address, cpus_per_trial=float(given.get("cpu", 1.0)),
-                      gpus_per_trial=None if gpus is None else float(gpus))
 
 
 def _rank_by(rank_by: str | tuple[str, str]) -> tuple[str, str]:

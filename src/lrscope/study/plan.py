@@ -4,13 +4,13 @@ CLI or the Python API build one; the study only reads it)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lrscope.errors import InputError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit, with_lr_scales
-from lrscope.trials.runners import RayOptions, TrialSetup
+from lrscope.trials.runners import Runner, TrialSetup, make_runner
 from lrscope.trials.trial import (
     Evaluation,
     OptimizerFactory,
@@ -37,8 +37,9 @@ class StudyPlan:
     lr_scales: tuple[float, ...] | None = None  # every schedule at each multiple of its peak LR
     range_test: RangeTestSettings | None = dataclasses.field(
         default_factory=RangeTestSettings)  # the ramp `lrscope find` runs, by default
-    parallel: str = "none"  # see lrscope.trials.runners
-    ray: RayOptions = dataclasses.field(default_factory=RayOptions)  # with parallel "ray"
+    parallel: str = "none"  # the runner's name: see lrscope.trials.runners
+    # the runners' settings by name, e.g. ray_address (None: unset); the runner reads its own
+    runner_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     threads: int | None = None  # torch threads per trial (None: lrscope.trials.runners.threads)
     options: TrainOptions = dataclasses.field(default_factory=TrainOptions)  # AMP, clip, accum
     # every setting's default, in ``config``'s form: fills settings a stored study predates
@@ -47,16 +48,13 @@ class StudyPlan:
     # and runs only the new trials): see lrscope.study.resume; the rest must match
     report_only: tuple[str, ...] = ()
     may_grow: tuple[str, ...] = ()
+    # made from parallel, runner_options and threads: a bad name, a setting it would not use or
+    # a missing extra is an error here, before any work
+    runner: Runner = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.parallel == "ray":  # a missing optional extra is an error before any work
-            from lrscope.trials.runners.ray import require_ray
-
-            require_ray()
-        elif self.ray != RayOptions():  # a cluster asked for would be silently unused
-            raise InputError(f"ray: cluster settings ({self.ray}) are given but parallel is "
-                             f"{self.parallel!r}; add --parallel ray (parallel=\"ray\") or drop "
-                             "the --ray-* options")
+        object.__setattr__(self, "runner", make_runner(self.parallel, self.runner_options,
+                                                       self.threads))
         # A budget the schedules cannot run in is an error now, before any range test: listed
         # schedules say what in them does not fit, a recipe names the steps it needs.
         if self.schedules:

@@ -14,10 +14,11 @@ its trials, never both running one, and a killed process's trials are taken over
 Under a distributed engine every rank runs every trial (data parallel); only the main rank
 writes the store and hears the sink, and it tells the others which trials to skip.
 
-With ``parallel="auto"`` the pending trials' mode is measured (lrscope.trials.runners.auto)
-once they are claimed; its one line goes to ``announce``. DIR/parallel.json (keyed by the study's
-name: the latest run of each study in the folder) says what truly ran: the mode, workers, torch
-threads per worker, the threads each trial's process had (read there), and auto's measurements.
+The trials run on the plan's runner (lrscope.trials.runners); with ``parallel="auto"`` the
+pending trials' mode is measured once they are claimed, and its one line goes to
+``announce``. DIR/parallel.json (keyed by the study's name: the latest run of each study in the
+folder) says what truly ran: the mode, workers, torch threads per worker, the threads each
+trial's process had (read there), and auto's measurements.
 The study runs on ``plan.threads`` torch threads (lrscope.trials.runners.threads) and puts the
 caller's thread count back.
 """
@@ -46,8 +47,8 @@ from lrscope.study.resume import first_seed, resumed_config
 from lrscope.study.sink import TrialSink
 from lrscope.study.store import DONE_STATUSES, ResultsStore, Store
 from lrscope.study.store.records import EVAL_METRICS, STEP_METRICS, VAL_METRICS
-from lrscope.trials.runners import Job, resolve_mode, run_jobs
-from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
+from lrscope.trials.runners import Hooks, Job, Started
+from lrscope.trials.runners.threads import in_process_threads, torch_threads
 from lrscope.trials.trial import Evaluation, TrialResult
 
 
@@ -215,7 +216,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_i
                 announce: Callable[[str], None] | None = None,
                 began: float | None = None, sink: TrialSink | None = None) -> None:
     setup = plan.trial_setup()
-    mode = resolve_mode(plan.parallel, setup, engine)
+    runner = plan.runner.on(engine)  # refused here when it cannot run on this engine
     jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
             seed) in enumerate(itertools.product(suite.schedules, plan.seeds))]
     total = len(jobs)
@@ -249,22 +250,15 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_i
     ran: dict[str, Any] = {}  # for parallel.json: what truly ran
     seen_threads: set[int] = set()
 
-    def run(pending: list[Job]) -> None:
-        how, threads = mode, plan.threads
-        if how == "auto" and pending:  # only on the local engine: this process is the main rank
-            from lrscope.trials.runners.auto import choose
+    def started(how: Started) -> None:  # the runner's shape (auto: what it chose, and why)
+        ran.update(how.to_dict())
+        if how.why and announce:
+            announce(how.why)
 
-            choice = choose(pending, setup, engine, plan.threads)
-            how, threads = choice.mode, choice.threads
-            ran.update(choice.to_dict())
-            if announce:
-                announce(choice.line)
-        if pending:
-            ran.update(_shape(how, len(pending), threads, engine, plan))
+    def run(pending: list[Job]) -> None:
         if progress and pending:
             progress(TrialEvent(pending[0].key, pending[0].index, total, "running"))
-        for job, result in run_jobs(pending, setup, how, engine, heard, ray=plan.ray,
-                                    threads=threads):
+        for job, result in runner.run(pending, setup, engine, Hooks(heard, started)):
             seen_threads.add(result.threads)
             if engine.is_main:
                 assert store is not None
@@ -275,7 +269,7 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_i
 
     try:
         with store.heartbeat() if store is not None else contextlib.nullcontext():
-            if mode == "none":  # one at a time: claim each just before it runs
+            if runner.sequential:  # one at a time: claim each just before it runs
                 for job in jobs:
                     if claimed(job):
                         run([job])
@@ -341,21 +335,6 @@ def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> tuple[int, int]:
     keys = set(status) | {trial_key(label, seed) for label in suite.labels()
                           for seed in plan.seeds}
     return sum(1 for key in keys if status.get(key) not in DONE_STATUSES), len(keys)
-
-
-def _shape(mode: str, pending: int, threads: int | None, engine: Engine,
-           plan: StudyPlan) -> dict[str, Any]:
-    """The mode's workers and torch threads per worker (Ray's: its CPUs per trial)."""
-    from lrscope.trials.runners.processes import pool_shape
-
-    if mode == "processes":
-        workers, per_worker = pool_shape(pending, threads=threads)
-    elif mode == "ray":
-        workers, per_worker = 0, max(1, int(plan.ray.cpus_per_trial))  # 0: Ray's to decide
-    else:
-        workers, per_worker = 1, in_process_threads(threads, engine.device.type)
-    return {"mode": mode, "workers": workers, "threads": per_worker,
-            "usable_cores": usable_cores()}
 
 
 def save_parallel_choice(out: Path, name: str, choice: dict[str, Any]) -> Path:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,10 +56,17 @@ from lrscope.engines import Engine
 from lrscope.errors import InputError
 from lrscope.rng import preserved_rng
 from lrscope.schedules.constant import Constant
-from lrscope.trials.runners.local import Job, TrialSetup, batched_refusal
-from lrscope.trials.runners.processes import pickled_setup, pool_shape
-from lrscope.trials.runners.threads import in_process_threads, torch_threads, usable_cores
-from lrscope.trials.trial import TrialData, run_trial, seeded_model
+from lrscope.trials.runners.base import NO_HOOKS, Hooks, Job, Runner, Started, TrialSetup
+from lrscope.trials.runners.batched import BatchedRunner, batched_refusal
+from lrscope.trials.runners.none import SequentialRunner
+from lrscope.trials.runners.processes import ProcessesRunner, pickled_setup, pool_shape
+from lrscope.trials.runners.threads import (
+    ThreadOptions,
+    in_process_threads,
+    torch_threads,
+    usable_cores,
+)
+from lrscope.trials.trial import TrialData, TrialResult, run_trial, seeded_model
 
 PROBE_WARMUP = 2  # untimed steps first: the first ones allocate and warm caches
 PROBE_STEPS = 8
@@ -249,6 +256,39 @@ def choose(jobs: Sequence[Job], plan: TrialSetup, engine: Engine,
                          worker_s=sequential[base] if "processes" in modes else None,
                          workers=workers, start_s=WORKER_START_S + ship_s)
     return decide(candidates, refused, workers)
+
+
+# The runners auto chooses among (never Ray: a cluster is asked for, not guessed), by mode.
+CHOOSABLE: dict[str, Callable[[ThreadOptions], Runner]] = {
+    "none": SequentialRunner, "batched": BatchedRunner, "processes": ProcessesRunner}
+assert tuple(CHOOSABLE) == ORDER
+
+
+@dataclass(frozen=True)
+class AutoRunner:
+    """Measures, then runs the jobs on the runner :func:`choose` picks, announcing the choice
+    and why through ``Hooks.on_start`` (lrscope.trials.runners.base.Runner)."""
+
+    options: ThreadOptions = field(default_factory=ThreadOptions)
+    name = "auto"
+    sequential = False
+
+    def on(self, engine: Engine) -> Runner:
+        """Itself on the local engine; ``none`` on a distributed one (its ranks share each
+        trial: nothing to choose)."""
+        return self if engine.name == "local" else SequentialRunner(self.options)
+
+    def run(self, jobs: Sequence[Job], setup: TrialSetup, engine: Engine,
+            hooks: Hooks = NO_HOOKS) -> Iterator[tuple[Job, TrialResult]]:
+        if not jobs:
+            return
+        choice = choose(jobs, setup, engine, self.options.threads)
+        chosen = CHOOSABLE[choice.mode](ThreadOptions(choice.threads)).on(engine)
+
+        def started(how: Started) -> None:  # the chosen runner's shape, with auto's why
+            hooks.start(dataclasses.replace(how, why=choice.line, facts=choice.to_dict()))
+
+        yield from chosen.run(jobs, setup, engine, dataclasses.replace(hooks, on_start=started))
 
 
 def _fastest(probes: dict[int, Callable[[], float]]) -> dict[int, float]:

@@ -1,9 +1,9 @@
 """``--parallel processes``: a study's pending trials in a pool of spawned worker processes.
 
 The task is shipped once per worker, not once per trial: the parent pickles the
-:class:`~lrscope.trials.runners.local.TrialSetup` (task with its tensors, budget, optimizer
+:class:`~lrscope.trials.runners.base.TrialSetup` (task with its tensors, budget, optimizer
 factory) once, each worker unpickles it in its initializer and keeps it for the pool's life, and
-a submitted trial carries only its :class:`~lrscope.trials.runners.local.Job` (key, schedule,
+a submitted trial carries only its :class:`~lrscope.trials.runners.base.Job` (key, schedule,
 seed). For Fashion-MNIST that is 220 MB per worker instead of 220 MB per trial.
 
 Workers x threads (:func:`pool_shape`): ``cores`` is the CPUs this process may use
@@ -34,16 +34,15 @@ import multiprocessing
 import pickle
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import torch
 
+from lrscope.engines import Engine
 from lrscope.errors import InputError
-from lrscope.trials.runners.threads import trial_threads, usable_cores
+from lrscope.trials.runners.base import NO_HOOKS, Hooks, Job, Started, TrialSetup, local_engine_only
+from lrscope.trials.runners.threads import ThreadOptions, trial_threads, usable_cores
 from lrscope.trials.trial import TrialResult
-
-if TYPE_CHECKING:  # local.py imports this module at run time; these are its types
-    from lrscope.trials.runners.local import Job, TrialSetup
 
 # The worker's copy of the study's setup, set once by _start_worker (one per process).
 _SETUP: TrialSetup | None = None
@@ -124,6 +123,31 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
                 future.cancel()
         if failure is not None:
             raise failure
+
+
+@dataclass(frozen=True)
+class ProcessesRunner:
+    """The trials in a pool of spawned workers, on the CPU (lrscope.trials.runners.base.Runner);
+    ``options.threads`` torch threads per worker (:func:`pool_shape`)."""
+
+    options: ThreadOptions = field(default_factory=ThreadOptions)
+    name = "processes"
+    sequential = False
+
+    def on(self, engine: Engine) -> ProcessesRunner:
+        local_engine_only(self.name, engine)
+        if engine.device.type != "cpu":
+            raise InputError(f"parallel: 'processes' runs on the CPU only, not on "
+                             f"{engine.device}; use --parallel none or batched on a GPU")
+        return self
+
+    def run(self, jobs: Sequence[Job], setup: TrialSetup, engine: Engine,
+            hooks: Hooks = NO_HOOKS) -> Iterator[tuple[Job, TrialResult]]:
+        if not jobs:
+            return
+        blob = pickled_setup(setup)  # what cannot reach a worker: refused before it starts
+        hooks.start(Started(self.name, *pool_shape(len(jobs), threads=self.options.threads)))
+        yield from run_in_processes(jobs, setup, blob, threads=self.options.threads)
 
 
 def _start_worker(blob: bytes, threads: int) -> None:

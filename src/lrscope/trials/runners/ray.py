@@ -35,16 +35,17 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lrscope.engines import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.errors import InputError
-from lrscope.trials.runners.local import Job, TrialSetup
+from lrscope.trials.runners.base import NO_HOOKS, Hooks, Job, Started, TrialSetup, local_engine_only
 from lrscope.trials.runners.threads import usable_cores
 from lrscope.trials.trial import TrialResult
 
@@ -80,12 +81,71 @@ class RayOptions:
                 isinstance(self.max_retries, int) and self.max_retries >= 0):
             raise InputError(f"ray max_retries: {self.max_retries!r} must be a whole number >= 0")
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], threads: int | None = None,
+                      ) -> RayOptions:
+        """The options from the study's runner settings (:data:`SETTINGS`: the config's and
+        the CLI's ``ray_*`` names; ``ray_resources`` as Ray Tune writes them,
+        ``{"cpu": 1, "gpu": 0.25}``, is compare()'s). Torch threads follow the CPUs.
+
+        >>> RayOptions.from_settings({"ray_address": "auto",
+        ...                           "ray_resources": {"cpu": 2, "gpu": 0.5}})
+        RayOptions(address='auto', cpus_per_trial=2.0, gpus_per_trial=0.5, max_retries=3)
+        """
+        given = dict(settings.get("ray_resources") or {})
+        unknown = sorted(set(given) - {"cpu", "gpu"})
+        if unknown:
+            raise InputError(f"ray_resources has {', '.join(map(repr, unknown))}; give "
+                             'CPUs and GPUs per trial, e.g. {"cpu": 1, "gpu": 0.25}')
+        cpus = given.get("cpu", settings.get("ray_cpus_per_trial"))
+        gpus = given.get("gpu", settings.get("ray_gpus_per_trial"))
+        return cls(address=settings.get("ray_address"),
+                   cpus_per_trial=1.0 if cpus is None else float(cpus),
+                   gpus_per_trial=None if gpus is None else float(gpus))
+
     def gpus(self, device: torch.device) -> float:
         """Each trial's share of a GPU: the one given, else a quarter when the study's device
         is CUDA (on the CPU, none)."""
         if self.gpus_per_trial is not None:
             return float(self.gpus_per_trial)
         return DEFAULT_GPU_SHARE if device.type == "cuda" else 0.0
+
+
+# The runner settings the ray runner reads, with their defaults (a value other than its default
+# with another runner is refused: lrscope.trials.runners.make_runner).
+SETTINGS: dict[str, Any] = {"ray_address": None, "ray_cpus_per_trial": 1.0,
+                            "ray_gpus_per_trial": None, "ray_resources": None}
+
+
+@dataclass(frozen=True)
+class RayRunner:
+    """Every trial a Ray task (lrscope.trials.runners.base.Runner); refuses to be made without
+    Ray installed (the one check), and ``on`` an engine when the cluster does not answer."""
+
+    options: RayOptions = field(default_factory=RayOptions)
+    name = "ray"
+    sequential = False
+
+    def __post_init__(self) -> None:
+        require_ray()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], threads: int | None) -> RayRunner:
+        return cls(RayOptions.from_settings(settings))
+
+    def on(self, engine: Engine) -> RayRunner:
+        local_engine_only(self.name, engine)
+        # a wrong address: one line now, not minutes of ray.init's retries
+        check_reachable(cluster_address(self.options))
+        return self
+
+    def run(self, jobs: Sequence[Job], setup: TrialSetup, engine: Engine,
+            hooks: Hooks = NO_HOOKS) -> Iterator[tuple[Job, TrialResult]]:
+        if not jobs:
+            return
+        # 0 workers: as many at once as the cluster's resources allow
+        hooks.start(Started(self.name, 0, max(1, int(self.options.cpus_per_trial))))
+        yield from run_on_ray(jobs, setup, engine.device, self.options)
 
 
 def cluster_address(options: RayOptions) -> str | None:
@@ -103,9 +163,8 @@ def run_on_ray(jobs: Sequence[Job], setup: TrialSetup, device: torch.device,
 
     Trials on a GPU (``options.gpus(device) > 0``) train on the GPU Ray gives their worker;
     the others on its CPU. Stopping early (an error, an interrupt, the caller closing this
-    generator) cancels the trials not yet done.
+    generator) cancels the trials not yet done. Ray is installed: :class:`RayRunner` checked.
     """
-    require_ray()
     import ray
 
     gpus = options.gpus(device)
@@ -204,8 +263,7 @@ def _connected(options: RayOptions) -> Iterator[None]:
     if ray.is_initialized():  # the caller's connection: theirs to end
         yield
         return
-    if address is not None:
-        check_reachable(address)
+    if address is not None:  # reachable: RayRunner.on checked
         # Joining: ray.shutdown() below only disconnects this driver; the cluster keeps running.
         ray.init(address=address, logging_level=logging.WARNING)
     else:

@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -97,3 +99,16 @@ def in_process_threads(asked: int | None, device_type: str, cores: int | None = 
     if asked is None and device_type != "cpu":
         asked = torch.get_num_threads()
     return trial_threads(asked, cores)
+
+
+@dataclass(frozen=True)
+class ThreadOptions:
+    """The options of the runners that train on this machine's cores (none, batched, processes,
+    auto): ``threads`` torch threads per trial (None: the rule above)."""
+
+    threads: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], threads: int | None) -> ThreadOptions:
+        """The registry's hook (lrscope.trials.runners.make_runner): only ``threads``."""
+        return cls(threads)
