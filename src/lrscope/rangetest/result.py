@@ -37,7 +37,8 @@ class RangeTestResult:
     rules read :attr:`zero_lag_smoothed`), ``reason`` why the headline was chosen (one line),
     ``warnings`` why the curve may not support an answer (one line each). ``stopped`` is
     ``"diverged"`` when the divergence rule ended the run early, else ``"completed"``;
-    ``diverged_at`` is then the LR of that step.
+    ``diverged_at`` is then the LR of that step (also named :attr:`diverged_at_lr`; a trial's
+    is a step, :attr:`lrscope.trials.trial.TrialResult.diverged_at_step`).
 
     >>> r = RangeTestResult(lrs=np.array([1e-3, 1e-2, 1e-1]), losses=np.array([2.0, 1.5, 0.9]),
     ...                     smoothed=np.array([2.0, 1.7, 1.4]), suggestion=1e-2, rule="steepest",
@@ -89,6 +90,12 @@ class RangeTestResult:
             raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
         object.__setattr__(self, "runs", tuple(self.runs))
         object.__setattr__(self, "seeds", tuple(self.seeds))
+
+    @property
+    def diverged_at_lr(self) -> float | None:
+        """The LR at which the run diverged (None when it completed): ``diverged_at``, named
+        apart from a trial's ``diverged_at_step``."""
+        return self.diverged_at
 
     @property
     def steps(self) -> int:

@@ -79,9 +79,15 @@ class TrialResult:
     lr: np.ndarray
     train_loss: np.ndarray
     evaluations: list[Evaluation] = field(default_factory=list)
-    diverged_at: int | None = None
+    diverged_at_step: int | None = None  # the optimizer step whose loss diverged
     wall_time: float = 0.0
     threads: int = 0  # torch's intra-op threads in the process that trained it (0: not known)
+
+    @property
+    def diverged_at(self) -> int | None:
+        """``diverged_at_step``, by its old name (a step, unlike a range test's
+        ``diverged_at``, an LR); study/run.py still reads it."""
+        return self.diverged_at_step
 
     @property
     def final(self) -> Evaluation | None:
@@ -89,17 +95,17 @@ class TrialResult:
 
     @classmethod
     def assemble(cls, lrs: np.ndarray, losses: torch.Tensor, evaluations: list[Evaluation],
-                 diverged_at: int | None, steps: int, wall_time: float) -> TrialResult:
-        """The result of a run of ``steps`` steps, cut after ``diverged_at`` when it diverged
-        (the one place every runner builds its results)."""
-        run = diverged_at + 1 if diverged_at is not None else steps
+                 diverged_at_step: int | None, steps: int, wall_time: float) -> TrialResult:
+        """The result of a run of ``steps`` steps, cut after ``diverged_at_step`` when it
+        diverged (the one place every runner builds its results)."""
+        run = diverged_at_step + 1 if diverged_at_step is not None else steps
         return cls(
-            status="diverged" if diverged_at is not None else "finished",
+            status="diverged" if diverged_at_step is not None else "finished",
             steps_run=run,
             lr=np.array(lrs[:run], dtype=float),
             train_loss=losses[:run].detach().cpu().numpy().copy(),
             evaluations=evaluations,
-            diverged_at=diverged_at,
+            diverged_at_step=diverged_at_step,
             wall_time=wall_time,
             threads=torch.get_num_threads(),  # read where it trained: what truly ran
         )
@@ -188,7 +194,7 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     # (A Problem's user batches that live elsewhere are moved per step, see below.)
     losses = torch.empty(steps, dtype=torch.float64, device=device)
     evaluations: list[Evaluation] = []
-    diverged_at: int | None = None
+    diverged_at_step: int | None = None
     checked = 0
     start = time.perf_counter()
     try:
@@ -218,9 +224,9 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
             last = step + 1 == steps
             evaluating = (step + 1) % eval_every == 0 or last
             if evaluating or (step + 1) % check_every == 0:
-                diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)
+                diverged_at_step = first_diverged(losses, checked, step + 1, engine, diverge_factor)
                 checked = step + 1
-                if diverged_at is not None:
+                if diverged_at_step is not None:
                     break
             if evaluating:
                 ev = dataclasses.replace(evaluate(model, task, device), step=step + 1)
@@ -229,7 +235,7 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
                     on_eval(ev)
     finally:
         engine.teardown(model, optimizer)
-    return TrialResult.assemble(lrs, losses, evaluations, diverged_at, steps,
+    return TrialResult.assemble(lrs, losses, evaluations, diverged_at_step, steps,
                                 time.perf_counter() - start)
 
 
