@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lrscope._checks import check_choice, check_int, check_positive
-from lrscope.data.batching import on_device, to_device
 from lrscope.data.evaluation import Evaluation
 from lrscope.data.problem import Problem
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
 from lrscope.engines.precision import MixedPrecision
+from lrscope.engines.step import optimizer_step, where_to_move
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, apply_schedule, group_ratios
 
@@ -198,33 +196,17 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     checked = 0
     start = time.perf_counter()
     try:
-        stream = iter(task.stream(seed, steps * micro))
-        first = next(stream)
-        # Batches are assumed to share a device (as in the range test): checked once, not
-        # moved (a walk through every batch) at every step.
-        move = not on_device(engine.shard(first), device)
-        batches: Iterator[Any] = itertools.chain([first], stream)
-        # The plain step (no accumulation, autocast, scaler or clipping) is inlined, as in the
-        # range test: on a small model each call per step shows.
-        plain = options.plain
+        batches, move_to = where_to_move(iter(task.stream(seed, steps * micro)), engine, device)
+        take_step = optimizer_step(engine, model, optimizer, task.loss, move_to=move_to, amp=amp,
+                                   clip_grad_norm=options.clip_grad_norm, accumulation=micro)
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
-            optimizer.zero_grad(set_to_none=True)
-            if plain:
-                batch = engine.shard(next(batches))
-                if move:
-                    batch = to_device(batch, device)
-                loss = task.loss(model, batch)
-                engine.backward(loss, optimizer)
-                optimizer.step()
-                losses[step] = loss.detach()
-            else:
-                losses[step] = _general_step(task, model, optimizer, batches, engine, amp,
-                                             options, move)
+            losses[step] = take_step(batches).detach()
             last = step + 1 == steps
             evaluating = (step + 1) % eval_every == 0 or last
             if evaluating or (step + 1) % check_every == 0:
-                diverged_at_step = first_diverged(losses, checked, step + 1, engine, diverge_factor)
+                diverged_at_step = first_diverged(losses, checked, step + 1, engine,
+                                                  diverge_factor)
                 checked = step + 1
                 if diverged_at_step is not None:
                     break
@@ -237,28 +219,6 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
         engine.teardown(model, optimizer)
     return TrialResult.assemble(lrs, losses, evaluations, diverged_at_step, steps,
                                 time.perf_counter() - start)
-
-
-def _general_step(task: TrialData, model: nn.Module, optimizer: torch.optim.Optimizer,
-                  batches: Iterator[Any], engine: Engine, amp: MixedPrecision,
-                  options: TrainOptions, move: bool) -> torch.Tensor:
-    """One optimizer step over ``options.accumulation_steps`` micro-batches, under autocast,
-    the GradScaler and clipping as asked; their mean loss (a tensor on the device)."""
-    micro = options.accumulation_steps
-    total: torch.Tensor | None = None
-    for _ in range(micro):
-        batch = engine.shard(next(batches))
-        if move:
-            batch = to_device(batch, engine.device)
-        with amp.autocast():
-            loss = task.loss(model, batch)
-        # each micro-batch's loss / k: the summed gradients are their mean
-        engine.backward(amp.scale(loss if micro == 1 else loss / micro), optimizer)
-        total = loss.detach() if total is None else total + loss.detach()
-    amp.clip(optimizer, options.clip_grad_norm)
-    amp.step(optimizer)
-    assert total is not None
-    return total if micro == 1 else total / micro
 
 
 def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,
