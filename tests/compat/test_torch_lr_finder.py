@@ -496,3 +496,22 @@ def test_device_moves_the_model_there_for_the_test_and_back():
     assert_same_state(before, state_of(model, opt))
     finder.reset()
     assert_same_state(before, state_of(model, opt))
+
+
+# -- the LR hook (issue 17 item 2) --------------------------------------------------------------
+
+
+def test_issue17_item2_lrs_are_set_by_the_hook_not_by_the_step_function():
+    """The drop-in's step function only scores a batch; its LRs go through the range test's
+    LR hook (``_Run.set_lrs``), one row of torch-lr-finder's table per step."""
+    from lrscope.compat.torch_lr_finder import _lr_table, _Run
+
+    model, opt = two_groups()
+    finder = LRFinder(model, opt, nn.MSELoss())
+    table = _lr_table([1e-4, 1e-3], 1.0, 5, "exp")
+    run = _Run(finder, table, None, 0.05, 5.0)
+    batch = next(iter(loader()))
+    run.score(model, batch)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 1e-3]  # scoring set no LR
+    assert run.set_lrs(3) == table[3][0]
+    assert [g["lr"] for g in opt.param_groups] == table[3]

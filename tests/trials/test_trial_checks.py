@@ -30,7 +30,8 @@ def trial(task, spec: str, check_every: int, eval_every: int = 20) -> TrialResul
 
 
 def assert_same(a: TrialResult, b: TrialResult) -> None:
-    assert (a.status, a.steps_run, a.diverged_at) == (b.status, b.steps_run, b.diverged_at)
+    assert (a.status, a.steps_run, a.diverged_at_step) == \
+        (b.status, b.steps_run, b.diverged_at_step)
     np.testing.assert_array_equal(a.train_loss, b.train_loss)  # NaN == NaN here
     np.testing.assert_array_equal(a.lr, b.lr)
     assert a.evaluations == b.evaluations
@@ -43,7 +44,7 @@ def every_step(task):
 
 def test_the_reference_diverges_at_a_known_step(every_step):
     result = every_step[20]
-    assert result.status == "diverged" and result.diverged_at == 44
+    assert result.status == "diverged" and result.diverged_at_step == 44
     assert [e.step for e in result.evaluations] == [20, 40]  # none after the diverged step
     assert len(result.train_loss) == 45
 

@@ -69,7 +69,6 @@ from lrscope.rangetest.state import (
     snapshot_from_disk,
     snapshot_to_disk,
 )
-from lrscope.rangetest.suggest import suggest
 from lrscope.rng import RngState
 
 # lrscope's own divergence rule is switched off (torch-lr-finder's is applied here); a finite
@@ -168,7 +167,7 @@ class LRFinder:
                 self.model, self.optimizer, None, train_iter, start_lr=run.table[0][0],
                 end_lr=float(end_lr), num_steps=num_iter, mode=mode, step_fn=run.score,
                 beta=run.beta, diverge_th=_NEVER_DIVERGES, accumulation_steps=accumulation_steps,
-                callback=run.record, cache_dir=cache_dir,
+                callback=run.record, cache_dir=cache_dir, _set_lrs=run.set_lrs,
                 grad_scaler=self.grad_scaler if self.amp_backend == "torch" else None)
         self.best_loss = run.best
         self.result = run.result(float(end_lr), mode, float(diverge_th), accumulation_steps,
@@ -224,7 +223,7 @@ def _lr_table(starts: list[float], end: float, num_iter: int, mode: str) -> list
 
 
 class _Run:
-    """One range test's step function and callback, and what they record."""
+    """One range test's LR setter, step function and callback, and what they record."""
 
     def __init__(self, finder: LRFinder, table: list[list[float]],
                  val_iter: ValDataLoaderIter | None, smooth_f: float, diverge_th: float) -> None:
@@ -236,18 +235,22 @@ class _Run:
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self.val_losses: list[float] = []
-        self.step = 0  # steps done so far (the callback counts them)
         self.stopped = False
         self.batch_size: int | None = None
         self.amp_config: dict[str, Any] | None = None
         if finder.amp_backend == "torch":
             self.amp_config = finder.amp_config or {"device_type": torch.device(finder.device).type}
 
-    def score(self, model: nn.Module, batch: Any) -> torch.Tensor:
-        """One micro-batch's loss, with every group's LR set to torch-lr-finder's value."""
-        for group, lr in zip(self.finder.optimizer.param_groups, self.table[self.step],
-                             strict=True):
+    def set_lrs(self, step: int) -> float:
+        """Step ``step``'s LRs, torch-lr-finder's: every group on its own ramp (the range
+        test's LR hook); group 0's is the one recorded."""
+        row = self.table[step]
+        for group, lr in zip(self.finder.optimizer.param_groups, row, strict=True):
             group["lr"] = lr
+        return row[0]
+
+    def score(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """One micro-batch's loss, as torch-lr-finder computes it (train mode, autocast)."""
         if self.batch_size is None:
             self.batch_size = examples_in(batch)
         inputs, labels = batch
@@ -276,7 +279,6 @@ class _Run:
                 self.best = value
         self.history["lr"].append(self.table[step][0])
         self.history["loss"].append(value)
-        self.step = step + 1
         if not math.isfinite(value) or value > self.diverge_th * self.best:
             self.stopped = True
             raise _StopEarly
@@ -285,23 +287,12 @@ class _Run:
                elapsed: float) -> RangeTestResult:
         num_iter = len(self.table)
         lrs = self.history["lr"]
-        stopped = self.stopped or len(lrs) < num_iter
-        diverged_at = lrs[-1] if stopped and lrs else None
-        try:
-            headline, rule, every = suggest(lrs, self.losses, diverged_at)  # raw: zero-lag inside
-        except InputError:  # LRs that float rounding left not strictly increasing
-            headline, rule, every = None, None, {}
-        return RangeTestResult(
-            lrs=np.array(lrs), losses=np.array(self.losses), smoothed=np.array(self.smoothed),
+        return RangeTestResult.from_curve(
+            lrs, self.losses, self.smoothed, diverged=self.stopped or len(lrs) < num_iter,
             val_losses=None if self.val_iter is None else np.array(self.val_losses),
-            suggestion=headline, suggestions=every, rule=rule,
-            stopped="diverged" if stopped else "completed", diverged_at=diverged_at,
             start_lr=self.table[0][0], end_lr=end_lr, num_steps=num_iter, mode=mode,
             beta=self.beta, diverge_th=diverge_th, accumulation_steps=accumulation,
-            batch_size=self.batch_size,
-            effective_batch_size=None if self.batch_size is None
-            else self.batch_size * accumulation,
-            engine="local", world_size=1, elapsed_s=elapsed)
+            batch_size=self.batch_size, engine="local", world_size=1, elapsed_s=elapsed)
 
 
 __all__ = ["DataLoaderIter", "LRFinder", "TrainDataLoaderIter", "ValDataLoaderIter"]

@@ -20,10 +20,9 @@ True
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ from lrscope.data.batching import (
     batch_stream,
     check_iterable,
     examples_in,
-    on_device,
     to_device,
 )
 from lrscope.data.evaluation import Totals, evaluating
@@ -45,6 +43,7 @@ from lrscope.engines import get_engine
 from lrscope.engines.base import Engine
 from lrscope.engines.local import LocalEngine
 from lrscope.engines.precision import MixedPrecision
+from lrscope.engines.step import optimizer_step, where_to_move
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult, Stopped
 from lrscope.rangetest.smoothing import (
@@ -54,12 +53,13 @@ from lrscope.rangetest.smoothing import (
     divergence_limit,
 )
 from lrscope.rangetest.state import preserved
-from lrscope.rangetest.suggest import HEADLINE, advise, check_prefer
+from lrscope.rangetest.suggest import HEADLINE, check_prefer
 from lrscope.schedules.ramp import Ramp
 from lrscope.schedules.torch_adapter import group_ratios, reference_lr
 
 DEFAULT_NUM_STEPS = 100
 Callback = Callable[[int, float, float, float], None]
+SetLrs = Callable[[int], float]  # step -> sets every group's LR of that step; the LR recorded
 
 
 def range_test(
@@ -88,6 +88,7 @@ def range_test(
     cache_dir: str | Path | None = None,
     seeds: int | Sequence[int] | None = None,
     _restored_by_caller: bool = False,
+    _set_lrs: SetLrs | None = None,
 ) -> RangeTestResult:
     """Run the LR range test on ``model`` and leave model, optimizer and RNGs as they were.
 
@@ -140,6 +141,10 @@ def range_test(
             :func:`lrscope.rangetest.suggest.advise`, which reads the raw losses through a
             zero-lag smoothing; the causal EMA above only decides when to stop).
 
+    ``_set_lrs`` (lrscope's own callers: the torch-lr-finder drop-in) replaces the ramp's LR
+    setter (:func:`ramp_lrs`): ``_set_lrs(step)`` sets every param group's LR of step ``step``
+    and returns the LR recorded for it.
+
     The snapshot is taken before and restored in a ``finally``: after NaNs, exceptions from
     the batches or the model, and KeyboardInterrupt alike (the exception then propagates).
     """
@@ -186,27 +191,40 @@ def range_test(
         train_model, train_opt = engine.setup(model, optimizer)
         try:
             run = _Loop(engine, train_model, train_opt, score, device, amp, clip_grad_norm)
-            run.run(ramp, steps, batches, accumulation_steps, beta, diverge_th,
+            set_lrs = _set_lrs if _set_lrs is not None else ramp_lrs(train_opt, ramp, steps)
+            run.run(set_lrs, steps, batches, accumulation_steps, beta, diverge_th,
                     val_batches, val_every, callback)
         finally:
             engine.teardown(train_model, train_opt)
     elapsed = time.perf_counter() - started
 
     # The rules read the raw losses through a zero-lag smoothing; the causal EMA only stopped.
-    advice = advise(run.lrs, run.losses, run.diverged_at, prefer=prefer, planned_steps=steps)
-    per_rank = run.batch_size
-    return RangeTestResult(
-        lrs=np.array(run.lrs), losses=np.array(run.losses), smoothed=np.array(run.smoothed),
+    return RangeTestResult.from_curve(
+        run.lrs, run.losses, run.smoothed, diverged=run.stopped == "diverged", prefer=prefer,
         val_losses=None if val_batches is None else np.array(run.val_losses),
-        suggestion=advice.lr, suggestions=advice.suggestions, rule=advice.rule,
-        reason=advice.reason, warnings=advice.warnings, stopped=run.stopped,
-        diverged_at=run.diverged_at, start_lr=float(start_lr), end_lr=float(end_lr),
-        num_steps=steps, mode=mode, beta=beta, diverge_th=diverge_th,
-        accumulation_steps=accumulation_steps, batch_size=per_rank,
-        effective_batch_size=(None if per_rank is None
-                              else per_rank * engine.world_size * accumulation_steps),
-        engine=engine.name, world_size=engine.world_size, elapsed_s=elapsed,
-    )
+        start_lr=float(start_lr), end_lr=float(end_lr), num_steps=steps, mode=mode, beta=beta,
+        diverge_th=diverge_th, accumulation_steps=accumulation_steps, batch_size=run.batch_size,
+        engine=engine.name, world_size=engine.world_size, elapsed_s=elapsed)
+
+
+def ramp_lrs(optimizer: Any, ramp: Ramp, steps: int) -> SetLrs:
+    """The LR setter of a range test: step ``i`` sets every group to ``ramp(i)`` x its ratio
+    (:func:`lrscope.schedules.group_ratios`) and returns ``ramp(i)``.
+
+    ``apply_schedule(optimizer, ramp, step, ratios)``, unrolled: the ramp's LRs are computed
+    once (a ramp has no momentum to set). On a small model the per-step Python cost is what
+    separates the range test from a bare loop.
+    """
+    groups = list(zip(optimizer.param_groups, group_ratios(optimizer), strict=True))
+    table = [ramp(step) for step in range(steps)]
+
+    def set_lrs(step: int) -> float:
+        lr = table[step]
+        for group, ratio in groups:
+            group["lr"] = lr * ratio
+        return lr
+
+    return set_lrs
 
 
 class _Loop:
@@ -221,53 +239,34 @@ class _Loop:
         self.smoothed: list[float] = []
         self.val_losses: list[float] = []
         self.stopped: Stopped = "completed"
-        self.diverged_at: float | None = None
         self.batch_size: int | None = None
 
-    def run(self, ramp: Ramp, steps: int, batches: Iterable[Any], accumulation: int,
+    def run(self, set_lrs: SetLrs, steps: int, batches: Iterable[Any], accumulation: int,
             beta: float, diverge_th: float, val_batches: Iterable[Any] | None,
             val_every: int | None, callback: Callback | None) -> None:
-        model, optimizer, score, device = self.model, self.optimizer, self.score, self.device
-        shard, backward, mean = self.engine.shard, self.engine.backward, self.engine.mean
         lrs, losses, smoothed_losses = self.lrs, self.losses, self.smoothed
-        # apply_schedule(optimizer, ramp, step, ratios), unrolled: the ramp's LRs are computed
-        # once and each group gets lr x its ratio (a ramp has no momentum to set). On a small
-        # model the per-step Python cost is what separates this loop from a bare one.
-        groups = list(zip(optimizer.param_groups, group_ratios(optimizer), strict=True))
-        table = [ramp(step) for step in range(steps)]
-        source = batch_stream(batches, steps * accumulation)
-        first = next(source)
-        source = itertools.chain([first], source)
-        move = not on_device(shard(first), device)  # batches are assumed to share a device
+        source, move_to = where_to_move(batch_stream(batches, steps * accumulation),
+                                        self.engine, self.device)
+        options: dict[str, Any] = {"move_to": move_to, "amp": self.amp,
+                                   "clip_grad_norm": self.clip, "accumulation": accumulation}
+        # The first step also checks the loss (a scalar) and counts the batch's examples.
+        first_step = optimizer_step(self.engine, self.model, self.optimizer,
+                                    self._checked_score, **options)
+        later_step = optimizer_step(self.engine, self.model, self.optimizer, self.score,
+                                    **options)
+        mean = self.engine.mean
         update = DebiasedEMA(beta).update
         best = reference = limit = math.inf
-        # Choices made once, not per step (on a small model every call per step shows): the
-        # plain step (no accumulation, autocast, scaler or clipping) is inlined below, and the
-        # base Engine's shard and mean (one process: the batch, the value) are not called.
-        plain = accumulation == 1 and not self.amp.enabled and self.clip is None
-        whole = type(self.engine).shard is Engine.shard
+        # On a small model every call per step shows: the base Engine's mean (one process: the
+        # value) is not called.
         one_rank = type(self.engine).mean is Engine.mean
         validate = val_every is not None and val_batches is not None
         # No model.train(): each module keeps the train/eval flag its owner gave it (a BatchNorm
         # frozen in eval mode stays frozen), as in the user's own loop.
         for step in range(steps):
-            lr = table[step]
-            for group, ratio in groups:
-                group["lr"] = lr * ratio
-            optimizer.zero_grad(set_to_none=True)
-            if plain:
-                batch = next(source) if whole else shard(next(source))
-                if move:
-                    batch = to_device(batch, device)
-                loss = score(model, batch)
-                if step == 0:
-                    self._check_first(loss, batch)
-                backward(loss, optimizer)
-                optimizer.step()
-                # The one host sync per step, after the step is queued.
-                local = loss.item()
-            else:
-                local = self._accumulated_step(source, move, accumulation, step == 0)
+            lr = set_lrs(step)
+            # The one host sync per step, after the step is queued.
+            local = (later_step if step else first_step)(source).item()
             # the same number on every rank, so all ranks stop together
             value = local if one_rank else mean(local)
             smoothed = update(value)
@@ -288,36 +287,20 @@ class _Loop:
             # has_diverged(smoothed, best, reference, diverge_th) with the limit kept up to
             # date above; NaN fails the comparison.
             if not (smoothed <= limit and math.isfinite(value)):
-                self.stopped, self.diverged_at = "diverged", lr
+                self.stopped = "diverged"
                 break
 
-    def _accumulated_step(self, source: Iterator[Any], move: bool, accumulation: int,
-                          first: bool) -> float:
-        """One optimizer step over ``accumulation`` micro-batches (1 with mixed precision, the
-        general path), under autocast and the GradScaler when asked; their mean loss."""
-        total: torch.Tensor | None = None
-        for _ in range(accumulation):
-            batch = self.engine.shard(next(source))
-            if move:
-                batch = to_device(batch, self.device)
-            with self.amp.autocast():
-                loss = self.score(self.model, batch)
-            if first and total is None:
-                self._check_first(loss, batch)
-            # Each micro-batch's loss / k: the summed gradients are the mean over micro-batches.
-            self.engine.backward(self.amp.scale(loss / accumulation), self.optimizer)
-            total = loss.detach() if total is None else total + loss.detach()
-        self.amp.clip(self.optimizer, self.clip)
-        self.amp.step(self.optimizer)
-        assert total is not None
-        return total.item() / accumulation
-
-    def _check_first(self, loss: Any, batch: Any) -> None:
+    def _checked_score(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """The score of a batch of the first step, checked: a scalar tensor; its examples
+        counted (the result's batch size)."""
+        loss = self.score(model, batch)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise InputTypeError(f"range_test: the loss must be a scalar tensor, got {got}; "
                                  "use a loss_fn with reduction='mean' or a step_fn returning one")
-        self.batch_size = examples_in(batch)
+        if self.batch_size is None:
+            self.batch_size = examples_in(batch)
+        return loss
 
     @torch.no_grad()
     def _validate(self, val_batches: Iterable[Any]) -> float:

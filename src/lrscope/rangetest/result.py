@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from lrscope.errors import InputError
+from lrscope.rangetest.suggest import HEADLINE, advise
 
 Stopped = Literal["completed", "diverged"]
 
@@ -37,7 +41,9 @@ class RangeTestResult:
     rules read :attr:`zero_lag_smoothed`), ``reason`` why the headline was chosen (one line),
     ``warnings`` why the curve may not support an answer (one line each). ``stopped`` is
     ``"diverged"`` when the divergence rule ended the run early, else ``"completed"``;
-    ``diverged_at`` is then the LR of that step.
+    ``diverged_at`` is then the LR of that step (also named :attr:`diverged_at_lr`; a trial's
+    is a step, :attr:`lrscope.trials.trial.TrialResult.diverged_at_step`).
+    :meth:`from_curve` is how a range test makes one.
 
     >>> r = RangeTestResult(lrs=np.array([1e-3, 1e-2, 1e-1]), losses=np.array([2.0, 1.5, 0.9]),
     ...                     smoothed=np.array([2.0, 1.7, 1.4]), suggestion=1e-2, rule="steepest",
@@ -89,6 +95,49 @@ class RangeTestResult:
             raise ValueError("RangeTestResult: lrs, losses and smoothed differ in length")
         object.__setattr__(self, "runs", tuple(self.runs))
         object.__setattr__(self, "seeds", tuple(self.seeds))
+
+    @classmethod
+    def from_curve(cls, lrs: Any, losses: Any, smoothed: Any, *, diverged: bool,
+                   prefer: str | None = None, planned_steps: int | None = None,
+                   batch_size: int | None = None, reason_prefix: str = "",
+                   warnings: Sequence[str] = (), **how_it_ran: Any) -> RangeTestResult:
+        """The result of a range test's curve, the one place one is made (the loop, the seeds'
+        combined curve, the torch-lr-finder drop-in).
+
+        The suggestions are :func:`lrscope.rangetest.suggest.advise` on the raw ``losses``
+        (``prefer``: the headline rule, default the library's; ``planned_steps``: the ramp's
+        length, default ``num_steps``); ``diverged``: the run stopped early, at the LR of its
+        last step (``diverged_at``). ``reason_prefix`` leads the headline's reason and
+        ``warnings`` follow the curve's own. ``how_it_ran``: the remaining fields (start_lr,
+        end_lr, num_steps, mode, beta, diverge_th, accumulation_steps, engine, world_size,
+        elapsed_s, val_losses, runs, seeds, spread); ``effective_batch_size`` is computed
+        from ``batch_size``, ``world_size`` and ``accumulation_steps``.
+        """
+        diverged_at = float(lrs[-1]) if diverged and len(lrs) else None
+        planned = planned_steps if planned_steps is not None else how_it_ran.get("num_steps")
+        try:
+            advice = advise(lrs, losses, diverged_at, prefer=prefer or HEADLINE,
+                            planned_steps=planned)
+            headline, rule, every = advice.lr, advice.rule, advice.suggestions
+            reason: str | None = reason_prefix + advice.reason
+            found = advice.warnings
+        except InputError as error:  # LRs that float rounding left not strictly increasing
+            headline, rule, every, reason, found = None, None, {}, None, (f"no suggestion: "
+                                                                          f"{error}",)
+        per_step = batch_size
+        world, micro = how_it_ran.get("world_size", 1), how_it_ran.get("accumulation_steps", 1)
+        return cls(lrs=np.array(lrs), losses=np.array(losses), smoothed=np.array(smoothed),
+                   suggestion=headline, suggestions=every, rule=rule, reason=reason,
+                   warnings=(*found, *warnings), stopped="diverged" if diverged else "completed",
+                   diverged_at=diverged_at, batch_size=per_step,
+                   effective_batch_size=None if per_step is None else per_step * world * micro,
+                   **how_it_ran)
+
+    @property
+    def diverged_at_lr(self) -> float | None:
+        """The LR at which the run diverged (None when it completed): ``diverged_at``, named
+        apart from a trial's ``diverged_at_step``."""
+        return self.diverged_at
 
     @property
     def steps(self) -> int:

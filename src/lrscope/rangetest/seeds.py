@@ -56,7 +56,6 @@ from lrscope.errors import InputTypeError
 from lrscope.rangetest.result import RangeTestResult
 from lrscope.rangetest.smoothing import smooth
 from lrscope.rangetest.state import rewindable
-from lrscope.rangetest.suggest import advise
 from lrscope.rng import preserved_rng, seed_all
 
 RunOne = Callable[..., RangeTestResult]
@@ -118,27 +117,21 @@ def combine(runs: Sequence[RangeTestResult], seeds: Sequence[int], prefer: str,
     first = runs[0]
     planned = first.num_steps if first.num_steps is not None else max(r.steps for r in runs)
     diverged = length < planned or (length > 0 and not np.isfinite(losses[-1]))
-    diverged_at = float(lrs[-1]) if diverged and length else None
-    advice = advise(lrs, losses, diverged_at, prefer=prefer, planned_steps=planned)
-    spread, spread_warnings = headline_spread(runs, seeds)
-    warnings = [*advice.warnings, *spread_warnings]
+    spread, warnings = headline_spread(runs, seeds)
     if len(runs) > 1 and all(np.array_equal(r.losses, first.losses, equal_nan=True)
                              for r in runs[1:]):
         warnings.append(f"range_test: the {len(runs)} seeds gave the same curve: the batches "
                         "do not depend on the seed (a fixed list?); pass a "
                         "DataLoader(shuffle=True) or a callable seed -> batches")
-    return RangeTestResult(
-        lrs=lrs, losses=losses, smoothed=smooth(losses, first.beta),
-        val_losses=median_validation(runs, length), suggestion=advice.lr,
-        suggestions=advice.suggestions, rule=advice.rule,
-        reason=None if advice.reason is None else f"median of {len(runs)} seeds; {advice.reason}",
-        stopped="diverged" if diverged else "completed", diverged_at=diverged_at,
+    return RangeTestResult.from_curve(
+        lrs, losses, smooth(losses, first.beta), diverged=diverged, prefer=prefer,
+        planned_steps=planned, reason_prefix=f"median of {len(runs)} seeds; ",
+        warnings=warnings, val_losses=median_validation(runs, length),
         start_lr=first.start_lr, end_lr=first.end_lr, num_steps=first.num_steps,
         mode=first.mode, beta=first.beta, diverge_th=first.diverge_th,
         accumulation_steps=first.accumulation_steps, batch_size=first.batch_size,
-        effective_batch_size=first.effective_batch_size, engine=first.engine,
-        world_size=first.world_size, elapsed_s=elapsed_s, runs=tuple(runs),
-        seeds=tuple(seeds), spread=spread, warnings=tuple(warnings))
+        engine=first.engine, world_size=first.world_size, elapsed_s=elapsed_s,
+        runs=tuple(runs), seeds=tuple(seeds), spread=spread)
 
 
 def common_length(lengths: Sequence[int]) -> int:

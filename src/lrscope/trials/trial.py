@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lrscope._checks import check_choice, check_int, check_positive
-from lrscope.data.batching import on_device, to_device
 from lrscope.data.evaluation import Evaluation
 from lrscope.data.problem import Problem
 from lrscope.data.tasks.base import Task
 from lrscope.engines import Engine, LocalEngine
 from lrscope.engines.precision import MixedPrecision
+from lrscope.engines.step import optimizer_step, where_to_move
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, apply_schedule, group_ratios
 
@@ -79,9 +77,15 @@ class TrialResult:
     lr: np.ndarray
     train_loss: np.ndarray
     evaluations: list[Evaluation] = field(default_factory=list)
-    diverged_at: int | None = None
+    diverged_at_step: int | None = None  # the optimizer step whose loss diverged
     wall_time: float = 0.0
     threads: int = 0  # torch's intra-op threads in the process that trained it (0: not known)
+
+    @property
+    def diverged_at(self) -> int | None:
+        """``diverged_at_step``, by its old name (a step, unlike a range test's
+        ``diverged_at``, an LR); study/run.py still reads it."""
+        return self.diverged_at_step
 
     @property
     def final(self) -> Evaluation | None:
@@ -89,17 +93,17 @@ class TrialResult:
 
     @classmethod
     def assemble(cls, lrs: np.ndarray, losses: torch.Tensor, evaluations: list[Evaluation],
-                 diverged_at: int | None, steps: int, wall_time: float) -> TrialResult:
-        """The result of a run of ``steps`` steps, cut after ``diverged_at`` when it diverged
-        (the one place every runner builds its results)."""
-        run = diverged_at + 1 if diverged_at is not None else steps
+                 diverged_at_step: int | None, steps: int, wall_time: float) -> TrialResult:
+        """The result of a run of ``steps`` steps, cut after ``diverged_at_step`` when it
+        diverged (the one place every runner builds its results)."""
+        run = diverged_at_step + 1 if diverged_at_step is not None else steps
         return cls(
-            status="diverged" if diverged_at is not None else "finished",
+            status="diverged" if diverged_at_step is not None else "finished",
             steps_run=run,
             lr=np.array(lrs[:run], dtype=float),
             train_loss=losses[:run].detach().cpu().numpy().copy(),
             evaluations=evaluations,
-            diverged_at=diverged_at,
+            diverged_at_step=diverged_at_step,
             wall_time=wall_time,
             threads=torch.get_num_threads(),  # read where it trained: what truly ran
         )
@@ -188,39 +192,23 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
     # (A Problem's user batches that live elsewhere are moved per step, see below.)
     losses = torch.empty(steps, dtype=torch.float64, device=device)
     evaluations: list[Evaluation] = []
-    diverged_at: int | None = None
+    diverged_at_step: int | None = None
     checked = 0
     start = time.perf_counter()
     try:
-        stream = iter(task.stream(seed, steps * micro))
-        first = next(stream)
-        # Batches are assumed to share a device (as in the range test): checked once, not
-        # moved (a walk through every batch) at every step.
-        move = not on_device(engine.shard(first), device)
-        batches: Iterator[Any] = itertools.chain([first], stream)
-        # The plain step (no accumulation, autocast, scaler or clipping) is inlined, as in the
-        # range test: on a small model each call per step shows.
-        plain = options.plain
+        batches, move_to = where_to_move(iter(task.stream(seed, steps * micro)), engine, device)
+        take_step = optimizer_step(engine, model, optimizer, task.loss, move_to=move_to, amp=amp,
+                                   clip_grad_norm=options.clip_grad_norm, accumulation=micro)
         for step in range(steps):
             lrs[step] = apply_schedule(optimizer, schedule, step, ratios)
-            optimizer.zero_grad(set_to_none=True)
-            if plain:
-                batch = engine.shard(next(batches))
-                if move:
-                    batch = to_device(batch, device)
-                loss = task.loss(model, batch)
-                engine.backward(loss, optimizer)
-                optimizer.step()
-                losses[step] = loss.detach()
-            else:
-                losses[step] = _general_step(task, model, optimizer, batches, engine, amp,
-                                             options, move)
+            losses[step] = take_step(batches).detach()
             last = step + 1 == steps
             evaluating = (step + 1) % eval_every == 0 or last
             if evaluating or (step + 1) % check_every == 0:
-                diverged_at = first_diverged(losses, checked, step + 1, engine, diverge_factor)
+                diverged_at_step = first_diverged(losses, checked, step + 1, engine,
+                                                  diverge_factor)
                 checked = step + 1
-                if diverged_at is not None:
+                if diverged_at_step is not None:
                     break
             if evaluating:
                 ev = dataclasses.replace(evaluate(model, task, device), step=step + 1)
@@ -229,30 +217,8 @@ def _run(task: TrialData, schedule: Schedule, seed: int, steps: int, eval_every:
                     on_eval(ev)
     finally:
         engine.teardown(model, optimizer)
-    return TrialResult.assemble(lrs, losses, evaluations, diverged_at, steps,
+    return TrialResult.assemble(lrs, losses, evaluations, diverged_at_step, steps,
                                 time.perf_counter() - start)
-
-
-def _general_step(task: TrialData, model: nn.Module, optimizer: torch.optim.Optimizer,
-                  batches: Iterator[Any], engine: Engine, amp: MixedPrecision,
-                  options: TrainOptions, move: bool) -> torch.Tensor:
-    """One optimizer step over ``options.accumulation_steps`` micro-batches, under autocast,
-    the GradScaler and clipping as asked; their mean loss (a tensor on the device)."""
-    micro = options.accumulation_steps
-    total: torch.Tensor | None = None
-    for _ in range(micro):
-        batch = engine.shard(next(batches))
-        if move:
-            batch = to_device(batch, engine.device)
-        with amp.autocast():
-            loss = task.loss(model, batch)
-        # each micro-batch's loss / k: the summed gradients are their mean
-        engine.backward(amp.scale(loss if micro == 1 else loss / micro), optimizer)
-        total = loss.detach() if total is None else total + loss.detach()
-    amp.clip(optimizer, options.clip_grad_norm)
-    amp.step(optimizer)
-    assert total is not None
-    return total if micro == 1 else total / micro
 
 
 def first_diverged(losses: torch.Tensor, lo: int, hi: int, engine: Engine,

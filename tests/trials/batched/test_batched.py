@@ -43,7 +43,7 @@ def one_by_one(task: Task, schedules: list[Schedule], make: OptimizerFactory | N
 
 def assert_same_trial(batched: TrialResult, alone: TrialResult) -> None:
     assert batched.status == alone.status
-    assert batched.diverged_at == alone.diverged_at
+    assert batched.diverged_at_step == alone.diverged_at_step
     assert batched.steps_run == alone.steps_run == len(batched.train_loss)
     np.testing.assert_array_equal(batched.lr, alone.lr)
     np.testing.assert_allclose(batched.train_loss, alone.train_loss, rtol=RTOL, atol=0)
@@ -162,7 +162,7 @@ def test_nan_in_one_row_stays_in_that_row(mlp_task: Task) -> None:
     kw = {"seed": 3, "steps": 20, "eval_every": 20}
     healthy = [Constant(lr=0.05), ExponentialDecay(lr=0.2, gamma=0.9)]
     batched = run_trials_batched(mlp_task, [healthy[0], Constant(lr=1e38), healthy[1]], **kw)
-    assert batched[1].status == "diverged" and batched[1].diverged_at is not None
+    assert batched[1].status == "diverged" and batched[1].diverged_at_step is not None
     for b, a in zip([batched[0], batched[2]], one_by_one(mlp_task, healthy, **kw), strict=True):
         assert_same_trial(b, a)
 

@@ -54,8 +54,8 @@ def assert_equal_to_alone(task: Task, schedules: list[Schedule], make: Optimizer
     for i, schedule in enumerate(schedules):
         one, weights = alone(task, schedule, make, **kw)
         got = results[i]
-        assert (got.status, got.diverged_at, got.steps_run) == \
-               (one.status, one.diverged_at, one.steps_run)
+        assert (got.status, got.diverged_at_step, got.steps_run) == \
+               (one.status, one.diverged_at_step, one.steps_run)
         np.testing.assert_array_equal(got.lr, one.lr)
         np.testing.assert_allclose(got.train_loss, one.train_loss, rtol=TOL, atol=0)
         # Evaluations in eval mode: BatchNorm reads the trial's own statistics, no dropout.
@@ -172,7 +172,7 @@ def test_diverged_trial_leaves_the_others_bit_identical(digits: Task,
     # The diverging trial sits between the others, so a row after it moves when it leaves.
     with_it, states = batched(task, [finishing[0], Constant(lr=1e4), finishing[1]], sgd(), **kw)
     without, states_without = batched(task, finishing, sgd(), **kw)
-    assert with_it[1].status == "diverged" and with_it[1].diverged_at is not None
+    assert with_it[1].status == "diverged" and with_it[1].diverged_at_step is not None
     assert 1 not in states
     for got, want, i in ((with_it[0], without[0], 0), (with_it[2], without[1], 2)):
         np.testing.assert_array_equal(got.train_loss, want.train_loss)

@@ -182,7 +182,7 @@ def run_trials_batched(
     ...                           steps=8, eval_every=4)
     >>> a.status, len(a.train_loss), [e.step for e in a.evaluations]
     ('finished', 8, [4, 8])
-    >>> b.status, b.diverged_at, len(b.train_loss), b.evaluations
+    >>> b.status, b.diverged_at_step, len(b.train_loss), b.evaluations
     ('diverged', 1, 2, [])
     """
     if not schedules:
@@ -216,7 +216,7 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
     lrs = np.empty((steps, k))
     losses = torch.full((steps, k), float("nan"), dtype=torch.float64, device=device)
     evaluations: list[list[Evaluation]] = [[] for _ in range(k)]
-    diverged_at: list[int | None] = [None] * k
+    diverged_at_step: list[int | None] = [None] * k
     wall = [0.0] * k
     checked, clock = 0, time.perf_counter()
     for step, (x, y) in enumerate(batches.steps(steps)):
@@ -237,8 +237,9 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
         seen = losses[:checked].cpu()
         rows = []
         for row, i in enumerate(active):
-            diverged_at[i] = first_diverged(seen[:, i], start, checked, _LOCAL, diverge_factor)
-            if diverged_at[i] is None:
+            diverged_at_step[i] = first_diverged(seen[:, i], start, checked, _LOCAL,
+                                                 diverge_factor)
+            if diverged_at_step[i] is None:
                 rows.append(row)
         running = [active[row] for row in rows]
         if running:
@@ -260,8 +261,8 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
         for row, i in enumerate(active):
             on_finish(i, stack.state(row))
     cpu_losses = losses.cpu()
-    return [TrialResult.assemble(lrs[:, i], cpu_losses[:, i], evaluations[i], diverged_at[i],
-                                 steps, wall[i]) for i in range(k)]
+    return [TrialResult.assemble(lrs[:, i], cpu_losses[:, i], evaluations[i],
+                                 diverged_at_step[i], steps, wall[i]) for i in range(k)]
 
 
 def _step(stack: StackedModel, x: torch.Tensor, y: torch.Tensor, lr: list[float],
