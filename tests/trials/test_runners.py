@@ -51,7 +51,7 @@ def test_modes_agree_with_sequential(plan, mode):
     assert sorted(got) == sorted(reference)
     for key, ref in reference.items():
         res = got[key]
-        assert res.status == ref.status and res.diverged_at == ref.diverged_at, key
+        assert res.status == ref.status and res.diverged_at_step == ref.diverged_at_step, key
         if mode == "processes":  # the same arithmetic in another process: bitwise equal
             np.testing.assert_array_equal(res.train_loss, ref.train_loss)
             assert res.evaluations == ref.evaluations, key

@@ -371,5 +371,5 @@ def _record(store: ResultsStore, trial_id: int, key: str, result: TrialResult,
     store.add_metrics(trial_id, rows)
     if sink is not None:
         sink.trial_recorded(key, result)
-    store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at,
+    store.finish_trial(trial_id, status=result.status, diverged_at_step=result.diverged_at_step,
                        wall_time=result.wall_time)

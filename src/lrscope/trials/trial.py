@@ -82,12 +82,6 @@ class TrialResult:
     threads: int = 0  # torch's intra-op threads in the process that trained it (0: not known)
 
     @property
-    def diverged_at(self) -> int | None:
-        """``diverged_at_step``, by its old name (a step, unlike a range test's
-        ``diverged_at``, an LR); study/run.py still reads it."""
-        return self.diverged_at_step
-
-    @property
     def final(self) -> Evaluation | None:
         return self.evaluations[-1] if self.evaluations else None
 
