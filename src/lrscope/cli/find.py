@@ -24,7 +24,7 @@ from lrscope.cli.find_output import write_outputs
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.find import FindConfig, load_config
 from lrscope.errors import InputError
-from lrscope.rangetest.suggest import HEADLINE, RULE_NOTES
+from lrscope.rangetest.suggest import HEADLINE, HEADLINE_RULES, RULE_REGISTRY
 from lrscope.rng import preserved_rng
 
 # argparse dest -> (dotted config key, flag): every flag is an override of the config file.
@@ -67,8 +67,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the per-seed headlines reported (default 1)")
     add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
         "test subset (default: ten times per run; 0: never)")
-    add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), steepest, "
-        "valley, minimum")
+    others = ", ".join(rule for rule in HEADLINE_RULES if rule != HEADLINE)
+    add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), {others}")
     add("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -198,8 +198,9 @@ def suggestion_table(suggestions: dict[str, float | None], headline: str | None)
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rule, lr in suggestions.items():
         is_headline = rule == headline
+        note = RULE_REGISTRY[rule].note if rule in RULE_REGISTRY else ""
         table.add_row("*" if is_headline else "", rule, "-" if lr is None else f"{lr:.3g}",
-                      RULE_NOTES.get(rule, ""), style="bold green" if is_headline else None)
+                      note, style="bold green" if is_headline else None)
     return table
 
 

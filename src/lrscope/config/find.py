@@ -53,7 +53,7 @@ from lrscope.engines.colossalai_plugins import PLUGINS, plugin_optimizer_problem
 from lrscope.engines.local import resolve_device
 from lrscope.errors import InputError, did_you_mean
 from lrscope.rangetest.settings import RangeTestSettings
-from lrscope.rangetest.suggest import HEADLINE
+from lrscope.rangetest.suggest import HEADLINE, prefer_problem
 
 
 def _optional_count() -> Any:
@@ -191,7 +191,7 @@ class RangeTestConfig(ConfigModel):
     accumulation_steps: int = Field(default=1, ge=1)
     val_every: int | None = Field(default=None, ge=0)  # None: a tenth of the run; 0: none
     val_examples: int = Field(default=512, ge=1)  # the fixed validation subset of the test set
-    prefer: Literal["below_minimum", "midpoint", "steepest", "valley", "minimum"] = HEADLINE
+    prefer: str = HEADLINE  # a rule of lrscope.rangetest.suggest.HEADLINE_RULES
 
     @field_validator("end")
     @classmethod
@@ -205,6 +205,14 @@ class RangeTestConfig(ConfigModel):
     @classmethod
     def _steps_or_epochs(cls, epochs: int | None, info: ValidationInfo) -> int | None:
         return check_steps_or_epochs(epochs, info)
+
+    @field_validator("prefer")
+    @classmethod
+    def _headline_rule(cls, prefer: str) -> str:
+        problem = prefer_problem(prefer)
+        if problem is not None:
+            raise ValueError(problem)
+        return prefer
 
     def resolved(self, steps: int) -> RangeTestConfig:
         """A copy with the run's ``steps`` (when not given as epochs) and its validation cadence

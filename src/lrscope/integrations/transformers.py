@@ -86,7 +86,8 @@ def find_lr(
 
     ``start_lr=None`` starts from the optimizer's current LR (``args.learning_rate`` for one the
     Trainer makes); the other arguments are :func:`lrscope.range_test`'s, with its defaults
-    (``prefer``: its headline rule, :data:`lrscope.rangetest.suggest.HEADLINE`).
+    (``prefer``: its headline rule, :data:`lrscope.rangetest.suggest.HEADLINE`, or another of
+    :data:`lrscope.rangetest.suggest.HEADLINE_RULES`).
     ``set_lr=True`` writes the suggestion (when there is one) to ``trainer.args.learning_rate``,
     which an optimizer the Trainer creates later (in ``train()``) starts from; an optimizer that
     already exists keeps its own LR (a warning says so). One process only: under ``torchrun``
