@@ -24,6 +24,8 @@ from lrscope.cli.find_output import write_outputs
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.find import FindConfig, load_config
 from lrscope.errors import InputError
+from lrscope.rangetest.settings import DEFAULT_NUM_STEPS
+from lrscope.rangetest.settings import RANGE_TEST_DEFAULTS as DEFAULTS
 from lrscope.rangetest.suggest import HEADLINE, HEADLINE_RULES, RULE_REGISTRY
 from lrscope.rng import preserved_rng
 
@@ -52,11 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add = parser.add_argument
     # compare's names for the same ramp; the short ones stay as aliases (issue 19 item 15)
     add("--range-start", "--start", dest="start", type=float, metavar="LR",
-        help="first LR of the ramp (default 1e-7)")
+        help=f"first LR of the ramp (default {DEFAULTS.start:g})")
     add("--range-end", "--end", dest="end", type=float, metavar="LR",
-        help="last LR of the ramp (default 10)")
+        help=f"last LR of the ramp (default {DEFAULTS.end:g})")
     add("--range-steps", "--steps", dest="steps", type=int, metavar="N",
-        help="optimizer steps of the ramp (default 100)")
+        help=f"optimizer steps of the ramp (default {DEFAULT_NUM_STEPS})")
     add("--epochs", type=int, metavar="E", help="instead of --range-steps: E passes over the "
         "data")
     add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")

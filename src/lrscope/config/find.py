@@ -52,8 +52,9 @@ from lrscope.data.tasks import DEFAULT_TASK, Task, check_task_name, get_task
 from lrscope.engines.colossalai_plugins import PLUGINS, plugin_optimizer_problem
 from lrscope.engines.local import resolve_device
 from lrscope.errors import InputError, did_you_mean
+from lrscope.rangetest.settings import RANGE_TEST_DEFAULTS as DEFAULTS
 from lrscope.rangetest.settings import RangeTestSettings
-from lrscope.rangetest.suggest import HEADLINE, prefer_problem
+from lrscope.rangetest.suggest import prefer_problem
 
 
 def _optional_count() -> Any:
@@ -181,17 +182,21 @@ class OptimizerConfig(ConfigModel):
 class RangeTestConfig(ConfigModel):
     """The ``[range_test]`` table: arguments of :func:`lrscope.range_test`."""
 
-    start: float = Field(default=1e-7, gt=0.0)
-    end: float = Field(default=10.0, gt=0.0)
-    steps: int | None = Field(default=None, ge=2)  # None: 100, or as many as `epochs` give
-    epochs: int | None = _optional_count()
-    mode: Literal["exp", "linear"] = "exp"
-    beta: float = Field(default=0.98, ge=0.0, lt=1.0)
-    diverge_th: float = Field(default=5.0, gt=1.0)
-    accumulation_steps: int = Field(default=1, ge=1)
-    val_every: int | None = Field(default=None, ge=0)  # None: a tenth of the run; 0: none
-    val_examples: int = Field(default=512, ge=1)  # the fixed validation subset of the test set
-    prefer: str = HEADLINE  # a rule of lrscope.rangetest.suggest.HEADLINE_RULES
+    # The defaults are RangeTestSettings' (lrscope.rangetest.settings), the range test's own.
+    start: float = Field(default=DEFAULTS.start, gt=0.0)
+    end: float = Field(default=DEFAULTS.end, gt=0.0)
+    # None: DEFAULT_NUM_STEPS, or as many as `epochs` give
+    steps: int | None = Field(default=DEFAULTS.steps, ge=2)
+    epochs: int | None = Field(default=DEFAULTS.epochs, ge=1)
+    mode: Literal["exp", "linear"] = DEFAULTS.mode
+    beta: float = Field(default=DEFAULTS.beta, ge=0.0, lt=1.0)
+    diverge_th: float = Field(default=DEFAULTS.diverge_th, gt=1.0)
+    accumulation_steps: int = Field(default=DEFAULTS.accumulation_steps, ge=1)
+    # None: a tenth of the run; 0: none
+    val_every: int | None = Field(default=DEFAULTS.val_every, ge=0)
+    # the fixed validation subset of the test set
+    val_examples: int = Field(default=DEFAULTS.val_examples, ge=1)
+    prefer: str = DEFAULTS.prefer  # a rule of lrscope.rangetest.suggest.HEADLINE_RULES
 
     @field_validator("end")
     @classmethod
