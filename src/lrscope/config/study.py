@@ -32,7 +32,7 @@ from lrscope.config.find import (
 from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.recipes import RECIPES, budget_problem
+from lrscope.study.recipes import RECIPES, budget_problem, lr_scales_problem
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES
 
@@ -102,10 +102,9 @@ class StudyConfig(TaskConfig):
     @field_validator("lr_scales")
     @classmethod
     def _good_scales(cls, scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if scales is not None and (not scales or any(s <= 0 for s in scales)
-                                   or len(set(scales)) != len(scales)):
-            raise ValueError("must be distinct positive multiples of the peak LR, "
-                             "e.g. [0.3, 1, 3]")
+        problem = None if scales is None else lr_scales_problem(scales)
+        if problem is not None:
+            raise ValueError(problem)
         return scales
 
     @field_validator("epochs")

@@ -47,7 +47,7 @@ from lrscope.rng import preserved_rng
 from lrscope.study.confirm import check_confirm_seeds, run_confirmation
 from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, TrialEvent
-from lrscope.study.recipes import RECIPES, Suite
+from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
@@ -127,6 +127,8 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
                          f"{', '.join(PARALLEL_MODES)}")
     if threads is not None:
         check_int("compare", "threads", threads)
+    if lr_scales is not None and (problem_text := lr_scales_problem(list(lr_scales))):
+        raise InputError(f"compare: lr_scales={list(lr_scales)!r} {problem_text}")
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
     ray = _ray_options(ray_address, ray_resources)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)

@@ -196,6 +196,21 @@ def scale_text(scale: float) -> str:
     return f"x{scale:g}"
 
 
+def lr_scales_problem(scales: Sequence[Any]) -> str | None:
+    """What is wrong with ``scales`` as ``lr_scales`` (None when they are distinct positive
+    numbers): the one check of the config's ``lr_scales`` and :func:`lrscope.compare`'s. An
+    empty list would run a study with no schedules.
+
+    >>> lr_scales_problem([0.3, 1, 3]) is None, lr_scales_problem([])
+    (True, 'must be distinct positive multiples of the peak LR, e.g. [0.3, 1, 3]')
+    """
+    numbers = all(isinstance(s, int | float) and not isinstance(s, bool) for s in scales)
+    if not scales or not numbers or any(not s > 0 for s in scales) or len(set(scales)) != len(
+            scales):
+        return "must be distinct positive multiples of the peak LR, e.g. [0.3, 1, 3]"
+    return None
+
+
 def with_lr_scales(suite: Suite, scales: Sequence[float] | None, total_steps: int) -> Suite:
     """Every schedule of ``suite`` at each multiple of its peak LR (``None``: the suite as it
     is). A scaled schedule's label is its spec (``onecycle(max_lr=1.8)``); at scale 1 it keeps
