@@ -18,7 +18,7 @@ from lrscope.config.find import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.plan import StudyPlan
+from lrscope.study.plan import StudyPlan, default_eval_every
 from lrscope.trials.runners import RayOptions
 from lrscope.trials.trial import TrainOptions
 
@@ -56,7 +56,7 @@ def study_plan(config: StudyConfig) -> StudyPlan:
             parse(spec, total_steps=steps)
         except InputError as err:
             raise InputError(f"schedules: {err}") from None
-    eval_every = config.eval_every or task.steps_per_epoch or max(1, steps // 10)
+    eval_every = config.eval_every or default_eval_every(task.steps_per_epoch, steps)
     return StudyPlan(
         name=config.name,
         task=task,

@@ -32,6 +32,7 @@ from lrscope.config.find import (
 from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
+from lrscope.study.plan import steps_in_epochs
 from lrscope.study.recipes import RECIPES, budget_problem, lr_scales_problem
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES
@@ -157,7 +158,8 @@ class StudyConfig(TaskConfig):
         accumulation, each optimizer step takes ``accumulation_steps`` batches)."""
         if self.steps is not None:
             return self.steps
-        return max(1, (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch // self.accumulation_steps)
+        return steps_in_epochs(self.epochs or DEFAULT_EPOCHS, steps_per_epoch,
+                               self.accumulation_steps)
 
     def engine_options(self) -> dict[str, Any]:
         return engine_options(self.engine, self.plugin, self.device)

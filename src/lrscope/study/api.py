@@ -46,7 +46,7 @@ from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.rng import preserved_rng
 from lrscope.study.confirm import check_confirm_seeds, run_confirmation
 from lrscope.study.identity import study_identity
-from lrscope.study.plan import StudyPlan, TrialEvent
+from lrscope.study.plan import StudyPlan, TrialEvent, default_eval_every, steps_in_epochs
 from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
@@ -143,7 +143,7 @@ def compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
     check_rank_by(RankingMetric.parse(metric), problem, engine.device)
     plan = StudyPlan(
         name=name, task=problem, seeds=seed_list, steps=total,
-        eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
+        eval_every=eval_every or default_eval_every(problem.steps_per_epoch, total),
         make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(), parallel=parallel, ray=ray,
@@ -328,7 +328,7 @@ def _steps(steps: int | None, epochs: int | None, per_epoch: int | None, micro: 
                          "steps instead")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"compare: epochs={epochs!r} must be a whole number >= 1")
-    return max(2, epochs * per_epoch // micro)
+    return steps_in_epochs(epochs, per_epoch, micro, minimum=2)
 
 
 def _named(thing: Any) -> str:

@@ -81,3 +81,25 @@ class TrialEvent:
     state: str
     result: TrialResult | None = None
     evaluation: Evaluation | None = None  # with state "running": the latest evaluation
+
+
+def steps_in_epochs(epochs: int, steps_per_epoch: int, accumulation_steps: int,
+                    minimum: int = 1) -> int:
+    """Optimizer steps of ``epochs`` passes over the data (each optimizer step takes
+    ``accumulation_steps`` batches), at least ``minimum``: the budget rule of the config and of
+    :func:`lrscope.compare`.
+
+    >>> steps_in_epochs(3, 10, 4), steps_in_epochs(1, 1, 4, minimum=2)
+    (7, 2)
+    """
+    return max(minimum, epochs * steps_per_epoch // accumulation_steps)
+
+
+def default_eval_every(steps_per_epoch: int | None, steps: int) -> int:
+    """Evaluate once per epoch (as the seed study did), or ten times per run when the data has
+    no length: the cadence of the config and of :func:`lrscope.compare` when none is given.
+
+    >>> default_eval_every(50, 1000), default_eval_every(None, 1000), default_eval_every(None, 5)
+    (50, 100, 1)
+    """
+    return max(1, steps_per_epoch or steps // 10)
