@@ -110,7 +110,7 @@ def confirm_plan(plan: StudyPlan, labels: Sequence[str], seeds: Sequence[int],
         name=confirm_run_name(plan.name), task=plan.task, seeds=tuple(seeds), steps=plan.steps,
         eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
         schedules=tuple(labels), range_test=None, parallel=plan.parallel, ray=plan.ray,
-        options=plan.options, may_grow=("seeds", "schedules"),
+        options=plan.options,
         # what the report reads: the latest confirmation's schedules and seeds
         report_only=("latest", "rank_by", "target_accuracy"),
         config={"confirms": plan.name, "steps": plan.steps, "seeds": list(seeds),

@@ -10,6 +10,7 @@ from typing import Any
 from lrscope.errors import InputError
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit, with_lr_scales
+from lrscope.study.resume import MAY_GROW, REPORT_ONLY
 from lrscope.trials.runners import RayOptions, TrialSetup
 from lrscope.trials.trial import (
     Evaluation,
@@ -44,9 +45,9 @@ class StudyPlan:
     # every setting's default, in ``config``'s form: fills settings a stored study predates
     config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     # keys of ``config`` a rerun may change (the latest wins) or extend (the run keeps the union
-    # and runs only the new trials): see lrscope.study.resume; the rest must match
-    report_only: tuple[str, ...] = ()
-    may_grow: tuple[str, ...] = ()
+    # and runs only the new trials): lrscope.study.resume's policy; the rest must match
+    report_only: tuple[str, ...] = REPORT_ONLY
+    may_grow: tuple[str, ...] = MAY_GROW
 
     def __post_init__(self) -> None:
         if self.parallel == "ray":  # a missing optional extra is an error before any work
