@@ -6,7 +6,7 @@ import dataclasses
 import inspect
 
 import lrscope
-from lrscope.config.find import RangeTestConfig
+from lrscope.config.sections import RangeTestConfig
 from lrscope.integrations.transformers import find_lr
 from lrscope.rangetest.settings import DEFAULT_NUM_STEPS, RANGE_TEST_DEFAULTS, RangeTestSettings
 from lrscope.study.plan import StudyPlan

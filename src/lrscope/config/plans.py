@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from lrscope.config.find import OptimizerConfig
+from lrscope.config.sections import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
 from lrscope.schedules import parse

@@ -1,7 +1,8 @@
 """The study config: everything ``lrscope compare`` needs, read from TOML and flags.
 
-It shares the task, optimizer and range-test tables with ``lrscope find`` (lrscope.config.find) and
-their error messages (file, line, dotted field, value, what is allowed). Example::
+It shares the task, optimizer and range-test tables with ``lrscope find``
+(lrscope.config.sections) and their error messages (file, line, dotted field, value, what is
+allowed). Example::
 
     task = "fashion-mnist"
     seeds = 3
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from lrscope.config.base import load_model
-from lrscope.config.find import (
+from lrscope.config.sections import (
     OptimizerConfig,
     RangeTestConfig,
     TaskConfig,
