@@ -339,3 +339,14 @@ def test_issue17_item3_compare_refuses_bad_lr_scales_as_the_config_does(tmp_path
     with pytest.raises(lrscope.InputError) as in_config:
         load_study_config(overrides={"lr_scales": scales})
     assert message.split(" must be ")[1] in str(in_config.value)
+
+
+def test_issue17_item7_the_leaderboard_is_typed_with_its_row_class() -> None:
+    """CompareResult.leaderboard is a list of LeaderboardRow, which ``lrscope`` exports."""
+    import typing
+
+    from lrscope.study.stats.leaderboard import LeaderboardRow
+
+    assert lrscope.LeaderboardRow is LeaderboardRow and "LeaderboardRow" in lrscope.__all__
+    hints = typing.get_type_hints(lrscope.CompareResult)
+    assert hints["leaderboard"] == list[LeaderboardRow]

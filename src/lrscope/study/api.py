@@ -49,6 +49,7 @@ from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, TrialEvent, default_eval_every, steps_in_epochs
 from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
+from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import PARALLEL_MODES, RayOptions
@@ -61,7 +62,7 @@ MINIMISED = RANKING_MINIMISED  # kept for callers of the earlier name
 class CompareResult:
     """What :func:`compare` returns: the ranked rows, the winner, where everything was written."""
 
-    leaderboard: list[Any]  # lrscope.study.stats.leaderboard.LeaderboardRow, best first
+    leaderboard: list[LeaderboardRow]  # best first
     best: str | None  # None when nothing finished
     out: Path
     report_html: Path
