@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lrscope import schedules
     from lrscope.rangetest.loop import RangeTestResult, range_test
     from lrscope.session import CompareResult, compare
+    from lrscope.study.stats.leaderboard import LeaderboardRow
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from lrscope import session
 
         return getattr(session, name)
+    if name == "LeaderboardRow":  # the rows of CompareResult.leaderboard
+        from lrscope.study.stats.leaderboard import LeaderboardRow
+
+        return LeaderboardRow
     if name in ("range_test", "RangeTestResult"):
         from lrscope import rangetest
 
@@ -39,5 +44,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'lrscope' has no attribute {name!r}")
 
 
-__all__ = ["CompareResult", "InputError", "InputTypeError", "RangeTestResult", "compare",
-           "range_test", "schedules"]
+__all__ = ["CompareResult", "InputError", "InputTypeError", "LeaderboardRow", "RangeTestResult",
+           "compare", "range_test", "schedules"]

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from lrscope.config import find as find_module
 from lrscope.config import study as study_module
 from lrscope.config.base import save_config
-from lrscope.config.find import FindConfig, OptimizerConfig, RangeTestConfig, load_config
+from lrscope.config.find import FindConfig, load_config
+from lrscope.config.sections import OptimizerConfig, RangeTestConfig
 from lrscope.config.study import load_study_config
 from lrscope.config.toml_text import dump_toml, key_lines
 from lrscope.errors import InputError
@@ -307,3 +308,36 @@ def test_gemini_takes_adam_or_adamw_and_only_on_the_colossalai_engine(load: Any)
     with pytest.raises(InputError, match=r'^config: plugin = "gemini": needs Adam or AdamW .*'
                                          r'not SGD \(optimizer.name = "sgd"\)'):
         load(overrides={"engine": "colossalai", "plugin": "gemini"})
+
+
+def test_issue17_item3_config_and_compare_share_one_budget_rule() -> None:
+    """One steps/eval_every rule (lrscope.study.plan.steps_in_epochs, default_eval_every): the
+    config's plan and compare() (study/api.py _steps) turn epochs into steps, and leave the
+    cadence to its default, through the same functions."""
+    from lrscope.config.plans import study_plan
+    from lrscope.config.study import load_study_config
+    from lrscope.study.api import _steps
+    from lrscope.study.plan import default_eval_every, steps_in_epochs
+
+    config = load_study_config(overrides={"epochs": 2, "accumulation_steps": 3,
+                                          "limit_train": 200, "schedules": ["constant(lr=0.1)"],
+                                          "run_range_test": False})
+    plan = study_plan(config)
+    per_epoch = plan.task.steps_per_epoch
+    assert per_epoch is not None
+    assert plan.steps == steps_in_epochs(2, per_epoch, 3) == _steps(None, 2, per_epoch, 3)
+    assert plan.eval_every == default_eval_every(per_epoch, plan.steps) == per_epoch
+
+
+def test_issue17_item3_the_study_config_does_not_load_finds_config() -> None:
+    """The shared sections (task keys, [optimizer], [range_test]) live in
+    lrscope.config.sections, named for what they are: the study's config no longer reaches
+    into ``lrscope find``'s module for them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lrscope.config.study as s; "
+            "print(s.StudyConfig.__mro__[1].__module__, 'lrscope.config.find' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["lrscope.config.sections", "False"]

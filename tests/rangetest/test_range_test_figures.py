@@ -9,13 +9,12 @@ import numpy as np
 from matplotlib.colors import to_hex
 
 from lrscope.rangetest.figures import (
-    RULE_STYLES,
     loss_vs_lr_figure,
     lr_vs_step_figure,
     plot_loss_vs_lr,
     plot_lr_vs_step,
 )
-from lrscope.rangetest.suggest import suggest
+from lrscope.rangetest.suggest import RULE_REGISTRY, suggest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,7 +45,7 @@ def test_every_rule_is_a_labelled_vertical_line_at_its_lr() -> None:
     for name in ("steepest", "minimum", "midpoint", "below_minimum", "divergence"):
         (label, line), = ((k, v) for k, v in vertical.items() if k.startswith(name + ":"))
         assert float(np.asarray(line.get_xdata(), dtype=float)[0]) == suggestions[name]
-        assert to_hex(line.get_color()) == to_hex(RULE_STYLES[name][0])
+        assert to_hex(line.get_color()) == to_hex(RULE_REGISTRY[name].style[0])
         assert label.endswith("(suggested)") == (name == rule)
     labels = [line.get_label() for line in axes.get_lines()]
     assert "loss" in labels and "zero-lag smoothed loss (read by the rules)" in labels

@@ -282,3 +282,38 @@ def test_input_checks() -> None:
         steepest([1e-2, 1e-3, 1e-1], [1.0, 2.0, 3.0])
     with pytest.raises(InputError, match="equally long"):
         valley([1e-3, 1e-2], [1.0])
+
+
+def test_issue17_item3_every_list_of_rules_reads_the_registry() -> None:
+    """One list per name: the config's ``prefer``, the CLI's ``--prefer`` help, the figures'
+    styles and the integrations' ``prefer`` all read lrscope.rangetest.suggest.RULE_REGISTRY,
+    so every rule that can be the headline is offered everywhere (``--prefer`` once lacked
+    ``midpoint``) and a name outside it is refused everywhere."""
+    from lrscope.cli import build_parser
+    from lrscope.config.find import load_config
+    from lrscope.errors import InputError
+    from lrscope.integrations.lightning import LRScopeFinder
+    from lrscope.rangetest.figures import loss_vs_lr_figure
+    from lrscope.rangetest.suggest import HEADLINE_RULES, RULE_REGISTRY
+
+    assert set(HEADLINE_RULES) == {"steepest", "valley", "minimum", "midpoint", "below_minimum"}
+    help_text = " ".join(build_parser("find")._subparsers._group_actions[0]  # type: ignore
+                         .choices["find"].format_help().split())
+    prefer_help = help_text[help_text.rindex("--prefer RULE"):]
+    for rule in HEADLINE_RULES:
+        assert f" {rule}" in prefer_help.split("--quiet")[0]
+        assert load_config(overrides={"range_test.prefer": rule}).range_test.prefer == rule
+        LRScopeFinder(prefer=rule)
+    with pytest.raises(InputError, match="did you mean 'midpoint'"):
+        load_config(overrides={"range_test.prefer": "midpont"})
+    with pytest.raises(InputError, match="LRScopeFinder: prefer='divergence'"):
+        LRScopeFinder(prefer="divergence")
+    lrs = np.logspace(-4, 0, 41)
+    suggestions = {rule: float(lrs[5 + 5 * i]) for i, rule in enumerate(RULES)}
+    figure = loss_vs_lr_figure(lrs, 1.0 - np.tanh(np.log10(lrs) + 2),
+                               1.0 - np.tanh(np.log10(lrs) + 2), suggestions,
+                               headline=HEADLINE)
+    colours = {line.get_label().split(":")[0]: line.get_color()
+               for line in figure.axes[0].get_lines()}
+    assert {rule: colours[rule] for rule in RULES} == {
+        rule: RULE_REGISTRY[rule].style[0] for rule in RULES}

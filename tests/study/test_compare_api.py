@@ -319,3 +319,34 @@ def test_issue16_item15_a_task_with_arguments_it_would_ignore_is_refused(
     assert "\n" not in message and f"so {named} would be ignored" in message
     assert "'digits'" in message and "task.with_validation" in message
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("scales", [[], [1, 1], [0.3, -1], [0, 1]])
+def test_issue17_item3_compare_refuses_bad_lr_scales_as_the_config_does(tmp_path, scales):
+    """One check for lr_scales (lrscope.study.recipes.lr_scales_problem), used by compare() and
+    the config: compare(lr_scales=[]) once ran a study with no schedules. One line naming the
+    argument, before anything is written, with the config's wording."""
+    from lrscope.config.study import load_study_config
+
+    with pytest.raises(lrscope.InputError) as caught:
+        lrscope.compare(lambda: nn.Linear(4, 2), lambda p: torch.optim.SGD(p, lr=0.1),
+                        lambda seed: [(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))],
+                        loss_fn=nn.functional.cross_entropy, schedules=["constant(lr=0.1)"],
+                        steps=4, seeds=1, lr_scales=scales, out=tmp_path / "study", quiet=True)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"compare: lr_scales={scales!r} must be")
+    assert not (tmp_path / "study").exists()
+    with pytest.raises(lrscope.InputError) as in_config:
+        load_study_config(overrides={"lr_scales": scales})
+    assert message.split(" must be ")[1] in str(in_config.value)
+
+
+def test_issue17_item7_the_leaderboard_is_typed_with_its_row_class() -> None:
+    """CompareResult.leaderboard is a list of LeaderboardRow, which ``lrscope`` exports."""
+    import typing
+
+    from lrscope.study.stats.leaderboard import LeaderboardRow
+
+    assert lrscope.LeaderboardRow is LeaderboardRow and "LeaderboardRow" in lrscope.__all__
+    hints = typing.get_type_hints(lrscope.CompareResult)
+    assert hints["leaderboard"] == list[LeaderboardRow]

@@ -153,3 +153,20 @@ def test_issue16_item9_the_same_call_again_resumes(stored):
     with Store.in_dir(stored, create=False) as store:
         assert [t.claims for t in store.trials()] == [1]
     assert res.missing == 0
+
+
+def test_issue17_item3_one_resume_policy_for_every_front_end() -> None:
+    """One resume policy (lrscope.study.resume REPORT_ONLY, MAY_GROW): the config's plan,
+    compare()'s and the confirmation's resume under it; none writes its own list."""
+    import inspect
+
+    from lrscope.config.plans import study_plan
+    from lrscope.config.study import load_study_config
+    from lrscope.study import api, confirm
+    from lrscope.study.resume import MAY_GROW, REPORT_ONLY
+
+    plan = study_plan(load_study_config(overrides={"steps": 20, "limit_train": 64,
+                                                   "schedules": ["constant(lr=0.1)"]}))
+    assert (plan.may_grow, plan.report_only) == (MAY_GROW, REPORT_ONLY)
+    for module in (api, confirm):
+        assert "may_grow=" not in inspect.getsource(module), module.__name__

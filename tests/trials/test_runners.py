@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrscope.config.find import OptimizerConfig
+from lrscope.config.sections import OptimizerConfig
 from lrscope.data.tasks import get_task
 from lrscope.engines import LocalEngine
 from lrscope.errors import InputError

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lrscope.cli import COMMANDS, describe
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.base import UNSET, save_config
-from lrscope.config.plans import MAY_GROW, study_plan
+from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
 from lrscope.data.tasks.base import Task
 from lrscope.engines import get_engine
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             grown = check_resumable(plan, out)
             save_config(config if grown is None else config.model_copy(update={
                 key: tuple(grown[key]) if isinstance(grown[key], list) else grown[key]
-                for key in MAY_GROW if key in grown}), out, used=plan.config["resolved"])
+                for key in plan.may_grow if key in grown}), out, used=plan.config["resolved"])
         Console(quiet=not engine.is_main).print(
             f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -24,7 +24,9 @@ from lrscope.cli.find_output import write_outputs
 from lrscope.cli.shared_flags import SHARED_FIELDS, add_shared_flags, live_progress
 from lrscope.config.find import FindConfig, load_config
 from lrscope.errors import InputError
-from lrscope.rangetest.suggest import HEADLINE, RULE_NOTES
+from lrscope.rangetest.settings import DEFAULT_NUM_STEPS
+from lrscope.rangetest.settings import RANGE_TEST_DEFAULTS as DEFAULTS
+from lrscope.rangetest.suggest import HEADLINE, HEADLINE_RULES, RULE_REGISTRY
 from lrscope.rng import preserved_rng
 
 # argparse dest -> (dotted config key, flag): every flag is an override of the config file.
@@ -52,11 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add = parser.add_argument
     # compare's names for the same ramp; the short ones stay as aliases (issue 19 item 15)
     add("--range-start", "--start", dest="start", type=float, metavar="LR",
-        help="first LR of the ramp (default 1e-7)")
+        help=f"first LR of the ramp (default {DEFAULTS.start:g})")
     add("--range-end", "--end", dest="end", type=float, metavar="LR",
-        help="last LR of the ramp (default 10)")
+        help=f"last LR of the ramp (default {DEFAULTS.end:g})")
     add("--range-steps", "--steps", dest="steps", type=int, metavar="N",
-        help="optimizer steps of the ramp (default 100)")
+        help=f"optimizer steps of the ramp (default {DEFAULT_NUM_STEPS})")
     add("--epochs", type=int, metavar="E", help="instead of --range-steps: E passes over the "
         "data")
     add("--mode", metavar="exp|linear", help="exponential (default) or linear ramp")
@@ -67,8 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the per-seed headlines reported (default 1)")
     add("--val-every", type=int, metavar="N", help="validation loss every N steps on a fixed "
         "test subset (default: ten times per run; 0: never)")
-    add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), steepest, "
-        "valley, minimum")
+    others = ", ".join(rule for rule in HEADLINE_RULES if rule != HEADLINE)
+    add("--prefer", metavar="RULE", help=f"headline rule: {HEADLINE} (default), {others}")
     add("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -198,8 +200,9 @@ def suggestion_table(suggestions: dict[str, float | None], headline: str | None)
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rule, lr in suggestions.items():
         is_headline = rule == headline
+        note = RULE_REGISTRY[rule].note if rule in RULE_REGISTRY else ""
         table.add_row("*" if is_headline else "", rule, "-" if lr is None else f"{lr:.3g}",
-                      RULE_NOTES.get(rule, ""), style="bold green" if is_headline else None)
+                      note, style="bold green" if is_headline else None)
     return table
 
 

@@ -14,25 +14,18 @@ from typing import Any
 
 from torch import nn
 
-from lrscope.config.find import OptimizerConfig
+from lrscope.config.sections import OptimizerConfig
 from lrscope.config.study import StudyConfig
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.plan import StudyPlan
+from lrscope.study.plan import StudyPlan, default_eval_every
 from lrscope.trials.runners import runner_settings
 from lrscope.trials.trial import TrainOptions
 
-# What a rerun on a stored study may change (lrscope.study.resume); every other setting would
-# change a finished trial's result, so it must match or the rerun is refused, naming it.
-# Where and how trials run, and whether to confirm the best afterwards (a run of its own):
-# not even stored.
+# Config keys not stored with the study, so a rerun may change them (the rest resume under
+# lrscope.study.resume's policy): where and how trials run, and whether to confirm the best
+# afterwards (a run of its own).
 NOT_COMPARED = ("out", "parallel", "threads", "device", "confirm_seeds", *runner_settings())
-# What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
-# values the study used where the config left a default (StudyConfig.resolved_values).
-REPORT_ONLY = ("target_accuracy", "resolved")
-# Sets of trials: a rerun may add seeds or listed schedules and runs only the new trials; the
-# run's stored config becomes the union. (``name`` is the run's key, so it always matches.)
-MAY_GROW = ("seeds", "schedules")
 
 
 def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:
@@ -55,15 +48,13 @@ def study_plan(config: StudyConfig) -> StudyPlan:
             parse(spec, total_steps=steps)
         except InputError as err:
             raise InputError(f"schedules: {err}") from None
-    eval_every = config.eval_every or task.steps_per_epoch or max(1, steps // 10)
+    eval_every = config.eval_every or default_eval_every(task.steps_per_epoch, steps)
     return StudyPlan(
         name=config.name,
         task=task,
         config={**config.model_dump(mode="json", exclude=set(NOT_COMPARED)),
                 "resolved": config.resolved_values(task, steps, eval_every)},
         config_defaults=_stored_defaults(),
-        report_only=REPORT_ONLY,
-        may_grow=MAY_GROW,
         seeds=config.seed_list(),
         steps=steps,
         eval_every=eval_every,

@@ -1,7 +1,8 @@
 """The study config: everything ``lrscope compare`` needs, read from TOML and flags.
 
-It shares the task, optimizer and range-test tables with ``lrscope find`` (lrscope.config.find) and
-their error messages (file, line, dotted field, value, what is allowed). Example::
+It shares the task, optimizer and range-test tables with ``lrscope find``
+(lrscope.config.sections) and their error messages (file, line, dotted field, value, what is
+allowed). Example::
 
     task = "fashion-mnist"
     seeds = 3
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from lrscope.config.base import load_model
-from lrscope.config.find import (
+from lrscope.config.sections import (
     OptimizerConfig,
     RangeTestConfig,
     TaskConfig,
@@ -32,7 +33,8 @@ from lrscope.config.find import (
 from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.recipes import RECIPES, budget_problem
+from lrscope.study.plan import steps_in_epochs
+from lrscope.study.recipes import RECIPES, budget_problem, lr_scales_problem
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import check_name
 
@@ -111,10 +113,9 @@ class StudyConfig(TaskConfig):
     @field_validator("lr_scales")
     @classmethod
     def _good_scales(cls, scales: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if scales is not None and (not scales or any(s <= 0 for s in scales)
-                                   or len(set(scales)) != len(scales)):
-            raise ValueError("must be distinct positive multiples of the peak LR, "
-                             "e.g. [0.3, 1, 3]")
+        problem = None if scales is None else lr_scales_problem(scales)
+        if problem is not None:
+            raise ValueError(problem)
         return scales
 
     @field_validator("epochs")
@@ -167,7 +168,8 @@ class StudyConfig(TaskConfig):
         accumulation, each optimizer step takes ``accumulation_steps`` batches)."""
         if self.steps is not None:
             return self.steps
-        return max(1, (self.epochs or DEFAULT_EPOCHS) * steps_per_epoch // self.accumulation_steps)
+        return steps_in_epochs(self.epochs or DEFAULT_EPOCHS, steps_per_epoch,
+                               self.accumulation_steps)
 
     def engine_options(self) -> dict[str, Any]:
         return engine_options(self.engine, self.plugin, self.device)

@@ -28,9 +28,10 @@ from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signatu
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.loop import range_test
 from lrscope.rangetest.result import RangeTestResult
-from lrscope.rangetest.suggest import HEADLINE
+from lrscope.rangetest.suggest import HEADLINE, check_prefer
 from lrscope.rng import preserved_rng
 from lrscope.schedules import Schedule, ScheduleLR, parse
+from lrscope.schedules.torch_adapter import group_ratios, reference_lr
 
 MODES = {"exponential": "exp", "exp": "exp", "linear": "linear"}
 # Trainer precision -> range_test precision (the autocast the training steps will run under).
@@ -68,7 +69,7 @@ class LRScopeFinder(pl.Callback):
     smoothed loss exceeds this multiple of its best (None: only on a non-finite loss);
     ``prefer``: the rule whose answer is the suggestion; by default the headline of
     :func:`lrscope.range_test` (:data:`lrscope.rangetest.suggest.HEADLINE`), else one of
-    :data:`lrscope.rangetest.suggest.RULES` but "divergence".
+    :data:`lrscope.rangetest.suggest.HEADLINE_RULES`.
     Only single-device trainers and automatic optimization are supported.
     """
 
@@ -77,6 +78,7 @@ class LRScopeFinder(pl.Callback):
                  update_attr: bool = True, attr_name: str = "", prefer: str = HEADLINE) -> None:
         if not isinstance(mode, str) or mode.lower() not in MODES:
             raise InputError(f"LRScopeFinder: mode={mode!r} must be 'exponential' or 'linear'")
+        check_prefer("LRScopeFinder", prefer)
         self.min_lr, self.max_lr, self.num_training_steps = min_lr, max_lr, num_training_steps
         self.mode = MODES[mode.lower()]
         self.early_stop_threshold = early_stop_threshold
@@ -284,13 +286,12 @@ def _apply(trainer: pl.Trainer, pl_module: pl.LightningModule, attr: str, lr: fl
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Give the reference group (the first not at 0) ``lr``; the others keep their ratio."""
-    lrs = [float(group["lr"]) for group in optimizer.param_groups]
-    reference = next((value for value in lrs if value != 0), None)
-    if reference == lr:
+    """Give the reference group (the first not at 0) ``lr``; the others keep their ratio
+    (:func:`lrscope.schedules.group_ratios`, the rule of the range test and the trials)."""
+    if reference_lr(optimizer) == lr:
         return
-    for group, value in zip(optimizer.param_groups, lrs, strict=True):
-        group["lr"] = lr if reference is None else lr * (value / reference)
+    for group, ratio in zip(optimizer.param_groups, group_ratios(optimizer), strict=True):
+        group["lr"] = lr * ratio
 
 
 def _log(trainer: pl.Trainer, result: RangeTestResult) -> None:

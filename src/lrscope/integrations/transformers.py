@@ -39,8 +39,8 @@ from lrscope._checks import check_int
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.loop import Callback, range_test
 from lrscope.rangetest.result import RangeTestResult
-from lrscope.rangetest.smoothing import DEFAULT_BETA, DEFAULT_DIVERGE_FACTOR
-from lrscope.rangetest.suggest import HEADLINE
+from lrscope.rangetest.settings import DEFAULT_NUM_STEPS
+from lrscope.rangetest.settings import RANGE_TEST_DEFAULTS as DEFAULTS
 from lrscope.rng import preserved_rng
 from lrscope.schedules.base import Schedule
 from lrscope.schedules.spec import parse
@@ -53,12 +53,12 @@ def find_lr(
     trainer: Any,
     *,
     start_lr: float | None = None,
-    end_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: str = "exp",
-    prefer: str = HEADLINE,
-    beta: float = DEFAULT_BETA,
-    diverge_th: float = DEFAULT_DIVERGE_FACTOR,
+    end_lr: float = DEFAULTS.end,
+    num_steps: int = DEFAULT_NUM_STEPS,
+    mode: str = DEFAULTS.mode,
+    prefer: str = DEFAULTS.prefer,
+    beta: float = DEFAULTS.beta,
+    diverge_th: float = DEFAULTS.diverge_th,
     clip_grad: bool = True,
     callback: Callback | None = None,
     cache_dir: str | Path | None = None,
@@ -86,7 +86,8 @@ def find_lr(
 
     ``start_lr=None`` starts from the optimizer's current LR (``args.learning_rate`` for one the
     Trainer makes); the other arguments are :func:`lrscope.range_test`'s, with its defaults
-    (``prefer``: its headline rule, :data:`lrscope.rangetest.suggest.HEADLINE`).
+    (``prefer``: its headline rule, :data:`lrscope.rangetest.suggest.HEADLINE`, or another of
+    :data:`lrscope.rangetest.suggest.HEADLINE_RULES`).
     ``set_lr=True`` writes the suggestion (when there is one) to ``trainer.args.learning_rate``,
     which an optimizer the Trainer creates later (in ``train()``) starts from; an optimizer that
     already exists keeps its own LR (a warning says so). One process only: under ``torchrun``

@@ -3,7 +3,8 @@
 ``lrscope.range_test`` is :func:`lrscope.rangetest.loop.range_test`.
 """
 
-from lrscope.rangetest.loop import DEFAULT_NUM_STEPS, range_test
+from lrscope.rangetest.loop import range_test
 from lrscope.rangetest.result import RangeTestResult
+from lrscope.rangetest.settings import DEFAULT_NUM_STEPS
 
 __all__ = ["DEFAULT_NUM_STEPS", "RangeTestResult", "range_test"]

@@ -22,16 +22,9 @@ from matplotlib.figure import Figure
 
 from lrscope.rangetest.curve_checks import learning_part
 from lrscope.rangetest.smoothing import zero_lag
+from lrscope.rangetest.suggest import RULE_REGISTRY
 
 Curve = Sequence[float] | np.ndarray
-RULE_STYLES = {
-    "steepest": ("tab:green", "-"),
-    "valley": ("tab:purple", "--"),
-    "minimum": ("tab:orange", "-."),
-    "midpoint": ("tab:brown", "-"),
-    "below_minimum": ("tab:blue", "--"),
-    "divergence": ("tab:red", ":"),
-}
 
 
 def _finite(values: Curve) -> np.ndarray:
@@ -207,13 +200,14 @@ def seed_band(combined_steps: int, seed_losses: Sequence[Curve]) -> tuple[np.nda
 
 def draw_rule_lines(axes: Any, suggestions: Mapping[str, float | None],
                     headline: str | None) -> None:
-    """A vertical line per rule that has an answer, in its style, the headline's marked; the
-    legend names each rule as the rule table, ``result.suggestions`` and ``--prefer`` do
-    (:data:`lrscope.rangetest.suggest.RULES`)."""
+    """A vertical line per rule that has an answer, in its style
+    (:data:`lrscope.rangetest.suggest.RULE_REGISTRY`), the headline's marked; the legend names
+    each rule as the rule table, ``result.suggestions`` and ``--prefer`` do."""
     for rule, lr in suggestions.items():
         if lr is None or not np.isfinite(lr):
             continue
-        color, style = RULE_STYLES.get(rule, ("black", "-"))
+        known = RULE_REGISTRY.get(rule)
+        color, style = known.style if known is not None else ("black", "-")
         mark = " (suggested)" if rule == headline else ""
         axes.axvline(lr, color=color, linestyle=style, linewidth=1.5,
                      label=f"{rule}: {lr:.3g}{mark}")

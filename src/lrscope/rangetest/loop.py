@@ -46,18 +46,14 @@ from lrscope.engines.precision import MixedPrecision
 from lrscope.engines.step import optimizer_step, where_to_move
 from lrscope.errors import InputError, InputTypeError
 from lrscope.rangetest.result import RangeTestResult, Stopped
-from lrscope.rangetest.smoothing import (
-    DEFAULT_BETA,
-    DEFAULT_DIVERGE_FACTOR,
-    DebiasedEMA,
-    divergence_limit,
-)
+from lrscope.rangetest.settings import DEFAULT_NUM_STEPS
+from lrscope.rangetest.settings import RANGE_TEST_DEFAULTS as DEFAULTS
+from lrscope.rangetest.smoothing import DebiasedEMA, divergence_limit
 from lrscope.rangetest.state import preserved
-from lrscope.rangetest.suggest import HEADLINE, check_prefer
+from lrscope.rangetest.suggest import check_prefer
 from lrscope.schedules.ramp import Ramp
 from lrscope.schedules.torch_adapter import group_ratios, reference_lr
 
-DEFAULT_NUM_STEPS = 100
 Callback = Callable[[int, float, float, float], None]
 SetLrs = Callable[[int], float]  # step -> sets every group's LR of that step; the LR recorded
 
@@ -67,21 +63,21 @@ def range_test(
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn | None,
     batches: Iterable[Any],
-    start_lr: float | None = 1e-7,
-    end_lr: float = 10.0,
-    num_steps: int | None = None,
-    mode: str = "exp",
+    start_lr: float | None = DEFAULTS.start,
+    end_lr: float = DEFAULTS.end,
+    num_steps: int | None = DEFAULTS.steps,
+    mode: str = DEFAULTS.mode,
     *,
     epochs: int | None = None,
     step_fn: StepFn | None = None,
-    beta: float = DEFAULT_BETA,
-    diverge_th: float = DEFAULT_DIVERGE_FACTOR,
-    accumulation_steps: int = 1,
+    beta: float = DEFAULTS.beta,
+    diverge_th: float = DEFAULTS.diverge_th,
+    accumulation_steps: int = DEFAULTS.accumulation_steps,
     val_batches: Iterable[Any] | None = None,
-    val_every: int | None = None,
+    val_every: int | None = DEFAULTS.val_every,
     engine: Engine | str | None = None,
     callback: Callback | None = None,
-    prefer: str = HEADLINE,
+    prefer: str = DEFAULTS.prefer,
     precision: str | None = None,
     grad_scaler: Any | None = None,
     clip_grad_norm: float | None = None,

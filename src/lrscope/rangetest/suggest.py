@@ -29,7 +29,9 @@ loss's level, as the loop's stop rule does).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
@@ -46,7 +48,6 @@ from lrscope.rangetest.curve_checks import (
 from lrscope.rangetest.smoothing import divergence_limit, zero_lag
 
 Curve = Sequence[float] | np.ndarray
-RULES = ("steepest", "valley", "minimum", "midpoint", "below_minimum", "divergence")
 # The headline rule, chosen by benchmarks/suggestion_quality.py (OneCycleLR at the suggested
 # max_lr on 7 public tasks, trained regret against a 12-point oracle grid; docs/benchmarks.md):
 # "below_minimum", half the LR of the lowest zero-lag loss (a tenth when the descent is weak).
@@ -63,14 +64,6 @@ HEADLINE_ORDER = ("below_minimum", "midpoint", "steepest", "valley", "minimum")
 # steepest ignores the curve until the loss has fallen by this fraction of its whole drop: the
 # first points of a range test are its noisiest and a flat start has no slope worth reading.
 DROP_FRACTION = 0.1
-RULE_NOTES = {
-    "steepest": "fastest fall of the loss against log LR",
-    "valley": "middle of the longest descent (fastai's valley)",
-    "minimum": "LR of the lowest loss, divided by 10 (fastai's lr_min)",
-    "midpoint": "halfway (log LR) from the steepest fall to the lowest loss",
-    "below_minimum": "half the LR of the lowest loss (a tenth when the descent is weak)",
-    "divergence": "the loss blows up: an upper bound only",
-}
 
 
 def finite_prefix(lrs: Curve, losses: Curve) -> tuple[np.ndarray, np.ndarray]:
@@ -257,18 +250,61 @@ def divergence(lrs: Curve, losses: Curve, diverged_at: float | None = None,
 
 
 RuleFn = Callable[[Curve, Curve], float | None]
-RULE_FUNCTIONS: dict[str, RuleFn] = {"steepest": steepest, "valley": valley,
-                                     "minimum": minimum, "midpoint": midpoint,
-                                     "below_minimum": below_minimum}
-# Rules that read a descent: they have no answer on a curve whose loss never fell.
-DESCENT_RULES = ("steepest", "valley", "midpoint", "below_minimum")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One suggestion rule, as every list of rules reads it: :func:`advise`, the config's
+    ``prefer``, the CLI's ``--prefer`` help and rule table, the figures' lines and the
+    integrations' ``prefer``. Adding a rule is one entry of :data:`RULE_REGISTRY`."""
+
+    # lrs, zero-lag curve -> LR; None for a rule advise answers itself (divergence, an upper
+    # bound that is never the headline)
+    answer: RuleFn | None
+    note: str  # what it reads, in a few words (the CLI's rule table)
+    style: tuple[str, str]  # matplotlib colour and line style of its line on the figures
+    # no answer on a curve whose loss never fell (advise leaves it None there)
+    reads_descent: bool
+
+
+RULE_REGISTRY: Final[Mapping[str, Rule]] = MappingProxyType({
+    "steepest": Rule(steepest, "fastest fall of the loss against log LR",
+                     ("tab:green", "-"), reads_descent=True),
+    "valley": Rule(valley, "middle of the longest descent (fastai's valley)",
+                   ("tab:purple", "--"), reads_descent=True),
+    "minimum": Rule(minimum, "LR of the lowest loss, divided by 10 (fastai's lr_min)",
+                    ("tab:orange", "-."), reads_descent=False),
+    "midpoint": Rule(midpoint, "halfway (log LR) from the steepest fall to the lowest loss",
+                     ("tab:brown", "-"), reads_descent=True),
+    "below_minimum": Rule(below_minimum,
+                          "half the LR of the lowest loss (a tenth when the descent is weak)",
+                          ("tab:blue", "--"), reads_descent=True),
+    "divergence": Rule(None, "the loss blows up: an upper bound only", ("tab:red", ":"),
+                       reads_descent=False),
+})
+# Every rule's name, in the order tables and figures list them.
+RULES: Final = tuple(RULE_REGISTRY)
+# The rules that can be the headline (``prefer``): every rule but an upper bound.
+HEADLINE_RULES: Final = tuple(name for name, rule in RULE_REGISTRY.items()
+                              if rule.answer is not None)
+
+
+def prefer_problem(prefer: str) -> str | None:
+    """What is wrong with ``prefer`` unless it names a rule that can be the headline (None).
+
+    >>> prefer_problem("steep")
+    "is not one of steepest, valley, minimum, midpoint, below_minimum (did you mean 'steepest'?)"
+    """
+    if prefer in HEADLINE_RULES:
+        return None
+    return f"is not one of {', '.join(HEADLINE_RULES)}{did_you_mean(prefer, HEADLINE_RULES)}"
 
 
 def check_prefer(where: str, prefer: str) -> None:
     """InputError unless ``prefer`` names a rule that can be the headline."""
-    if prefer not in RULE_FUNCTIONS:
-        raise InputError(f"{where}: prefer={prefer!r} is not one of "
-                         f"{', '.join(RULE_FUNCTIONS)}{did_you_mean(prefer, RULE_FUNCTIONS)}")
+    problem = prefer_problem(prefer)
+    if problem is not None:
+        raise InputError(f"{where}: prefer={prefer!r} {problem}")
 
 
 def normalized(losses: np.ndarray) -> np.ndarray:
@@ -304,9 +340,9 @@ def advise(lrs: Curve, losses: Curve, diverged_at: float | None = None,
     usable = learning_part(curve)
     strength = descent_strength(normalized(y), curve[:usable])
     descended = strength > FELL_STANDARD_ERRORS
-    for name, fn in RULE_FUNCTIONS.items():
-        if descended or name not in DESCENT_RULES:
-            every[name] = fn(x[:usable], curve[:usable])
+    for name, rule in RULE_REGISTRY.items():
+        if rule.answer is not None and (descended or not rule.reads_descent):
+            every[name] = rule.answer(x[:usable], curve[:usable])
     if descended:  # the one rule that reads how clearly the loss fell
         every["below_minimum"] = below_minimum(x[:usable], curve[:usable],
                                                weak=strength < CLEAR_STANDARD_ERRORS)
@@ -321,7 +357,7 @@ def advise(lrs: Curve, losses: Curve, diverged_at: float | None = None,
 
 
 def _reason(rule: str, prefer: str) -> str:
-    how = f"{rule}: {RULE_NOTES[rule]}, on the zero-lag curve"
+    how = f"{rule}: {RULE_REGISTRY[rule].note}, on the zero-lag curve"
     if rule == prefer:
         which = "the default headline" if prefer == HEADLINE else "the preferred rule"
         return f"{how} ({which})"

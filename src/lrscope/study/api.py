@@ -26,9 +26,10 @@ from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.rng import preserved_rng
 from lrscope.study.confirm import check_confirm_seeds
 from lrscope.study.identity import study_identity
-from lrscope.study.plan import StudyPlan
-from lrscope.study.recipes import RECIPES, Suite
+from lrscope.study.plan import StudyPlan, default_eval_every, steps_in_epochs
+from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
+from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.trial import TrainOptions
@@ -40,7 +41,7 @@ MINIMISED = RANKING_MINIMISED  # kept for callers of the earlier name
 class CompareResult:
     """What :func:`compare` returns: the ranked rows, the winner, where everything was written."""
 
-    leaderboard: list[Any]  # lrscope.study.stats.leaderboard.LeaderboardRow, best first
+    leaderboard: list[LeaderboardRow]  # best first
     best: str | None  # None when nothing finished
     out: Path
     report_html: Path
@@ -102,6 +103,8 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
         raise InputError(f"compare: recipe={recipe!r} is not one of {', '.join(RECIPES)}")
     if threads is not None:
         check_int("compare", "threads", threads)
+    if lr_scales is not None and (problem_text := lr_scales_problem(list(lr_scales))):
+        raise InputError(f"compare: lr_scales={list(lr_scales)!r} {problem_text}")
     options = TrainOptions(precision, clip_grad_norm, accumulation_steps)
     total = _steps(steps, epochs, problem.steps_per_epoch, accumulation_steps)
     seed_list = check_seeds("compare", seeds)
@@ -113,13 +116,13 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
             "test_data": test_data})
     plan = StudyPlan(  # refuses a runner it cannot make (name, settings, a missing extra)
         name=name, task=problem, seeds=seed_list, steps=total,
-        eval_every=eval_every or max(1, problem.steps_per_epoch or total // 10),
+        eval_every=eval_every or default_eval_every(problem.steps_per_epoch, total),
         make_optimizer=make_optimizer,
         schedules=tuple(schedules or ()), recipe=recipe,
         range_test=range_test or RangeTestSettings(), parallel=parallel,
         runner_options={"ray_address": ray_address, "ray_resources": ray_resources},
         threads=threads,
-        options=options, may_grow=("seeds", "schedules"),
+        options=options,
         lr_scales=None if lr_scales is None else tuple(float(s) for s in lr_scales),
         config={"api": "compare", "model": _named(model), "optimizer": _named(optimizer),
                 "train_data": _named(train_data), "steps": total, "seeds": list(seed_list),
@@ -245,7 +248,7 @@ def _steps(steps: int | None, epochs: int | None, per_epoch: int | None, micro: 
                          "steps instead")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"compare: epochs={epochs!r} must be a whole number >= 1")
-    return max(2, epochs * per_epoch // micro)
+    return steps_in_epochs(epochs, per_epoch, micro, minimum=2)
 
 
 def _named(thing: Any) -> str:

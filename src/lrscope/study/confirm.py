@@ -112,7 +112,7 @@ def confirm_plan(plan: StudyPlan, labels: Sequence[str], seeds: Sequence[int],
         eval_every=plan.eval_every, make_optimizer=plan.make_optimizer,
         schedules=tuple(labels), range_test=None, parallel=plan.parallel,
         runner_options=plan.runner_options,
-        options=plan.options, may_grow=("seeds", "schedules"),
+        options=plan.options,
         # what the report reads: the latest confirmation's schedules and seeds
         report_only=("latest", "rank_by", "target_accuracy"),
         config={"confirms": plan.name, "steps": plan.steps, "seeds": list(seeds),

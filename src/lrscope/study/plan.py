@@ -10,6 +10,7 @@ from typing import Any
 
 from lrscope.rangetest.settings import RangeTestSettings
 from lrscope.study.recipes import check_budget, explicit, with_lr_scales
+from lrscope.study.resume import MAY_GROW, REPORT_ONLY
 from lrscope.trials.runners import Runner, TrialSetup, make_runner
 from lrscope.trials.trial import (
     Evaluation,
@@ -45,9 +46,9 @@ class StudyPlan:
     # every setting's default, in ``config``'s form: fills settings a stored study predates
     config_defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
     # keys of ``config`` a rerun may change (the latest wins) or extend (the run keeps the union
-    # and runs only the new trials): see lrscope.study.resume; the rest must match
-    report_only: tuple[str, ...] = ()
-    may_grow: tuple[str, ...] = ()
+    # and runs only the new trials): lrscope.study.resume's policy; the rest must match
+    report_only: tuple[str, ...] = REPORT_ONLY
+    may_grow: tuple[str, ...] = MAY_GROW
     # made from parallel, runner_options and threads: a bad name, a setting it would not use or
     # a missing extra is an error here, before any work
     runner: Runner = dataclasses.field(init=False, repr=False, compare=False)
@@ -79,3 +80,25 @@ class TrialEvent:
     state: str
     result: TrialResult | None = None
     evaluation: Evaluation | None = None  # with state "running": the latest evaluation
+
+
+def steps_in_epochs(epochs: int, steps_per_epoch: int, accumulation_steps: int,
+                    minimum: int = 1) -> int:
+    """Optimizer steps of ``epochs`` passes over the data (each optimizer step takes
+    ``accumulation_steps`` batches), at least ``minimum``: the budget rule of the config and of
+    :func:`lrscope.compare`.
+
+    >>> steps_in_epochs(3, 10, 4), steps_in_epochs(1, 1, 4, minimum=2)
+    (7, 2)
+    """
+    return max(minimum, epochs * steps_per_epoch // accumulation_steps)
+
+
+def default_eval_every(steps_per_epoch: int | None, steps: int) -> int:
+    """Evaluate once per epoch (as the seed study did), or ten times per run when the data has
+    no length: the cadence of the config and of :func:`lrscope.compare` when none is given.
+
+    >>> default_eval_every(50, 1000), default_eval_every(None, 1000), default_eval_every(None, 5)
+    (50, 100, 1)
+    """
+    return max(1, steps_per_epoch or steps // 10)

@@ -5,8 +5,10 @@ kept as text beside the schedules so the report can say exactly how each schedul
 
 ``smith`` follows Leslie Smith's reading of the range test (Smith 2017, 2018):
 
-* Every schedule peaks at one LR, ``max_lr``: the range test's headline suggestion (the one
-  ``lrscope find`` prints, :data:`lrscope.rangetest.suggest.HEADLINE`, chosen as one-cycle's
+* Every schedule peaks at one LR, ``max_lr``: the range test's headline suggestion as it is,
+  with no further factor (the one ``lrscope find`` prints,
+  :data:`lrscope.rangetest.suggest.HEADLINE`: half the LR of the zero-lag curve's lowest loss,
+  a tenth when the descent is weak; benchmarks/suggestion_quality.py chose it as one-cycle's
   ``max_lr``). The suite then compares schedule shapes, never a shape at one LR against another
   at a different LR. ``lr_scales`` (:func:`with_lr_scales`, ``--lr-scales``) runs each schedule
   at several multiples of its peak and ranks each at its own best.
@@ -40,8 +42,8 @@ from lrscope.schedules import Schedule, parse
 class Anchors:
     """The LRs a recipe is built from (read off a range test)."""
 
-    suggestion: float
-    lr_at_min_loss: float | None = None
+    suggestion: float  # the headline: every schedule's peak (max_lr)
+    lr_at_min_loss: float | None = None  # only read to warn that the ramp stopped short
     diverged_lr: float | None = None
     min_at_end: bool = False  # the lowest loss sat at the ramp's last LRs: the ramp was too narrow
 
@@ -194,6 +196,21 @@ LABEL_DIGITS = 6  # significant digits of a scaled LR: readable labels, well wit
 def scale_text(scale: float) -> str:
     """``x0.3``, ``x1``, ``x3``: how a scale is shown."""
     return f"x{scale:g}"
+
+
+def lr_scales_problem(scales: Sequence[Any]) -> str | None:
+    """What is wrong with ``scales`` as ``lr_scales`` (None when they are distinct positive
+    numbers): the one check of the config's ``lr_scales`` and :func:`lrscope.compare`'s. An
+    empty list would run a study with no schedules.
+
+    >>> lr_scales_problem([0.3, 1, 3]) is None, lr_scales_problem([])
+    (True, 'must be distinct positive multiples of the peak LR, e.g. [0.3, 1, 3]')
+    """
+    numbers = all(isinstance(s, int | float) and not isinstance(s, bool) for s in scales)
+    if not scales or not numbers or any(not s > 0 for s in scales) or len(set(scales)) != len(
+            scales):
+        return "must be distinct positive multiples of the peak LR, e.g. [0.3, 1, 3]"
+    return None
 
 
 def with_lr_scales(suite: Suite, scales: Sequence[float] | None, total_steps: int) -> Suite:

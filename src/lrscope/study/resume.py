@@ -1,7 +1,7 @@
 """Whether a rerun may resume a stored study, and the run's config after it.
 
-A study's stored config has three kinds of setting (the lists are the plan's, from
-:mod:`lrscope.config.plans`):
+A study's stored config has three kinds of setting (:data:`REPORT_ONLY` and :data:`MAY_GROW`,
+the policy every :class:`~lrscope.study.plan.StudyPlan` resumes under unless it names its own):
 
 * compared: anything that would change a finished trial's result (task, model, data, budget,
   optimizer, range test, recipe, ...) must equal the stored value, or the rerun is refused with
@@ -28,9 +28,16 @@ lrscope.errors.InputError: out: the study ... other settings (steps: 40 -> 50); 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from lrscope.errors import InputError
+
+# What only the report reads: stored, and the latest run's value wins. ``resolved`` holds the
+# values the study used where the config left a default (StudyConfig.resolved_values).
+REPORT_ONLY: Final = ("target_accuracy", "resolved")
+# Sets of trials: a rerun may add seeds or listed schedules and runs only the new trials; the
+# run's stored config becomes the union. (``name`` is the run's key, so it always matches.)
+MAY_GROW: Final = ("seeds", "schedules")
 
 
 def resumed_config(stored: dict[str, Any], config: dict[str, Any],

@@ -54,7 +54,7 @@ class _MaskOnce(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        """Nothing to keep: the engine only ever calls this inside a vmap (see ``vmap``)."""
+        """Nothing to keep: the batched runner only ever calls this inside a vmap (see ``vmap``)."""
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor) -> Any:  # pragma: no cover - unused by vmap
@@ -105,7 +105,7 @@ class SharedMaskDropout(nn.Module):
 
 def share_dropout_masks(model: nn.Module) -> int:
     """Replace every dropout module of ``model`` in place by a :class:`SharedMaskDropout`
-    (the batched engine's own copy of the model, never the user's); returns how many.
+    (the batched runner's own copy of the model, never the user's); returns how many.
 
     >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1))
     >>> share_dropout_masks(net), type(net[1]).__name__

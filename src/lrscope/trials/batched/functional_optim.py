@@ -1,6 +1,6 @@
 """torch's SGD and Adam/AdamW updates, applied to K stacked copies of a param group at once.
 
-The batched engine keeps each param group of the K trials as one flat ``(K, P)`` tensor (row k is
+The batched runner keeps each param group of the K trials as one flat ``(K, P)`` tensor (row k is
 trial k's parameters, concatenated). An update here is a handful of elementwise ops on that
 tensor, whatever the number of parameters, which is what makes K small trials cheap.
 

@@ -1,4 +1,4 @@
-"""The batched engine: K trials of one task and seed, differing only in schedule, run as one.
+"""The batched runner: K trials of one task and seed, differing only in schedule, run as one.
 
 The paired design of a study gives K trials that start from the same weights and see the same
 batches; only the schedule differs. Here they train together: one vmapped model over K stacked
@@ -207,7 +207,7 @@ def _run_batched(task: Task, schedules: list[Schedule], seed: int, steps: int, e
     first = next(iter(batches.steps(1)))
     found = probe(model, task.loss_fn, first, device)
     check_memory(_estimate(k, optimizer, found, len(first[0])), device)
-    share_dropout_masks(model)  # the engine's own model: one mask per call for all K rows
+    share_dropout_masks(model)  # the batched runner's own model: one mask per call for all K rows
     stack = StackedModel(model, optimizer, k, task.loss_fn, set(found.used), device,
                          found.written)
 

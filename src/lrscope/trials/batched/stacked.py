@@ -11,7 +11,7 @@ back the whole group's gradient as one ``(K, P)`` tensor and the update
 does not train stay unstacked and shared by all K trials.
 
 Buffers: one that the training forward writes (BatchNorm's running mean and variance, found by
-the engine's probe) gets K stacked copies, mapped over like the parameters, so that each trial
+its probe) gets K stacked copies, mapped over like the parameters, so that each trial
 updates its own in training and reads its own in evaluation; vmap writes the in-place update
 into row k of the stack. The others are constant and shared, and so is BatchNorm's
 ``num_batches_tracked``: every row steps together, so one counter is every trial's count (and
