@@ -4,11 +4,14 @@ pins they describe, so they cannot drift (issue 19 item 13)."""
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -61,3 +64,24 @@ def test_issue19_item13_stated_transformers_version_is_the_one_ci_installs() -> 
     pinned = re.findall(r"^transformers==(\S+)$", requirements, flags=re.M)
     stated = re.findall(r"[Tt]ested with transformers (\d[\w.]*\d)", INTEGRATIONS + README)
     assert len(pinned) == 1 and stated and set(stated) == set(pinned), (stated, pinned)
+
+
+def _python_blocks(text: str) -> list[str]:
+    """The README's Python examples, as written, but the compare block (which
+    tests/study/test_compare_api.py runs and checks on its own)."""
+    parts = text.split("```python\n")
+    return [part.split("```", 1)[0] for before, part in itertools.pairwise(parts)
+            if "readme-compare" not in before.rsplit("\n\n", 1)[-1]]
+
+
+@pytest.mark.slow
+def test_issue19_every_readme_python_example_runs_as_written(tmp_path: Path) -> None:
+    """Each Python block of the README runs, as pasted, in a fresh interpreter (issue 19: every
+    command and Python example of the README runs as written)."""
+    blocks = _python_blocks(README)
+    assert blocks and any("range_test" in block for block in blocks)
+    for block in blocks:
+        proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, (block[:200], proc.stderr[-3000:])
+    assert (tmp_path / "find.png").exists()  # result.plot("find.png") drew the curve
