@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lrscope.resolved_config import laid_over
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -22,7 +23,6 @@ from lrscope.study.stats.leaderboard import (
     run_metric,
 )
 from lrscope.study.stats.scales import ScaleCell, origins, scales_of, sensitivity
-from lrscope.study.store.resolved import laid_over
 from lrscope.study.store.sqlite import METRIC_NAMES, RangeTestRecord, RunRecord, Store, TrialRecord
 
 METRICS = METRIC_NAMES
