@@ -106,8 +106,9 @@ def test_issue19_item5_compare_refuses_a_bad_threads_before_work(tmp_path, bad):
     import lrscope
     from lrscope.errors import InputError, InputTypeError
 
+    task = get_task("digits", limit_train=64)
     with pytest.raises((InputError, InputTypeError), match=r"compare: threads=") as err:
-        lrscope.compare(lambda: None, _sgd, get_task("digits", limit_train=64),
+        lrscope.compare(task.make_model, _sgd, task,
                         schedules=["constant(lr=0.1)"], steps=5, seeds=1, out=tmp_path,
                         quiet=True, threads=bad)
     assert "\n" not in str(err.value)

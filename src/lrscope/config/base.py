@@ -29,7 +29,7 @@ from pydantic_core import ErrorDetails
 
 from lrscope.config.toml_text import dump_toml, format_value, key_lines, line_of
 from lrscope.errors import InputError, did_you_mean
-from lrscope.study.store.resolved import defaults_used
+from lrscope.resolved_config import defaults_used
 
 Model = TypeVar("Model", bound="ConfigModel")
 

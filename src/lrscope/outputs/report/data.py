@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lrscope.resolved_config import laid_over
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -30,7 +31,6 @@ from lrscope.study.store import (
     RunRecord,
     TrialRecord,
 )
-from lrscope.study.store.resolved import laid_over
 
 METRICS = METRIC_NAMES
 # Families in the seed study's order; any other family follows, alphabetically.
