@@ -66,7 +66,8 @@ def test_issue19_item9_the_verdict_names_best_tie_and_what_seeds_would_resolve()
     assert tie_group(rows) == ("b",)
     text = " ".join(verdict(rows, RAN))
     assert text.startswith("Best: a, by the median final test loss")
-    assert "1 of 2 other schedules differ from the best at 3 seeds: b is not separated" in text
+    assert ("1 of 2 other schedules differs from the best at 3 seeds; the rest do not: b is not "
+            "separated") in text
     d = np.array(close) - np.array(best)
     needed = seeds_to_resolve(d.mean(), d.std(ddof=1), rows[1].vs_best.comparisons)
     assert needed is not None and needed > 3

@@ -79,10 +79,11 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
     else:
         names = ", ".join(row.label for row in tie)
         verb = "is" if len(tie) == 1 else "are"
-        lead = (f"Nothing differs from the best at {seeds} seeds" if len(tie) == others else
-                f"{others - len(tie)} of {others} other schedules differ from the best at "
-                f"{seeds} seeds")
-        sentences.append(f"{lead}: {names} {verb} not separated from it (adjusted p ≥ "
+        apart = others - len(tie)
+        lead = (f"Nothing differs from the best at {seeds} seeds: " if apart == 0 else
+                f"{apart} of {others} other schedules {'differs' if apart == 1 else 'differ'} "
+                f"from the best at {seeds} seeds; the rest do not: ")
+        sentences.append(f"{lead}{names} {verb} not separated from it (adjusted p ≥ "
                          f"{ALPHA:.2g} on {compared}).")
         sentences.append(resolution_text(tie, best))
     sentences.append(how_it_ran_text(ran))
