@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def _train_data(marks: Path | None = None, fail_seed: int | None = None,
     def train_data(seed: int) -> DataLoader:
         if marks is not None and os.getpid() != parent:
             (marks / f"{seed}-{os.getpid()}").touch()
+            if seed != fail_seed:  # the others take a while, as real trials do: the failure
+                time.sleep(3.0)    # is seen while they run, however busy the machine
         if seed == fail_seed:
             raise RuntimeError(f"bad data for seed {seed}")
         return DataLoader(list(zip(X, Y, strict=True)), batch_size=16, shuffle=True,
@@ -76,8 +79,8 @@ def test_issue16_item16_what_cannot_be_sent_is_named(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
 def test_issue16_item11_a_failed_trial_cancels_the_queue_and_keeps_what_finished(tmp_path):
-    """8 trials on 2 workers; the second fails at once. The trials not started never start (at
-    most the two running and one queued go on), and every one that ran is recorded."""
+    """8 trials on 2 workers; the second fails at once. The trials not yet handed to the pool
+    never start, and every one that ran is recorded."""
     marks = tmp_path / "marks"
     marks.mkdir()
     cores = os.sched_getaffinity(0)
@@ -89,7 +92,10 @@ def test_issue16_item11_a_failed_trial_cancels_the_queue_and_keeps_what_finished
     finally:
         os.sched_setaffinity(0, cores)
     started = {int(name.split("-")[0]) for name in os.listdir(marks)}
-    assert 1 in started and len(started) <= 5, started  # main: all 8 ran, then were dropped
+    # the failed one, the two running and what the executor already handed to its workers'
+    # call queue (not cancellable) go on; the rest never start (main: all 8 ran, then were
+    # dropped)
+    assert 1 in started and len(started) < 8, started
     with Store.in_dir(tmp_path / "out", create=False) as store:
         status = {t.seed: t.status for t in store.trials()}
     assert status[1] == "failed"

@@ -88,7 +88,7 @@ def test_issue19_item5_compare_puts_the_users_threads_back_and_says_what_ran(tmp
     task = get_task("digits", limit_train=256)
     torch.set_num_threads(2)
     try:
-        result = lrscope.compare(lambda: None, _sgd, task, schedules=[
+        result = lrscope.compare(task.make_model, _sgd, task, schedules=[
             "constant(lr=0.05)", "constant(lr=0.1)"], steps=20, seeds=1, parallel="none",
             device="cpu", out=tmp_path, quiet=True, threads=1,
             range_test=RangeTestSettings(start=1e-4, steps=10))
