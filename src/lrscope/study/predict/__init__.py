@@ -1,0 +1,11 @@
+"""``strategy="predict"``: the schedule study at a fraction of its cost.
+
+A few ordinary trials (the *fit runs*) identify a loss-curve law (:mod:`.law`: the multi-power
+law of Luo et al. 2025 and the LR-annealing law of Tissue et al. 2024); the law predicts every
+candidate's final selection metric with an interval (:mod:`.strategy`); a *self-check* trains a
+candidate the law was not fitted on and compares; the candidates the law cannot separate from the
+best are then trained, and given seeds, as a race (:mod:`.race`) until the best is separated or the
+budget (a fraction of the full study's trial steps) is spent. The best is always a trained
+candidate; a prediction is never shown as a measurement (:mod:`.records`: what is kept beside the
+store, DIR/predictions.json, and read by the report).
+"""
