@@ -315,9 +315,14 @@ def test_issue19_items7_9_verdict_first_and_the_ranked_column_kept_at_100_column
         "--parallel", "none", "--out", str(out), env={"COLUMNS": "100"})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    verdict = next(i for i, line in enumerate(lines) if line.startswith("Verdict: Best: "))
+    verdict = next(i for i, line in enumerate(lines)
+                   if line.startswith(("Verdict: Best: ", "Verdict: No winner: ")))
     table = next(i for i, line in enumerate(lines) if "Leaderboard: study" in line)
     assert verdict < table  # the answer first
+    # issue 18: a top the seeds cannot separate is named as a tie group, not as the best
+    best_line = next(line for line in lines if line.startswith("best: "))
+    tied = lines[verdict].startswith("Verdict: No winner: ")
+    assert best_line.startswith("best: none, the top is a tie (") == tied, (best_line, tied)
     said = " ".join(" ".join(lines[verdict:table]).split())  # wrapped at COLUMNS
     assert "at 3 seeds" in said
     assert (f"on cpu, parallel none (1 worker x 1 torch thread), torch {torch.__version__}, "

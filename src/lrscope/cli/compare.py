@@ -210,6 +210,12 @@ def run(args: argparse.Namespace) -> int:
         if result.best is None:
             stdout.print("Nothing finished: every trial diverged, failed or is unfinished; "
                          "there is no best schedule.", highlight=False)
+        elif result.tie:
+            group = ", ".join([result.leaderboard[0].label, *result.tie])
+            stdout.print(f"best: none, the top is a tie ({group}); "
+                         f"{result.leaderboard[0].label} ranks first "
+                         f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",
+                         highlight=False, markup=False)
         else:
             stdout.print(f"best: {result.best} "
                          f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",

@@ -42,7 +42,9 @@ class CompareResult:
     """What :func:`compare` returns: the ranked rows, the winner, where everything was written."""
 
     leaderboard: list[LeaderboardRow]  # best first
-    best: str | None  # None when nothing finished
+    # the top row, when the study separates it from every other; None when nothing finished
+    # or when the top is a tie (``tie`` names the rest of the group; leaderboard[0] ranks first)
+    best: str | None
     out: Path
     report_html: Path
     suite: Suite

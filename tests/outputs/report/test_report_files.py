@@ -11,6 +11,7 @@ import pytest
 from trained_study import SCHEDULES, SCRIPT_LABEL, SEED_LOGS, SEEDS
 
 from lrscope.outputs.report.build import ReportFiles, write_report
+from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store.sqlite import STORE_FILENAME, Store
 
 needs_seed_logs = pytest.mark.skipif(not SEED_LOGS.is_dir(), reason="the seed's logs are absent")
@@ -149,8 +150,11 @@ def test_issue19_item9_the_verdict_opens_the_report(report: ReportFiles) -> None
     assert headings[1] == "Verdict" and headings.index("Verdict") < headings.index(
         "Run digits-study (study)")
     verdict = md.split("## Verdict")[1].split("\n## ")[0]
-    best = next(r for r in report.leaderboards if r[0] == "digits-study")[1][0].label
-    assert f"Best: {best}, by the median final test loss over all seeds" in verdict
+    rows = next(r for r in report.leaderboards if r[0] == "digits-study")[1]
+    best = rows[0].label
+    # issue 18: a top the seeds cannot separate is a tie group, not a winner
+    opening = (f"No winner: {best} ranks first" if tie_group(rows) else f"Best: {best}")
+    assert f"{opening}, by the median final test loss over all seeds" in verdict
     assert "at 3 seeds" in verdict
     # this store was written by hand, without DIR/parallel.json: said, not invented
     assert "was not recorded with this study" in verdict

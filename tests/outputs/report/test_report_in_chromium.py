@@ -64,7 +64,7 @@ def test_issue19_items7_9_verdict_first_ranked_column_first_and_captions(
         "e => e.innerText === 'Verdict'); let t = '', n = h.nextElementSibling;"
         " while (n && n.tagName !== 'H2') { t += n.innerText + ' '; n = n.nextElementSibling; }"
         " return t; }")
-    assert "Best: " in verdict and "at 3 seeds" in verdict
+    assert ("Best: " in verdict or "No winner: " in verdict) and "at 3 seeds" in verdict
     header = table.locator("th").all_inner_texts()
     assert header[:3] == ["#", "schedule", "median test loss, all seeds"]
     assert header.index("final test loss") > 2

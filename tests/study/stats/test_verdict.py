@@ -65,7 +65,9 @@ def test_issue19_item9_the_verdict_names_best_tie_and_what_seeds_would_resolve()
     assert [r.label for r in rows] == ["a", "b", "c"]
     assert tie_group(rows) == ("b",)
     text = " ".join(verdict(rows, RAN))
-    assert text.startswith("Best: a, by the median final test loss")
+    assert text.startswith("No winner: a ranks first, by the median final test loss over all "
+                           "seeds (lower is better): 0.31, but the study cannot separate it from "
+                           "the rest of the tie group (a, b).")
     assert ("1 of 2 other schedules differs from the best at 3 seeds; the rest do not: b is not "
             "separated") in text
     d = np.array(close) - np.array(best)
@@ -81,6 +83,7 @@ def test_issue19_item9_separated_too_few_seeds_and_nothing_finished() -> None:
                      + [trial("b", s, 1.3 + 0.011 * s) for s in range(3)])
     assert tie_group(rows) == ()
     assert "Every other schedule differs from it at 3 seeds" in " ".join(verdict(rows, RAN))
+    assert verdict(rows, RAN)[0].startswith("Best: a, by the median final test loss")
 
     two = summarize([trial("a", s, 0.3 + 0.01 * s) for s in range(2)]
                     + [trial("b", s, 1.3) for s in range(2)])

@@ -3,7 +3,8 @@
 One function, :func:`verdict`, writes its sentences from the leaderboard's rows and from how
 the study ran (DIR/parallel.json, :mod:`lrscope.study.store.ran`):
 
-* the best schedule and what it was ranked on;
+* the best schedule and what it was ranked on, or, when the top is a tie, no winner: the
+  schedule ranked first and the rest of its tie group;
 * the **tie group**: the schedules the "vs best" test does not separate from the best (adjusted
   p >= 0.05, or too few seeds to test), :func:`tie_group`;
 * what the seeds could and could not resolve: for the tied schedule closest to the best, about
@@ -19,7 +20,8 @@ the study ran (DIR/parallel.json, :mod:`lrscope.study.store.ran`):
 >>> tie_group(rows)
 ('b',)
 >>> print("\\n".join(verdict(rows, {})))  # doctest: +NORMALIZE_WHITESPACE
-Best: a, by the median final test loss over all seeds (lower is better): 0.31.
+No winner: a ranks first, by the median final test loss over all seeds (lower is better):
+0.31, but the study cannot separate it from the rest of the tie group (a, b).
 Nothing differs from the best at 3 seeds: b is not separated from it (adjusted p ≥ 0.05 on
 the final test loss).
 At the noise measured (paired differences vary by 0.013 across seeds), about 12 seeds would
@@ -65,9 +67,14 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
     if best.n_finished == 0:
         return [NOTHING_FINISHED, how_it_ran_text(ran)]
     metric = best.metric
-    sentences = [f"Best: {best.label}, by the {ranked_on_text(metric, 'short')}: "
-                 f"{metric.text(best.rank_loss, 3)}."]
     tie = [row for row in rows[1:] if row.label in tie_group(rows)]
+    ranked = f"by the {ranked_on_text(metric, 'short')}: {metric.text(best.rank_loss, 3)}"
+    if tie:  # the top is a tie: the group is the answer, not its first row
+        group = ", ".join([best.label, *(row.label for row in tie)])
+        sentences = [f"No winner: {best.label} ranks first, {ranked}, but the study cannot "
+                     f"separate it from the rest of the tie group ({group})."]
+    else:
+        sentences = [f"Best: {best.label}, {ranked}."]
     seeds = best.n_trials
     compared = f"the final {best.versus_on.label}"
     others = len(rows) - 1
