@@ -207,15 +207,15 @@ def run(args: argparse.Namespace) -> int:
         if result.missing:  # failed, interrupted or busy elsewhere: a rerun completes them
             stdout.print(missing_note(result.missing, result.trials), highlight=False,
                          markup=False, soft_wrap=True)
-        if result.best is None:
-            stdout.print("Nothing finished: every trial diverged, failed or is unfinished; "
-                         "there is no best schedule.", highlight=False)
-        elif result.tie:
+        if result.tie:  # the top is a tie: the group, not a winner (res.best is None)
             group = ", ".join([result.leaderboard[0].label, *result.tie])
             stdout.print(f"best: none, the top is a tie ({group}); "
                          f"{result.leaderboard[0].label} ranks first "
                          f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",
                          highlight=False, markup=False)
+        elif result.best is None:
+            stdout.print("Nothing finished: every trial diverged, failed or is unfinished; "
+                         "there is no best schedule.", highlight=False)
         else:
             stdout.print(f"best: {result.best} "
                          f"({ranked_on_text(result.leaderboard[0].metric, 'top')})",
