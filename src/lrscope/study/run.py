@@ -334,15 +334,17 @@ def _release(store: ResultsStore, trial_ids: set[int], err: BaseException) -> No
             return
 
 
-def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> tuple[int, int]:
+def missing_trials(out: Path, plan: StudyPlan, suite: Suite,
+                   stored_only: bool = False) -> tuple[int, int]:
     """(without a result, all): the run's trials in ``out`` (this call's (schedule, seed) pairs
-    and every trial the store holds for the run), and how many of them are neither finished nor
-    diverged."""
+    and every trial the store holds for the run; ``stored_only``: the stored ones alone, as a
+    predict study asks for a subset of the pairs), and how many of them are neither finished
+    nor diverged."""
     with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
         status = {t.key: t.status for t in store.trials(run.id)} if run is not None else {}
-    keys = set(status) | {trial_key(label, seed) for label in suite.labels()
-                          for seed in plan.seeds}
+    keys = set(status) | (set() if stored_only else {
+        trial_key(label, seed) for label in suite.labels() for seed in plan.seeds})
     return sum(1 for key in keys if status.get(key) not in DONE_STATUSES), len(keys)
 
 

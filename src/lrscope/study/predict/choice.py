@@ -50,11 +50,8 @@ def fit_runs(lrs: Mapping[str, np.ndarray],
     base_of = {label: origins.get(label, (label, 1.0))[0] for label in lrs}
     # the shapes at the suite's own peak (scale 1; every candidate when there are no scales)
     home = [label for label in lrs if scale_of[label] == 1.0] or list(lrs)
-    # suite order breaks the remaining ties (sorted() is stable)
-    least = min(home, key=lambda label: annealed(lrs[label]))
-    deepest = max(annealed(lrs[label]) for label in home)
-    most = max((label for label in home if annealed(lrs[label]) >= deepest - _SAME_ANNEALING),
-               key=lambda label: float(np.sum(lrs[label])))
+    least = _largest_area(lrs, home, min(annealed(lrs[label]) for label in home))
+    most = _largest_area(lrs, home, max(annealed(lrs[label]) for label in home))
     chosen = [least, most]
     scales = sorted(set(scale_of.values()))
     if len(scales) > 1:
@@ -62,3 +59,12 @@ def fit_runs(lrs: Mapping[str, np.ndarray],
         chosen += [label for scale in (scales[0], scales[-1]) for label in same_shape
                    if scale_of[label] == scale]
     return tuple(dict.fromkeys(chosen))
+
+
+def _largest_area(lrs: Mapping[str, np.ndarray], labels: list[str], annealing: float) -> str:
+    """Of the ``labels`` annealed about as far as ``annealing``, the one with the largest LR
+    area (it tells the law the most about what the area buys); the first in suite order on a
+    tie (max() keeps the first)."""
+    alike = [label for label in labels
+             if abs(annealed(lrs[label]) - annealing) <= _SAME_ANNEALING]
+    return max(alike, key=lambda label: float(np.sum(lrs[label])))
