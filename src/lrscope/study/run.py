@@ -26,12 +26,13 @@ caller's thread count back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
 import time
 import zlib
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ from lrscope.trials.trial import Evaluation, TrialResult
 def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
               progress: Callable[[TrialEvent], None] | None = None,
               announce: Callable[[str], None] | None = None,
-              sink: TrialSink | None = None, wanted: Set[str] | None = None) -> Suite:
+              sink: TrialSink | None = None, wanted: Set[str] | None = None,
+              extra: Sequence[str] = ()) -> Suite:
     """Run (or resume) the study into ``out``; return the suite of schedules it compared.
 
     ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it; ``sink``
@@ -63,16 +65,19 @@ def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
     caller's global RNGs are left as they were. ``wanted``: the trial keys (:func:`trial_key`)
     to run, None for all; an empty set runs the range test and builds the suite only (a
     ``strategy="predict"`` study trains a subset of the full study's trials, phase by phase).
+    ``extra``: schedule specs trained beside the suite (a predict study's schedule optimised on
+    its law), not part of the suite returned.
     """
     engine = engine or LocalEngine()
     with preserved_rng(), torch_threads(in_process_threads(plan.threads, engine.device.type)):
-        return _run_study(plan, Path(out), engine, progress, announce, sink, wanted)
+        return _run_study(plan, Path(out), engine, progress, announce, sink, wanted, extra)
 
 
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
                progress: Callable[[TrialEvent], None] | None,
                announce: Callable[[str], None] | None = None,
-               sink: TrialSink | None = None, wanted: Set[str] | None = None) -> Suite:
+               sink: TrialSink | None = None, wanted: Set[str] | None = None,
+               extra: Sequence[str] = ()) -> Suite:
     began = time.perf_counter()  # the study's wall time: range test and trials
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
@@ -84,7 +89,9 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
-        _run_trials(plan, suite, store, run_id, out, engine, progress, announce, began, sink,
+        trained = suite if not extra else dataclasses.replace(
+            suite, schedules=suite.schedules + explicit(list(extra), plan.steps).schedules)
+        _run_trials(plan, trained, store, run_id, out, engine, progress, announce, began, sink,
                     wanted)
     finally:
         if store is not None:

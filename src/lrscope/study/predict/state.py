@@ -17,7 +17,7 @@ from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
 from lrscope.study.predict.race import Budget, Interval
 from lrscope.study.predict.records import Cost, Prediction, PredictionRecord, SelfCheck
-from lrscope.study.recipes import Suite
+from lrscope.study.recipes import Suite, explicit
 from lrscope.study.run import trial_key
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
@@ -44,8 +44,11 @@ class StudyState:
     """The main rank's view of a predict study (see the module docstring)."""
 
     def __init__(self, plan: StudyPlan, out: Path, suite: Suite, fraction: float,
-                 announce: Callable[[str], None] | None = None) -> None:
+                 announce: Callable[[str], None] | None = None, optimise: bool = True) -> None:
         self.plan, self.out, self.suite, self.announce = plan, out, suite, announce
+        self.may_optimise = optimise  # item 2: a schedule beyond the suite (one process only)
+        self.optimised: str | None = None  # its spec, once chosen
+        self.fitted: FittedLaw | None = None  # the law the predictions come from
         self.lrs = lr_sequences(suite, plan.steps)
         self.chosen: dict[str, None] = {}  # the trial keys asked for, in order (a set in order)
         self.lines: list[str] = []
@@ -177,12 +180,37 @@ class StudyState:
         """Every candidate's final value and interval, and its curve at the evaluation steps."""
         import numpy as np
 
-        self.law, self.params = fitted.law, dict(fitted.params)
+        self.fitted, self.law, self.params = fitted, fitted.law, dict(fitted.params)
         steps = np.asarray(self.curve_steps, dtype=float)
         for label, lrs in self.lrs.items():
             value, low, high = fitted.final(lrs)
             self.predictions[label] = (float(value), float(low), float(high))
             self.curves[label] = tuple(float(v) for v in fitted.predict(lrs, steps))
+
+    def optimise(self, best: str) -> str | None:
+        """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
+        spec; predicted like a candidate), or None: no law, one process of several, or the
+        law's optimum is already a candidate."""
+        import numpy as np
+
+        from lrscope.study.predict.law import optimise_schedule
+
+        if self.fitted is None or not self.may_optimise:
+            return None
+        lrs = self.lrs[best]
+        peak = float(np.max(lrs))
+        warmup = int(np.argmax(lrs >= peak * (1 - 1e-9)))  # steps before the peak is reached
+        spec = optimise_schedule(self.fitted, self.plan.steps, peak, warmup)
+        (label, lrs), = lr_sequences(explicit([spec], self.plan.steps),
+                                     self.plan.steps).items()
+        if label in self.lrs:
+            return None
+        self.optimised, self.lrs[label] = spec, lrs
+        value, low, high = self.fitted.final(self.lrs[label])
+        self.predictions[label] = (float(value), float(low), float(high))
+        self.curves[label] = tuple(float(v) for v in self.fitted.predict(
+            self.lrs[label], np.asarray(self.curve_steps, dtype=float)))
+        return label
 
     def ranked_predictions(self) -> list[str]:
         return sorted(self.predictions, key=lambda label: (self.predictions[label][0], label))
@@ -199,17 +227,20 @@ class StudyState:
     def record(self, stopped: str, tie: Sequence[str] = ()) -> PredictionRecord:
         metric = self.metric()
         measured = {t.label for t in self._trials().values() if t.status in DONE_STATUSES}
-        candidates = {label: Prediction(
-            shown(metric, value), *sorted((shown(metric, low), shown(metric, high))),
-            trained=label in measured, curve_steps=self.curve_steps,
-            curve=tuple(shown(metric, v) for v in self.curves.get(label, ())))
-            for label, (value, low, high) in self.predictions.items()}
+        candidates = {}
+        for label, (value, low, high) in self.predictions.items():
+            ends = sorted((shown(metric, low), shown(metric, high)))  # a maximised one flips
+            candidates[label] = Prediction(
+                shown(metric, value), ends[0], ends[1], trained=label in measured,
+                curve_steps=self.curve_steps,
+                curve=tuple(shown(metric, v) for v in self.curves.get(label, ())))
         cost = Cost(steps=self.spent(), full_steps=self.budget.full_steps,
                     range_test_steps=self.budget.range_test_steps, run_steps=self.plan.steps,
                     budget=self.budget.fraction)
         return PredictionRecord(law=self.law, fit_trials=self.fit_trials, candidates=candidates,
                                 cost=cost, self_check=self.check, stopped=stopped,
-                                tie=tuple(dict.fromkeys(tie)), lines=tuple(self.lines),
+                                tie=tuple(dict.fromkeys(tie)), optimised=self.optimised,
+                                lines=tuple(self.lines),
                                 law_params=self.params)
 
 

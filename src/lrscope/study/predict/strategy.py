@@ -56,8 +56,10 @@ def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float 
     fraction = default_budget(plan.lr_scales) if budget is None else budget
     suite = run_study(plan, out, engine, progress, announce, sink, wanted=set())
     universe = [trial_key(label, seed) for label in suite.labels() for seed in plan.seeds]
-    decisions = (_decisions(StudyState(plan, out, suite, fraction, announce))
-                 if engine.is_main else None)
+    # the optimised schedule is not in the suite every rank built: one process decides alone
+    state = (StudyState(plan, out, suite, fraction, announce, optimise=engine.world_size == 1)
+             if engine.is_main else None)
+    decisions = _decisions(state) if state is not None else None
     record: PredictionRecord | None = None
     while True:
         batch: set[str] = set()
@@ -66,10 +68,11 @@ def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float 
                 batch = next(decisions)
             except StopIteration as done:
                 record = done.value
-        batch = _agree(engine, universe, batch)
+        batch = _agree(engine, universe, batch) | (batch - set(universe))
         if not batch:
             break
-        run_study(plan, out, engine, progress, announce, sink, wanted=batch)
+        extra = (state.optimised,) if state is not None and state.optimised else ()
+        run_study(plan, out, engine, progress, announce, sink, wanted=batch, extra=extra)
     if record is not None:
         save_predictions(out, plan.name, record)
     return suite, record
@@ -153,11 +156,24 @@ def _phases(state: StudyState) -> Decisions:
             stopped = "budget"
             break
         yield from state.train(racing[:count], seed)
-    rows = state.rows()
     waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
                if trusted else [])
+    if trusted and not waiting:
+        yield from _beyond_the_suite(state)
+    rows = state.rows()
     return state.record(stopped=stopped if trusted else "fallback",
                         tie=(*tie_group(rows), *waiting))
+
+
+def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
+    """Item 2: the schedule the final law predicts best (a WSD of free decay length and shape
+    at the best measured candidate's peak and warmup), trained at the first seed when the
+    budget allows one more run; it is a row like any, so it wins only if measured better."""
+    if state.budget.affordable(state.spent(), 1) == 0:
+        return
+    label = state.optimise(state.rows()[0].label)
+    if label is not None:
+        yield from state.train([label], state.plan.seeds[0])
 
 
 def summary_lines(record: PredictionRecord | None) -> list[str]:
