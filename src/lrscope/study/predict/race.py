@@ -138,6 +138,26 @@ def check_fails(predicted: Interval, measured: float, gap_: float) -> str:
     return ""
 
 
+def fit_fails(misses: Mapping[str, float], gap_: float) -> str:
+    """Why the law fails on the runs it was fitted on ('' when it does not): a law that misses
+    one of its own fit runs' final values by more than the gap between candidates cannot rank
+    them (a validation loss that rises from overfitting, say, which no law of the LR area and
+    the annealing follows), whatever it says of a run it has not seen.
+
+    >>> fit_fails({"constant": 0.02, "cosine": 0.01}, 0.05)
+    ''
+    >>> fit_fails({"constant": 0.85, "cosine": 0.01}, 0.66)
+    "it misses its own fit run constant's final value by 0.85, more than the 0.66 gap"
+    """
+    if not misses:
+        return ""
+    label = max(misses, key=lambda name: (misses[name], name))
+    if misses[label] <= gap_:
+        return ""
+    return (f"it misses its own fit run {label}'s final value by {misses[label]:.3g}, more "
+            f"than the {gap_:.3g} gap")
+
+
 def contenders(predicted: Mapping[str, Interval], trained: Set[str],
                best_measured: float | None) -> list[str]:
     """The untrained candidates still in contention, most promising first: their predicted

@@ -4,7 +4,8 @@
 2. the fit runs (:mod:`.choice`) at the first seed, ordinary trials of the study;
 3. the law (:mod:`.law`) fitted to their curves predicts every candidate's final value;
 4. the self-check: the best-predicted candidate not yet trained is trained and compared with
-   what the law said before (:func:`.race.check_fails`); then the law is refitted with it;
+   what the law said before (:func:`.race.check_fails`), and the law must reproduce its own
+   fit runs' final values (:func:`.race.fit_fails`); then the law is refitted with it;
 5. a failed check or a law that cannot be fitted: one line says why, every candidate is trained
    at the first seed, and the rest of the budget races seeds;
 6. the race (:mod:`.race`): the untrained candidates whose interval reaches the best measured
@@ -31,11 +32,12 @@ from lrscope.study.predict.race import (
     check_fails,
     contenders,
     default_budget,
+    fit_fails,
     gap,
     race_stop,
     seed_round,
 )
-from lrscope.study.predict.records import PredictionRecord, save_predictions
+from lrscope.study.predict.records import PredictionRecord, SelfCheck, save_predictions
 from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
@@ -115,14 +117,13 @@ def _phases(state: StudyState) -> Decisions:
             spread = gap({label: value for label, (value, _, _) in state.predictions.items()})
             yield from state.train([target], s0)
             measured = state.measured(target, s0)
-            why = check_fails(said, measured, spread)
+            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
+                      for label in fits}
+            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
             state.check = state.self_check(target, said, measured, spread, why)
             trusted = not why
             if why:
-                shown = state.check
-                state.say(f"predict: the law's self-check failed: it predicted "
-                          f"{shown.predicted:.3g} for {target}, measured {shown.measured:.3g} "
-                          f"({why}); training every candidate instead")
+                state.say(f"{check_line(state.check)}; training every candidate instead")
             else:
                 refitted = state.fit([*fits, target])
                 if refitted is not None:
@@ -192,16 +193,31 @@ def summary_lines(record: PredictionRecord | None) -> list[str]:
     lines = [f"predict: trained {cost.runs:.1f} runs' worth of steps (range test included), "
              f"{cost.fraction:.0%} of the full study's {_count(cost.full_runs)} runs (budget "
              f"{cost.budget:.0%})"]
-    check = record.self_check
-    if check is not None:
-        verdict = "passed" if check.passed else "failed"
-        lines.append(f"predict: the law's self-check {verdict}: it predicted {check.predicted:.3g}"
-                     f" for {check.trial}, measured {check.measured:.3g} (error "
-                     f"{check.error:.3g}; gap between candidates {check.gap:.3g})"
-                     + ("" if check.passed else f": {check.why}"))
+    if record.self_check is not None:
+        lines.append(check_line(record.self_check) + ("" if record.self_check.passed else
+                                                      "; every candidate was trained"))
     elif record.law_params == {} and record.stopped == "fallback":
         lines.append("predict: the law could not be fitted; every candidate was trained")
     return lines
+
+
+def check_line(check: SelfCheck) -> str:
+    """The self-check in one line, with its numbers (in the metric's own direction).
+
+    >>> print(check_line(SelfCheck("cosine/seed0", 0.41, 0.52, 0.11, 0.03, False,
+    ...                            "error 0.11 larger than the 0.03 gap between candidates")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    predict: the law's self-check failed: it predicted 0.41 for cosine/seed0, measured 0.52
+    (error 0.11 larger than the 0.03 gap between candidates)
+    """
+    said = (f"it predicted {check.predicted:.3g} for {check.trial}, measured "
+            f"{check.measured:.3g}")
+    if check.passed:
+        return (f"predict: the law's self-check passed: {said} (error {check.error:.3g}, within "
+                f"the {check.gap:.3g} gap between candidates and the interval it claimed)")
+    if check.why.startswith("it misses"):  # its own fit runs: the held-out run is beside it
+        return f"predict: the law's self-check failed: {check.why} between candidates ({said})"
+    return f"predict: the law's self-check failed: {said} ({check.why})"
 
 
 def _count(runs: float) -> str:
