@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lrscope.study.predict.curves import lr_sequence
 from lrscope.study.recipes import Suite
 
 # Final/peak ratios this close count as equally annealed (then the larger LR area decides).
@@ -29,8 +30,7 @@ _SAME_ANNEALING = 0.02
 
 def lr_sequences(suite: Suite, steps: int) -> dict[str, np.ndarray]:
     """Every candidate's LR at optimizer steps 0..steps-1 (what the law reads)."""
-    return {label: np.asarray(schedule.lrs(steps), dtype=float)
-            for label, schedule in suite.schedules}
+    return {label: lr_sequence(schedule, steps) for label, schedule in suite.schedules}
 
 
 def annealed(lrs: np.ndarray) -> float:

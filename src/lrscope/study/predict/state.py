@@ -13,6 +13,8 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
 from lrscope.study.predict.race import Budget, Interval
@@ -178,8 +180,6 @@ class StudyState:
 
     def predict(self, fitted: FittedLaw) -> None:
         """Every candidate's final value and interval, and its curve at the evaluation steps."""
-        import numpy as np
-
         self.fitted, self.law, self.params = fitted, fitted.law, dict(fitted.params)
         steps = np.asarray(self.curve_steps, dtype=float)
         for label, lrs in self.lrs.items():
@@ -191,8 +191,6 @@ class StudyState:
         """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
         spec; predicted like a candidate), or None: no law, one process of several, or the
         law's optimum is already a candidate."""
-        import numpy as np
-
         from lrscope.study.predict.law import optimise_schedule
 
         if self.fitted is None or not self.may_optimise:
@@ -245,10 +243,13 @@ class StudyState:
 
 
 def shown(metric: RankingMetric, value: float) -> float:
-    """A lower-is-better value in the metric's own direction (the law's curves read a
-    maximised metric negated, as the leaderboard's ``rank_loss`` does).
+    """A lower-is-better value in the metric's own direction: the law's orientation
+    (:func:`.curves.lower_is_better`: an accuracy as its error rate, another maximised metric
+    negated) undone, which is the same rule applied again.
 
-    >>> shown(RankingMetric.parse("accuracy"), -0.95), shown(RankingMetric(), 0.3)
+    >>> shown(RankingMetric.parse("accuracy"), 0.05), shown(RankingMetric(), 0.3)
     (0.95, 0.3)
     """
-    return metric.shown(value)
+    from lrscope.study.predict.curves import lower_is_better
+
+    return float(lower_is_better(metric, np.asarray(value, dtype=float)))
