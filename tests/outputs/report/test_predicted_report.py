@@ -7,50 +7,11 @@ import csv
 import shutil
 from pathlib import Path
 
-import pytest
-from trained_study import SCHEDULES, STEPS
+from predicted_record import UNTRAINED, record_of
 
 from lrscope.outputs.report.build import ReportFiles, write_report
-from lrscope.study.predict.records import (
-    Cost,
-    Prediction,
-    PredictionRecord,
-    SelfCheck,
-    save_predictions,
-)
-from lrscope.study.store.sqlite import STORE_FILENAME, Store
-
-UNTRAINED = "cosine(lr=0.5)"
-FIT = ("step(lr=0.5, step_size=40, gamma=0.5)/seed0", "onecycle(max_lr=1.0)/seed0")
-
-
-def record_of(directory: Path, passed: bool = True) -> PredictionRecord:
-    """A record as a predict study writes it, its predictions near the measured test losses."""
-    candidates = {}
-    with Store.in_dir(directory, create=False) as store:
-        run = store.find_run("digits-study")
-        assert run is not None
-        for trial in store.trials(run.id):
-            if trial.seed == 0 and trial.label in SCHEDULES and trial.status == "finished":
-                steps, values = store.metric_series(trial.id, "test_loss")
-                curve = values * 1.05  # the law, a little off
-                candidates[trial.label] = Prediction(
-                    float(curve[-1]), float(curve[-1] * 0.9), float(curve[-1] * 1.1), True,
-                    tuple(int(s) for s in steps), tuple(float(v) for v in curve))
-    candidates[UNTRAINED] = Prediction(0.01, 0.005, 0.02)  # predicted below the best
-    return PredictionRecord(
-        "multi_power", FIT, candidates, Cost(4 * STEPS + 80, 15 * STEPS + 80, 80, STEPS, 1 / 3),
-        SelfCheck("exponential(lr=0.5, gamma=0.995)/seed0", 0.3, 0.31, 0.01, 0.05, passed,
-                  "" if passed else "error larger than the gap"),
-        "budget" if passed else "fallback", law_params={"L0": 0.1, "alpha": 0.5})
-
-
-@pytest.fixture(scope="module")
-def predicted_report(study_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
-    directory = tmp_path_factory.mktemp("predicted")
-    shutil.copy(study_dir / STORE_FILENAME, directory / STORE_FILENAME)
-    save_predictions(directory, "digits-study", record_of(directory))
-    return write_report(directory)
+from lrscope.study.predict.records import save_predictions
+from lrscope.study.store.sqlite import STORE_FILENAME
 
 
 def test_issue18_predicted_rows_are_marked_in_the_csv_markdown_and_html(
