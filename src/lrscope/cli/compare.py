@@ -46,6 +46,8 @@ FLAG_FIELDS: dict[str, tuple[str, str]] = {
     "target_accuracy": ("target_accuracy", "--target-accuracy"),
     "rank_by": ("rank_by", "--rank-by"),
     "confirm_seeds": ("confirm_seeds", "--confirm-seeds"),
+    "strategy": ("strategy", "--strategy"),
+    "budget": ("budget", "--budget"),
     "parallel": ("parallel", "--parallel"),
     "ray_address": ("ray_address", "--ray-address"),
     "ray_cpus": ("ray_cpus_per_trial", "--ray-cpus-per-trial"),
@@ -86,6 +88,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "minimised when it names a loss or an error (default loss:min)")
     add("--confirm-seeds", type=int, metavar="N", help="after the study, retrain the best (and "
         "every schedule not separated from it) at N fresh seeds for an unbiased test score")
+    add("--strategy", metavar="full|predict", help="full trains every schedule at every seed "
+        "(default); predict trains a few, predicts the rest from a loss-curve law, checks the "
+        "law on a run it was not fitted on, then races the contenders")
+    add("--budget", type=float, metavar="F", help="with --strategy predict: the share of the "
+        "full study's trial steps to spend, 0 < F <= 1 (default 1/6; 1/12 with --lr-scales)")
     add("--parallel", help=f"how trials run: {'|'.join(runner_names())} (default auto)")
     add("--ray-address", metavar="ADDR", help="with --parallel ray: join the Ray cluster at "
         "HOST:PORT (or auto: the one `ray start` runs here); default $RAY_ADDRESS, else a local "
@@ -178,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
 
             # the same run as lrscope.compare(): the plan, its study, its report
             result = run_plan(plan, out, engine, progress=on_event, announce=on_choice,
-                              confirm_seeds=config.confirm_seeds)
+                              confirm_seeds=config.confirm_seeds, strategy=config.strategy,
+                              budget=config.budget)
         if result is None:  # not the main rank: it wrote nothing
             return 0
         from lrscope.outputs.report.leaderboard_output import rich_table
@@ -224,6 +232,12 @@ def run(args: argparse.Namespace) -> int:
             _print_best_scales(stdout, out, plan.name, result.leaderboard)
         for line in confirmation_lines(result.confirmation, config.confirm_seeds):
             stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+        if config.strategy == "predict":  # the cost, then the law's self-check
+            from lrscope.study.predict.records import load_predictions
+            from lrscope.study.predict.strategy import summary_lines
+
+            for line in summary_lines(load_predictions(out, plan.name)):
+                stdout.print(line, highlight=False, markup=False, soft_wrap=True)
         stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")
     return 0
 

@@ -24,8 +24,10 @@ from lrscope.trials.trial import TrainOptions
 
 # Config keys not stored with the study, so a rerun may change them (the rest resume under
 # lrscope.study.resume's policy): where and how trials run, and whether to confirm the best
-# afterwards (a run of its own).
-NOT_COMPARED = ("out", "parallel", "threads", "device", "confirm_seeds", *runner_settings())
+# afterwards (a run of its own), and the strategy that chooses which trials to train (a predict
+# study's trials are the full study's; a later full run trains only what is missing).
+NOT_COMPARED = ("out", "parallel", "threads", "device", "confirm_seeds", "strategy", "budget",
+                *runner_settings())
 
 
 def build_optimizer(config: OptimizerConfig, model: nn.Module) -> Any:

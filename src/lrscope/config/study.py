@@ -34,6 +34,7 @@ from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.plan import steps_in_epochs
+from lrscope.study.predict.race import check_strategy
 from lrscope.study.recipes import RECIPES, budget_problem, lr_scales_problem
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.trials.runners import check_name
@@ -65,6 +66,11 @@ class StudyConfig(TaskConfig):
     # after the study: retrain the best and its inseparable rivals at N fresh seeds
     # (lrscope.study.confirm); None: no confirmation
     confirm_seeds: int | None = Field(default=None, ge=1)
+    # "full" trains every (schedule, seed); "predict" trains a few and predicts the rest from a
+    # loss-curve law, under ``budget`` (a fraction of the full study's trial steps; None: its
+    # default) (lrscope.study.predict); neither is part of the study's identity
+    strategy: Literal["full", "predict"] = "full"
+    budget: float | None = None
     parallel: str = "auto"  # a runner's name (lrscope.trials.runners)
     # --parallel ray's settings (lrscope.trials.runners.ray reads them): the cluster to join
     # (None: $RAY_ADDRESS, else a local cluster) and what each trial asks of it (None GPUs: a
@@ -149,6 +155,16 @@ class StudyConfig(TaskConfig):
         except (InputError, TypeError) as err:
             raise ValueError(str(err).removeprefix(f"rank_by={rank_by!r}: ")) from None
         return f"{metric.name}:{metric.direction}"
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_for_predict(cls, budget: float | None, info: ValidationInfo) -> float | None:
+        if "strategy" not in info.data:  # the strategy's own error is reported
+            return budget
+        try:  # the one rule lrscope.compare(budget=) follows too
+            return check_strategy("budget", info.data["strategy"], budget)[1]
+        except InputError as err:
+            raise ValueError(str(err).removeprefix(f"budget: budget={budget!r} ")) from None
 
     @field_validator("plugin")
     @classmethod

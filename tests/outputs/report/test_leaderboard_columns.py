@@ -45,7 +45,7 @@ def test_issue19_item7_the_ranked_column_comes_first_then_the_test_columns() -> 
     tests = [i for i, name in enumerate(header) if "test" in name]
     assert tests and min(tests) > 2
     assert set(csv_records(rows)[0]) == set(COLUMNS)  # leaderboard.csv keeps its columns
-    assert COLUMNS[:4] == ["run", "rank", "label", "family"] and COLUMNS[-1] == "lr_scale"
+    assert COLUMNS[:4] == ["run", "rank", "label", "family"] and COLUMNS[-5] == "lr_scale"
 
 
 @pytest.mark.parametrize("width", [80, 100, 120])

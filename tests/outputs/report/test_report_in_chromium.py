@@ -73,3 +73,21 @@ def test_issue19_items7_9_verdict_first_ranked_column_first_and_captions(
     assert "ranked best by the median final test loss" in caption
     assert "learning rate, train loss and test loss" in caption
     page.close()
+
+
+def test_issue18_a_predicted_row_is_marked_and_both_figures_shown(
+        browser: Any, predicted_report: ReportFiles) -> None:
+    """A predict study's report as a reader sees it: the untrained candidate's row is set apart
+    (italic, titled "predicted, not trained") and the section's two figures load."""
+    page = browser.new_page()
+    page.goto(predicted_report.html.as_uri())
+    page.wait_for_load_state("load")
+    row = page.locator("tr.predicted").first
+    assert "predicted, not trained" in row.inner_text()
+    assert row.evaluate("r => getComputedStyle(r.cells[0]).fontStyle") == "italic"
+    measured = page.locator("tr", has_text="onecycle(max_lr=1.0)").first
+    assert measured.evaluate("r => getComputedStyle(r.cells[0]).fontStyle") == "normal"
+    for alt in ("predicted and measured curves", "predicted against measured"):
+        image = page.locator(f"img[alt='{alt}']")
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0"), alt
+    page.close()

@@ -113,7 +113,9 @@ def test_compare_with_best_bonferroni_adjusts_over_every_pair_by_hand() -> None:
 def test_the_csv_keeps_its_columns_and_adds_the_raw_p_at_the_end() -> None:
     assert COLUMNS[:len(ORIGINAL_COLUMNS)] == ORIGINAL_COLUMNS
     assert COLUMNS[len(ORIGINAL_COLUMNS):] == ["vs_best_p_raw", "rank_loss", "ranked_on",
-                                               "rank_direction", "vs_best_on", "lr_scale"]
+                                               "rank_direction", "vs_best_on", "lr_scale",
+                                               "status", "predicted", "predicted_low",
+                                               "predicted_high"]
     rows = summarize([trial(label, s, base + 0.01 * s + 0.001 * k * s)
                       for k, (label, base) in enumerate((("a", 0.1), ("b", 0.2), ("c", 0.3)))
                       for s in range(3)])

@@ -17,6 +17,7 @@ from lrscope.outputs.report.document import Document, FigureRef, Paragraph, Sect
 from lrscope.outputs.report.figures import FigureWriter
 from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import run_sections
+from lrscope.study.predict.records import load_predictions
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.verdict import verdict
@@ -40,8 +41,9 @@ def write_report(directory: str | Path, target_accuracy: float | None = None) ->
     directory = Path(directory)
     with Store.in_dir(directory, create=False) as store:
         # a confirmation run is read into its study's report, never as a run of its own
-        views = [load_run(store, run, target_accuracy) for run in store.runs()
-                 if confirms(run) is None]
+        # a predict study's record (DIR/predictions.json) adds its predicted rows and section
+        views = [load_run(store, run, target_accuracy, load_predictions(directory, run.name))
+                 for run in store.runs() if confirms(run) is None]
         found = {view.run.name: read_confirmation(store, view.run) for view in views}
     confirmations = {name: c for name, c in found.items() if c is not None}
     document, figures = build_document(views, directory, confirmations)

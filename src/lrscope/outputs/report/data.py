@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lrscope.resolved_config import laid_over
+from lrscope.study.predict.records import PredictionRecord
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -23,6 +24,8 @@ from lrscope.study.stats.leaderboard import (
     outcomes_from_store,
     run_metric,
 )
+from lrscope.study.stats.predicted import with_predictions
+from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.stats.scales import ScaleCell, scales_of, sensitivity
 from lrscope.study.store import (
     METRIC_NAMES,
@@ -77,6 +80,11 @@ class RunView:
     # final ranking metric over seeds (lrscope.study.stats.scales)
     origins: dict[str, tuple[str, float]] = field(default_factory=dict)
     scales: dict[str, dict[float, ScaleCell]] = field(default_factory=dict)
+    # a strategy="predict" study's record (DIR/predictions.json; None for a full study): its
+    # untrained candidates are predicted rows of ``rows`` (lrscope.study.stats.predicted)
+    prediction: PredictionRecord | None = None
+    # with a record: each trained candidate's run at the first seed (what the law predicted)
+    measured: dict[str, Measured] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[str]:
@@ -116,8 +124,45 @@ class RunView:
         return None
 
 
-def load_run(store: ResultsStore, run: RunRecord,
-             target_accuracy: float | None = None) -> RunView:
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """A trained candidate's run at the first seed: its ranking-metric curve (in the metric's
+    own direction) and final value; ``trial`` is its key."""
+
+    trial: str
+    steps: np.ndarray
+    values: np.ndarray
+
+    @property
+    def final(self) -> float | None:
+        finite = np.isfinite(self.values)
+        return float(self.values[finite][-1]) if finite.any() else None
+
+
+def first_seed(record: PredictionRecord) -> int | None:
+    """The seed the law was fitted at: its fit runs' (``<label>/seed<k>``)."""
+    for key in (*record.fit_trials, *([record.self_check.trial] if record.self_check else [])):
+        _, _, seed = key.rpartition("/seed")
+        if seed.isdigit():
+            return int(seed)
+    return None
+
+
+def measured_runs(store: ResultsStore, trials: Sequence[TrialRecord], record: PredictionRecord,
+                  metric: RankingMetric) -> dict[str, Measured]:
+    """label -> its run at the first seed, for every candidate of ``record`` that has one."""
+    seed = first_seed(record)
+    found: dict[str, Measured] = {}
+    for trial in trials:
+        if trial.label in record.candidates and (seed is None or trial.seed == seed) \
+                and trial.label not in found:
+            steps, values = store.metric_series(trial.id, metric.stored)
+            found[trial.label] = Measured(trial.key, steps, values)
+    return found
+
+
+def load_run(store: ResultsStore, run: RunRecord, target_accuracy: float | None = None,
+             prediction: PredictionRecord | None = None) -> RunView:
     trials = store.trials(run.id)
     rows = leaderboard(store, run.id, target_accuracy)
     by_label: dict[str, list[TrialRecord]] = {}
@@ -129,7 +174,10 @@ def load_run(store: ResultsStore, run: RunRecord,
     if len(scales_of(found)) > 1:
         metric = run_metric(store, run.id)
         scales = sensitivity(outcomes_from_store(store, run.id, metric), found, metric)
-    return RunView(run, trials, rows, labels, store.range_test(run.id), found, scales)
+    measured = {} if prediction is None or not rows else \
+        measured_runs(store, trials, prediction, rows[0].metric)
+    return RunView(run, trials, with_predictions(rows, prediction), labels,
+                   store.range_test(run.id), found, scales, prediction, measured)
 
 
 def label_curves(store: ResultsStore, run_name: str,

@@ -19,6 +19,8 @@ class Paragraph:
 class Table:
     header: list[str]
     rows: list[list[str]]
+    # indices of rows that are predictions, not measurements: each writer sets them apart
+    predicted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

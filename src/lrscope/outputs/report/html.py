@@ -30,7 +30,10 @@ th { background: #f2f2f2; } td:nth-child(2) { text-align: left; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.9em; color: #555; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+tr.predicted td { font-style: italic; color: #666; background: #f7f7fb; border-style: dashed; }
 """
+# a row of a predict study's untrained candidate: its own look, never a measurement's
+PREDICTED_ROW = '<tr class="predicted" title="predicted, not trained">'
 
 
 def escape(text: str) -> str:
@@ -60,8 +63,9 @@ def _block(block: Block, directory: Path) -> str:
         return f"<p>{escape(block.text)}</p>"
     if isinstance(block, Table):
         head = "".join(f"<th>{escape(c)}</th>" for c in block.header)
-        rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>"
-                       for r in block.rows)
+        rows = "".join((PREDICTED_ROW if i in block.predicted else "<tr>")
+                       + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>"
+                       for i, r in enumerate(block.rows))
         return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     if isinstance(block, FigureRef):
         data = base64.b64encode((directory / block.path).read_bytes()).decode("ascii")

@@ -7,7 +7,8 @@ CSV columns (one row per run and schedule; empty where undefined, e.g. a CI with
     final_test_accuracy, best_test_accuracy), target_accuracy, steps_to_target_mean,
     steps_to_target_low, steps_to_target_high, reached_target, wall_time_s,
     vs_best_method, vs_best_n, vs_best_difference, vs_best_low, vs_best_high, vs_best_p,
-    vs_best_p_raw, rank_loss, ranked_on, rank_direction, vs_best_on, lr_scale
+    vs_best_p_raw, rank_loss, ranked_on, rank_direction, vs_best_on, lr_scale, status,
+    predicted, predicted_low, predicted_high
 
 ``vs_best_p`` is Bonferroni-adjusted (against a best picked from the same data, over every
 pair of schedules) and ``vs_best_low``/``vs_best_high`` are the matching simultaneous interval,
@@ -18,7 +19,11 @@ maximised metric), of the validation split when the study held one out (``ranked
 ``val_loss``, ``val_accuracy``, ...), else of the test set (``test_loss``); ``rank_direction``
 says whether it is minimised (``min``) or maximised (``max``). ``vs_best_on`` is what "vs best"
 compared (``test_loss``, or without a test set the ranking metric); ``lr_scale`` the peak-LR
-scale a row was chosen at in a study run at several (empty otherwise).
+scale a row was chosen at in a study run at several (empty otherwise). ``status`` is
+``measured`` (trained) or ``predicted``: a ``strategy="predict"`` study's candidate that was
+not trained, whose only numbers are ``predicted`` and its 95% interval ``predicted_low`` ..
+``predicted_high`` (the metric's own direction; empty for measured rows), every measured
+column empty (:mod:`lrscope.study.stats.predicted`).
 The first columns keep their names and order; new ones are only ever added at the end.
 """
 
@@ -35,6 +40,7 @@ from rich.text import Text
 
 from lrscope.study.stats.confirmation import OPTIMISM_NOTE
 from lrscope.study.stats.leaderboard import LeaderboardRow, ranking_note
+from lrscope.study.stats.predicted import NOT_TRAINED, predicted_text
 from lrscope.study.stats.ranking import TEST_LOSS
 from lrscope.study.stats.uncertainty import ONE_VALUE_NOTE, Estimate
 
@@ -45,7 +51,8 @@ COLUMNS = (
     + ["target_accuracy", "steps_to_target_mean", "steps_to_target_low", "steps_to_target_high",
        "reached_target", "wall_time_s", "vs_best_method", "vs_best_n", "vs_best_difference",
        "vs_best_low", "vs_best_high", "vs_best_p", "vs_best_p_raw", "rank_loss", "ranked_on",
-       "rank_direction", "vs_best_on", "lr_scale"]
+       "rank_direction", "vs_best_on", "lr_scale", "status", "predicted", "predicted_low",
+       "predicted_high"]
 )
 NOTHING_FINISHED_NOTE = ("Nothing finished: every trial diverged, failed or is unfinished, so "
                          "there is no best schedule.")
@@ -84,7 +91,8 @@ def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str,
             "vs_best_p": row.vs_best.p_value, "vs_best_p_raw": row.vs_best.p_raw,
             "rank_loss": row.rank_value, "ranked_on": row.ranked_on,
             "rank_direction": row.metric.direction, "vs_best_on": row.versus_on.stored,
-            "lr_scale": row.lr_scale,
+            "lr_scale": row.lr_scale, "status": row.status,
+            **_predicted_columns(row),
         }
         for name in (*ESTIMATES, "steps_to_target"):
             estimate: Estimate = getattr(row, name)
@@ -92,6 +100,15 @@ def csv_records(rows: Sequence[LeaderboardRow], run: str = "") -> list[dict[str,
                            f"{name}_high": estimate.high})
         records.append(record)
     return records
+
+
+def _predicted_columns(row: LeaderboardRow) -> dict[str, Any]:
+    """A predicted row's prediction (and no rank statistic: nothing was measured)."""
+    p = row.prediction
+    if row.measured or p is None:
+        return {"predicted": None, "predicted_low": None, "predicted_high": None}
+    return {"predicted": p.value, "predicted_low": p.low, "predicted_high": p.high,
+            "rank_loss": None}
 
 
 def write_csv(path: str | Path, tables: Sequence[tuple[str, Sequence[LeaderboardRow]]]) -> Path:
@@ -115,7 +132,9 @@ def display_rows(rows: Sequence[LeaderboardRow],
                  digits: int = 4) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by the terminal table and the report: what the rows were
     ranked on first (its name, the diverged seeds it counts, the peak-LR scale a row was
-    chosen at), then the test columns (issue 19 item 7)."""
+    chosen at), then the test columns (issue 19 item 7). With a predicted row (a predict study's
+    untrained candidate) a status column follows the ranked one, and the predicted row's
+    ranked cell holds its prediction and interval, marked as such; its other cells are empty."""
     metric = rows[0].metric if rows else TEST_LOSS
     header = ["#", "schedule", metric.column_header, "diverged", SCALE_HEADER,
               "final test loss", versus_header(rows), "final test acc", target_header(rows),
@@ -124,6 +143,10 @@ def display_rows(rows: Sequence[LeaderboardRow],
     for r in rows:
         reached = (f"{r.steps_to_target.text(4)} ({r.reached_target}/{r.n_finished})"
                    if r.target_accuracy is not None and r.n_finished else "—")
+        if not r.measured:
+            cells.append([str(r.rank), r.label, predicted_text(r).removesuffix(
+                f", {NOT_TRAINED}") + " (predicted)", *["—"] * (len(header) - 3)])
+            continue
         cells.append([
             str(r.rank), r.label, r.metric.text(r.rank_loss, digits),
             f"{r.n_diverged}/{r.n_trials}", "—" if r.lr_scale is None else f"x{r.lr_scale:g}",
@@ -131,10 +154,15 @@ def display_rows(rows: Sequence[LeaderboardRow],
             reached, r.best_test_loss.text(digits), r.best_test_accuracy.text(digits),
             "—" if r.wall_time is None else f"{r.wall_time:.1f}",
         ])
+    if any(not r.measured for r in rows):
+        header.insert(3, STATUS_HEADER)
+        for r, line in zip(rows, cells, strict=True):
+            line.insert(3, "measured" if r.measured else NOT_TRAINED)
     return header, cells
 
 
 SCALE_HEADER = "peak LR scale"
+STATUS_HEADER = "status"
 # A narrow terminal leaves out test columns, these first, until the table fits; the rank,
 # schedule, ranked metric and scale columns always stay.
 NARROW_DROPS = ("wall (s)", "best test acc", "best test loss", "steps to", "final test acc",
@@ -176,7 +204,8 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     versus = header.index(versus_header(rows))
     if narrow:
         for i, row in enumerate(rows):
-            cells[i][versus] = row.vs_best.text(short=True)
+            if row.measured:
+                cells[i][versus] = row.vs_best.text(short=True)
     keep = [i for i in range(len(header)) if any(line[i] != "—" for line in cells)]
     widths: dict[int, int | None] = dict.fromkeys(keep)
     if narrow and width is not None:
@@ -193,9 +222,11 @@ def rich_table(rows: Sequence[LeaderboardRow], title: str = "Leaderboard",
     for i, fixed in widths.items():
         table.add_column(header[i], justify="left" if i == 1 else "right", overflow="fold",
                          min_width=_longest_word(cells, i) if i == 1 else None, width=fixed)
-    for line in cells:
+    for row, line in zip(rows, cells, strict=True):
         # Text, not markup: a label like "multistep(milestones=[100, 200])" must print as is.
-        table.add_row(*(Text(line[i]) for i in widths))
+        # A prediction never looks like a measurement: dim italics.
+        table.add_row(*(Text(line[i]) for i in widths),
+                      style=None if row.measured else "dim italic")
     return table
 
 

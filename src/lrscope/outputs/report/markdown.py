@@ -70,8 +70,11 @@ def _block(block: Block) -> str:
     if isinstance(block, Table):
         def row(cells: list[str]) -> str:
             return "| " + " | ".join(escape(c) for c in cells) + " |"
+        def predicted(cells: list[str]) -> str:  # in italics: never read as a measurement
+            return "| " + " | ".join(f"*{escape(c)}*" for c in cells) + " |"
         lines = [row(block.header), "| " + " | ".join("---" for _ in block.header) + " |"]
-        return "\n".join(lines + [row(r) for r in block.rows])
+        return "\n".join(lines + [predicted(r) if i in block.predicted else row(r)
+                                  for i, r in enumerate(block.rows)])
     if isinstance(block, FigureRef):
         return f"![{escape(block.alt_text)}]({block.path.as_posix()})\n\n*{escape(block.caption)}*"
     if isinstance(block, Code):

@@ -31,6 +31,7 @@ from lrscope.outputs.report.leaderboard_output import (
     single_value_note,
 )
 from lrscope.outputs.report.loss_scale import loss_scale_note
+from lrscope.outputs.report.predicted import PREDICTED_NOTE, prediction_section
 from lrscope.outputs.report.scales import sensitivity_section
 from lrscope.rangetest import figures as range_figures
 from lrscope.rangetest.smoothing import smooth
@@ -59,6 +60,9 @@ def run_sections(view: RunView, writer: FigureWriter,
     sections.append(leaderboard_section(view))
     if confirmation is not None:
         sections.append(confirmation_section(confirmation))
+    if view.prediction is not None:  # a predict study: the law beside the measurements
+        sections.append(prediction_section(view.rows, view.prediction, view.measured, writer,
+                                           run.id, run.name))
     if view.scales:  # the run tried more than one peak-LR scale
         sections.append(sensitivity_section(view, writer))
     colors = {label: color_for(i) for i, label in enumerate(view.labels)}
@@ -129,7 +133,11 @@ def leaderboard_section(view: RunView) -> Section:
     if target is not None:
         notes.append(f"Target accuracy {target:.2%}: mean steps over the seeds that reached it "
                      "(reached/finished in brackets).")
-    return Section("Leaderboard", 3).add(Table(header, cells), *(Paragraph(n) for n in notes))
+    predicted = tuple(i for i, row in enumerate(view.rows) if not row.measured)
+    if predicted:
+        notes.insert(0, PREDICTED_NOTE.format(metric=view.rows[0].metric.label))
+    return Section("Leaderboard", 3).add(Table(header, cells, predicted),
+                                         *(Paragraph(n) for n in notes))
 
 
 def confirmation_section(confirmation: Confirmation) -> Section:

@@ -51,7 +51,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,6 +65,9 @@ from lrscope.study.stats.uncertainty import (
     metric_range,
 )
 from lrscope.study.store import ResultsStore
+
+if TYPE_CHECKING:  # the record's types only: the predict package runs studies, above stats
+    from lrscope.study.predict.records import Prediction
 
 Origins = Mapping[str, tuple[str, float]]  # label -> (base label, LR scale)
 
@@ -123,6 +126,15 @@ class LeaderboardRow:
     metric: RankingMetric = TEST_LOSS  # what the rank follows
     versus_on: RankingMetric = TEST_LOSS  # what "vs best" compares (test loss when measured)
     lr_scale: float | None = None  # with lr_scales: the peak-LR scale this row was chosen at
+    # "measured" (trained), or "predicted": a strategy="predict" study's untrained candidate,
+    # whose only number is ``prediction`` (lrscope.study.stats.predicted); never a measurement
+    status: str = "measured"
+    prediction: Prediction | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the row holds trained trials (else a prediction, never a measurement)."""
+        return self.status == "measured"
 
     @property
     def ranked_on(self) -> str:

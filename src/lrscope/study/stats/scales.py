@@ -86,6 +86,8 @@ def best_scales(rows: Sequence[LeaderboardRow], trials: Iterable[Any] | Origins
     found = trials if isinstance(trials, Mapping) else origins(trials)
     best: dict[str, BestScale] = {}
     for row in rows:  # rows come ranked, best first: the first row of a base is its best
+        if not row.measured:  # a prediction has no scale measured
+            continue
         base, scale = found.get(row.label, (row.label, 1.0))
         if base not in best:
             best[base] = BestScale(base, row.label, scale, row.rank_loss, row.metric)

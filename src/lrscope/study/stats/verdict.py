@@ -42,6 +42,8 @@ from lrscope.study.stats.uncertainty import CONFIDENCE, MAX_SEEDS, MIN_PAIRS, se
 ALPHA = 1 - CONFIDENCE
 NOTHING_FINISHED = ("Nothing finished: every trial diverged, failed or is unfinished, so there "
                     "is no best schedule.")
+PREDICTED_NOTE = ("{n} more candidate{s} predicted by the loss-curve law, not trained: ranked by "
+                  "the prediction alone, never tested against the best.")
 
 
 def separated(row: LeaderboardRow) -> bool:
@@ -53,6 +55,7 @@ def tie_group(rows: Sequence[LeaderboardRow]) -> tuple[str, ...]:
     """The labels, best first, that the study could not separate from the best (the best
     itself left out): "vs best" gave adjusted p >= 0.05, or had too few seeds to test. Empty
     when nothing finished (there is no best) or every other schedule is separated."""
+    rows = [row for row in rows if row.measured]  # a predicted row was never tested
     if not rows or rows[0].n_finished == 0:
         return ()
     return tuple(row.label for row in rows[1:] if not separated(row))
@@ -61,6 +64,8 @@ def tie_group(rows: Sequence[LeaderboardRow]) -> tuple[str, ...]:
 def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]:
     """The verdict's sentences (see the module docstring); ``ran`` is the study's entry of
     DIR/parallel.json (empty when not recorded)."""
+    predicted = sum(not row.measured for row in rows)
+    rows = [row for row in rows if row.measured]  # what was trained; predictions said below
     if not rows:
         return ["No trial has a result yet.", how_it_ran_text(ran)]
     best = rows[0]
@@ -93,6 +98,8 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
         sentences.append(f"{lead}{names} {verb} not separated from it (adjusted p ≥ "
                          f"{ALPHA:.2g} on {compared}).")
         sentences.append(resolution_text(tie, best))
+    if predicted:
+        sentences.append(PREDICTED_NOTE.format(n=predicted, s="" if predicted == 1 else "s"))
     sentences.append(how_it_ran_text(ran))
     return sentences
 

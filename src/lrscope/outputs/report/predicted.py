@@ -1,0 +1,158 @@
+"""The report's "Predicted, then measured" part, for a ``strategy="predict"`` study.
+
+A predict study trains a few candidates, fits a loss-curve law to them and predicts the rest
+(:mod:`lrscope.study.predict`); its record is DIR/predictions.json. This part says which law,
+fitted on which runs, how its self-check went and what the study cost, then shows the law beside
+the measurements: (a) the ranking metric's curve of every trained candidate at the study's first
+seed (the seed the law is fitted and checked at) against the law's predicted curve, and (b) the
+predicted final value of every trained candidate, with its 95% interval as an error bar,
+against the value measured, beside the line y = x. A full study has no record and no such part.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lrscope.outputs.report.data import Measured
+from lrscope.outputs.report.document import Paragraph, Section, Table
+from lrscope.outputs.report.figures import FigureWriter, color_for, plain_text, save
+from lrscope.study.predict.records import PredictionRecord
+from lrscope.study.predict.strategy import summary_lines
+from lrscope.study.stats.leaderboard import LeaderboardRow
+from lrscope.study.stats.predicted import NOT_TRAINED, fell_back
+from lrscope.study.stats.ranking import RankingMetric
+
+PREDICTED_NOTE = ("Rows in italics are predicted by the loss-curve law, not trained: the value "
+                  "is the law's prediction of the final {metric} at the study's first seed with "
+                  "its 95% interval (the fit's error and the seed noise of the fit runs); they "
+                  "hold no measurement and were never tested against the best, which is always "
+                  "a trained candidate.")
+
+
+def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
+                       measured: Mapping[str, Measured], writer: FigureWriter, run_id: int,
+                       run_name: str) -> Section:
+    """The law, its fit runs, the self-check and cost lines, a table of the trained candidates
+    (predicted beside measured) and the two figures."""
+    metric = rows[0].metric if rows else RankingMetric()
+    params = ", ".join(f"{k}={v:.3g}" for k, v in record.law_params.items())
+    section = Section("Predicted, then measured", 3).add(Paragraph(
+        f"Law: {record.law}" + (f" ({params})" if params else "") + ", fitted on "
+        f"{', '.join(record.fit_trials) or 'no run'}. Values are the final {metric.label}."))
+    section.add(*(Paragraph(line) for line in summary_lines(record)))
+    if fell_back(record):
+        section.add(Paragraph("The law failed its self-check, so the study trained every "
+                              "candidate instead: the leaderboard holds measurements only; the "
+                              "law's predictions are shown here for what they were worth."))
+    if record.stopped:
+        section.add(Paragraph(f"The race stopped: {record.stopped}."
+                              + (f" Not separated from the best: {', '.join(record.tie)}."
+                                 if record.tie else "")))
+    if record.optimised:
+        section.add(Paragraph(f"Schedule found by minimising the law (trained like any "
+                              f"candidate): {record.optimised}."))
+    trained = [label for label, p in record.candidates.items() if p.trained]
+    cells = []
+    for label in trained:
+        p, run = record.candidates[label], measured.get(label)
+        final = run.final if run is not None else None
+        cells.append([label, _interval(p.value, p.low, p.high),
+                      "—" if final is None else f"{final:.4g}",
+                      "—" if run is None else run.trial])
+    untrained = len(record.candidates) - len(trained)
+    section.add(Table(["trained candidate", f"predicted {metric.label} [95%]",
+                       f"measured {metric.label}", "run"], cells),
+                Paragraph(f"{untrained} candidate{'' if untrained == 1 else 's'} "
+                          f"{NOT_TRAINED}."))
+    path = writer.path(run_id, "predicted-curves")
+    save(curves_figure(record, measured, metric, f"{run_name}: predicted and measured curves"),
+         path)
+    section.add(writer.ref(path, f"The {metric.label} of every trained candidate at the first "
+                                 "seed: measured (solid, dots at the evaluations) and predicted "
+                                 "by the law (dashed).", "predicted and measured curves"))
+    path = writer.path(run_id, "predicted-vs-measured")
+    save(scatter_figure(record, measured, metric, f"{run_name}: predicted against measured"),
+         path)
+    return section.add(writer.ref(
+        path, f"Final {metric.label} of each trained candidate: predicted by the law (its 95% "
+              "interval as the error bar) against measured at the first seed; on the dotted "
+              "line the law was exact.", "predicted against measured"))
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.3g} [{low:.3g}, {high:.3g}]"
+
+
+def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],
+                  metric: RankingMetric, title: str) -> Figure:
+    """(a) measured and predicted curves, one colour per trained candidate."""
+    labels = [label for label, p in record.candidates.items() if p.trained]
+    legend_rows = max(len(labels), 1)  # measured and predicted side by side
+    height = 4.0 + 0.22 * legend_rows
+    figure = Figure(figsize=(8.0, height))
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.1, right=0.97, top=1 - 0.6 / height,
+                           bottom=(0.95 + 0.22 * legend_rows) / height)
+    axes = figure.subplots()
+    for index, label in enumerate(labels):
+        color, p, run = color_for(index), record.candidates[label], measured.get(label)
+        if run is not None and len(run.steps):
+            axes.plot(run.steps, run.values, color=color, marker="o", markersize=3,
+                      linewidth=1.4, label=plain_text(f"{label} (measured)"))
+        if p.curve:
+            axes.plot(p.curve_steps, p.curve, color=color, linestyle="--", linewidth=1.4,
+                      label=plain_text(f"{label} (predicted)"))
+    axes.set_xlabel("step")
+    axes.set_ylabel(metric.label)
+    axes.grid(True, alpha=0.3)
+    handles, names = axes.get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, names, loc="lower center", fontsize="small", frameon=False,
+                      ncols=min(len(handles), 2))
+    else:
+        axes.text(0.5, 0.5, "no curve recorded", ha="center", va="center",
+                  transform=axes.transAxes)
+    figure.suptitle(plain_text(title))
+    return figure
+
+
+def scatter_figure(record: PredictionRecord, measured: Mapping[str, Measured],
+                   metric: RankingMetric, title: str) -> Figure:
+    """(b) predicted (x, with its interval) against measured (y), and y = x."""
+    figure = Figure(figsize=(6.0, 5.4))
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.14, right=0.96, top=0.9, bottom=0.12)
+    axes = figure.subplots()
+    points = []
+    for label, p in record.candidates.items():
+        run = measured.get(label)
+        final = run.final if run is not None else None
+        if p.trained and final is not None and math.isfinite(p.value):
+            points.append((label, p, final))
+    for index, (label, p, final) in enumerate(points):
+        axes.errorbar([p.value], [final], xerr=[[p.value - p.low], [p.high - p.value]],
+                      fmt="o", color=color_for(index), capsize=3, markersize=5)
+        axes.annotate(plain_text(label), (p.value, final), fontsize="x-small",
+                      color=color_for(index), textcoords="offset points", xytext=(4, 4))
+    if points:
+        ends = [v for _, p, final in points for v in (p.low, p.high, final)
+                if math.isfinite(v)]
+        low, high = min(ends), max(ends)
+        pad = 0.05 * (high - low or abs(high) or 1.0)
+        axes.plot([low - pad, high + pad], [low - pad, high + pad], color="gray",
+                  linestyle=":", linewidth=1.2, label="y = x (exact)")
+        axes.legend(loc="upper left", fontsize="small", frameon=False)
+    else:
+        axes.text(0.5, 0.5, "no trained candidate with a prediction", ha="center", va="center",
+                  transform=axes.transAxes)
+    axes.set_xlabel(f"predicted final {metric.label}")
+    axes.set_ylabel(f"measured final {metric.label} (first seed)")
+    axes.grid(True, alpha=0.3)
+    figure.suptitle(plain_text(title))
+    return figure

@@ -1,0 +1,48 @@
+"""Issue 18: `lrscope compare --strategy full|predict --budget F` and the TOML keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrscope.cli import main
+from lrscope.config.plans import study_plan
+from lrscope.config.study import load_study_config
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse refuses what is not a number
+        code = int(stop.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--strategy", "cheap"], "strategy = \"cheap\": must be 'full' or 'predict'"),
+    (["--strategy", "predict", "--budget", "0"], "budget = 0.0: must be a fraction"),
+    (["--strategy", "predict", "--budget", "1.5"], "0 < budget <= 1"),
+    (["--budget", "0.2"], "budget = 0.2: only applies to strategy='predict'"),
+    (["--strategy", "predict", "--budget", "half"], "--budget: invalid float value: 'half'"),
+])
+def test_issue18_bad_strategy_or_budget_is_one_line_exit_2_before_any_work(
+        tmp_path, capsys, args, needle):
+    out = tmp_path / "o"
+    code, err = run_cli(capsys, "compare", "--task", "digits", "--steps", "20", *args,
+                        "--out", str(out))
+    assert code == 2 and needle in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()  # refused before anything was written
+
+
+def test_issue18_strategy_and_budget_in_the_toml_are_not_the_study_identity(tmp_path, capsys):
+    path = tmp_path / "study.toml"
+    path.write_text('task = "digits"\nsteps = 20\nstrategy = "predict"\nbudget = 0.25\n')
+    config = load_study_config(path)
+    assert (config.strategy, config.budget) == ("predict", 0.25)
+    assert (load_study_config().strategy, load_study_config().budget) == ("full", None)
+    # a rerun may change them: they are not stored as settings a rerun must match
+    stored = study_plan(load_study_config(path, {"limit_train": 64})).config
+    assert "strategy" not in stored and "budget" not in stored
+    path.write_text('task = "digits"\nsteps = 20\nstrategy = "predict"\nbudget = "a lot"\n')
+    code, err = run_cli(capsys, "compare", "--config", str(path), "--out", str(tmp_path / "t"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "budget" in err, err
