@@ -22,15 +22,20 @@ from lrscope.errors import InputError
 
 # family name -> Schedule subclass, filled by @register.
 REGISTRY: dict[str, type[Schedule]] = {}
-# Fields that hold a learning rate (where a family has them): what :meth:`Schedule.scaled`
-# multiplies. Everything else (steps, factors, gammas, momenta) is left as it is.
-LR_FIELDS = ("lr", "max_lr", "base_lr", "min_lr", "start_lr", "end_lr")
 
 _S = TypeVar("_S", bound="type[Schedule]")
 
 
 def register(cls: _S) -> _S:
-    """Class decorator: make ``cls`` parseable under its ``family`` name."""
+    """Class decorator: make ``cls`` parseable under its ``family`` name.
+
+    Refuses a family whose ``lr_fields`` names something that is not one of its fields.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [name for name in cls.lr_fields if name not in names]
+    if unknown:
+        raise TypeError(f"{cls.__name__}.lr_fields names {unknown}, which are not its fields "
+                        f"({', '.join(sorted(names))})")
     REGISTRY[cls.family] = cls
     return cls
 
@@ -43,6 +48,10 @@ class Schedule:
     # Fields holding other schedules (the combinators'): the spec gives them first, unnamed,
     # as nested family calls, e.g. warmup(cosine(lr=0.5), steps=100).
     schedule_args: ClassVar[tuple[str, ...]] = ()
+    # Fields holding a learning rate: what :meth:`scaled` multiplies. Every family declares
+    # its own (tests/schedules check each registered family scales every LR it produces);
+    # everything else (steps, factors, gammas, momenta) is left as it is.
+    lr_fields: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -95,7 +104,7 @@ class Schedule:
         return int(total)
 
     def scaled(self, factor: float, digits: int | None = None) -> Schedule:
-        """A copy with every LR-valued field (:data:`LR_FIELDS`, nested schedules too)
+        """A copy with every LR-valued field (:attr:`lr_fields`, nested schedules too)
         multiplied by ``factor``, so ``s.scaled(k)(t) == k * s(t)`` at every step (up to
         rounding) and the momentum is unchanged. ``digits`` rounds each scaled LR to that many
         significant digits, for a readable spec (``0.05 * 3`` is ``0.15``, not
@@ -118,7 +127,7 @@ class Schedule:
             return float(f"{product:.{digits}g}") if digits is not None else product
 
         changes = {f.name: times(getattr(self, f.name)) for f in dataclasses.fields(self)
-                   if (f.name in LR_FIELDS and getattr(self, f.name) is not None)
+                   if (f.name in self.lr_fields and getattr(self, f.name) is not None)
                    or f.name in self.schedule_args}
         return dataclasses.replace(self, **changes)
 

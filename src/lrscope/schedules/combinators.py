@@ -1,7 +1,8 @@
 """Schedules users write: optax-style combinators of other schedules, still in closed form.
 
 * ``warmup(schedule, steps=N)`` puts a linear warmup in front of any schedule, which then runs
-  on its own clock from 0: ``schedule(step - N)``.
+  on its own clock from 0: ``schedule(step - N)`` (defined in :mod:`lrscope.schedules.warmup`
+  beside the families' own ``warmup_steps``, which are built on it).
 * ``join([s0, s1, ...], boundaries=[b1, ...])`` is ``optax.join_schedules``: schedule ``i``
   runs on steps ``[b_i, b_{i+1})`` with its own step counter restarting at 0 at its boundary.
 
@@ -17,96 +18,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from lrscope._checks import check_int, check_positive
+from lrscope._checks import check_int
 from lrscope.errors import InputError, InputTypeError
 from lrscope.schedules.base import Schedule, _format_value, register
-from lrscope.schedules.warmup import warmup_lr
+from lrscope.schedules.warmup import Warmup
 
-
-@register
-@dataclass(frozen=True)
-class Warmup(Schedule):
-    """A linear warmup over the first ``steps`` steps, then ``schedule(step - steps)``.
-
-    The warmup climbs to the schedule's first LR, ``peak = schedule(0)``, which is reached at
-    step ``steps``. With ``start_lr`` left out it is the built-in warmup of cosine, wsd and the
-    others, ``peak * (step + 1) / (steps + 1)``: no step at LR 0. With ``start_lr`` the LR is
-    exactly ``start_lr`` at step 0 and rises linearly, ``start_lr + (peak - start_lr) * step /
-    steps`` (timm's ``warmup_lr_init``, optax's ``init_value``).
-
-    After the warmup the schedule's milestones and ``total_steps`` count from the warmup's end,
-    as in torch's ``SequentialLR([LinearLR(...), scheduler], milestones=[steps])``. Momentum is
-    the schedule's at its step 0 during the warmup, then shifted likewise. The whole run lasts
-    ``steps`` plus the schedule's ``total_steps``: :meth:`with_total_steps` gives it the rest.
-
-    >>> from lrscope.schedules import Cosine, MultiStepDecay
-    >>> s = Warmup(MultiStepDecay(lr=1.0, milestones=(2,), gamma=0.5), steps=3)
-    >>> [s(step) for step in range(7)]
-    [0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.5]
-    >>> s.spec()
-    'warmup(multistep(lr=1.0, milestones=[2], gamma=0.5), steps=3)'
-    >>> Warmup(Cosine(lr=1.0), steps=10).with_total_steps(100).spec()
-    'warmup(cosine(lr=1.0, total_steps=90), steps=10)'
-    """
-
-    family = "warmup"
-    schedule_args = ("schedule",)
-    schedule: Schedule
-    steps: int
-    start_lr: float | None = None
-
-    def validate(self) -> None:
-        if not isinstance(self.schedule, Schedule):
-            raise InputTypeError(
-                f"warmup: schedule={_format_value(self.schedule)} must be one schedule, "
-                "e.g. warmup(cosine(lr=0.5), steps=100)"
-            )
-        check_int(self.family, "steps", self.steps, minimum=0)
-        if self.start_lr is not None:
-            check_positive(self.family, "start_lr", self.start_lr, allow_zero=True)
-
-    def lr_at(self, step: int) -> float:
-        if step >= self.steps:
-            return float(self.schedule(step - self.steps))
-        peak = self.schedule(0)
-        if self.start_lr is None:
-            return warmup_lr(peak, step, self.steps)
-        return float(self.start_lr + (peak - self.start_lr) * step / self.steps)
-
-    def momentum(self, step: int) -> float | None:
-        return self.schedule.momentum(max(step - self.steps, 0))
-
-    @property
-    def cycles_momentum(self) -> bool:
-        return self.schedule.cycles_momentum
-
-    @property
-    def is_finite(self) -> bool:
-        return self.schedule.is_finite
-
-    def needs_total_steps(self) -> bool:
-        return self.schedule.needs_total_steps()
-
-    def require_total_steps(self) -> int:
-        return self.steps + self.schedule.require_total_steps()
-
-    def with_total_steps(self, total_steps: int) -> Warmup:
-        """A copy whose schedule gets ``total_steps - steps`` when it was left without."""
-        if not self.needs_total_steps():
-            return self
-        check_int(self.family, "total_steps", total_steps, minimum=1)
-        if total_steps <= self.steps:
-            raise InputError(
-                f"warmup: steps={self.steps} must be less than total_steps={total_steps}; "
-                "shorten the warmup or lengthen the run"
-            )
-        return dataclasses.replace(
-            self, schedule=self.schedule.with_total_steps(total_steps - self.steps)
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family, "schedule": self.schedule.to_dict(), "steps": self.steps,
-                "start_lr": self.start_lr}
+__all__ = ["Join", "Warmup"]
 
 
 @register

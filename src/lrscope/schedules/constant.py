@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lrscope._checks import check_positive
-from lrscope.schedules.base import Schedule, register
-from lrscope.schedules.warmup import check_warmup, warmup_lr
+from lrscope.schedules.base import register
+from lrscope.schedules.warmup import BuiltInWarmup, check_warmup
 
 
 @register
 @dataclass(frozen=True)
-class Constant(Schedule):
+class Constant(BuiltInWarmup):
     """``lr`` at every step, after ``warmup_steps`` of linear warmup (none by default).
 
     >>> Constant(lr=0.1)(1000)
@@ -21,6 +21,7 @@ class Constant(Schedule):
     """
 
     family = "constant"
+    lr_fields = ("lr",)
     lr: float
     warmup_steps: int = 0
 
@@ -28,7 +29,5 @@ class Constant(Schedule):
         check_positive(self.family, "lr", self.lr)
         check_warmup(self.family, self.warmup_steps, None)
 
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return warmup_lr(self.lr, step, self.warmup_steps)
+    def lr_without_warmup(self, step: int) -> float:
         return float(self.lr)

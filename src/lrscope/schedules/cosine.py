@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from lrscope._checks import check_int, check_optional_steps, check_positive
 from lrscope.errors import InputError
 from lrscope.schedules.base import Schedule, register
-from lrscope.schedules.warmup import check_warmup, warmup_lr
+from lrscope.schedules.warmup import BuiltInWarmup, check_warmup
 
 
 def cosine_between(high: float, low: float, t: float, length: float) -> float:
@@ -25,7 +25,7 @@ def check_min_lr(family: str, min_lr: float, lr: float) -> None:
 
 @register
 @dataclass(frozen=True)
-class Cosine(Schedule):
+class Cosine(BuiltInWarmup):
     """Linear warmup to ``lr``, then one cosine down to ``min_lr`` at ``total_steps``.
 
     Without warmup this is torch's ``CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)``
@@ -39,6 +39,7 @@ class Cosine(Schedule):
     """
 
     family = "cosine"
+    lr_fields = ("lr", "min_lr")
     lr: float
     total_steps: int | None = None
     warmup_steps: int = 0
@@ -50,12 +51,9 @@ class Cosine(Schedule):
         check_warmup(self.family, self.warmup_steps, self.total_steps)
         check_min_lr(self.family, self.min_lr, self.lr)
 
-    def lr_at(self, step: int) -> float:
+    def lr_without_warmup(self, step: int) -> float:
         total = self.require_total_steps()
-        if step < self.warmup_steps:
-            return warmup_lr(self.lr, step, self.warmup_steps)
-        t = min(step, total) - self.warmup_steps
-        return float(cosine_between(self.lr, self.min_lr, t, total - self.warmup_steps))
+        return float(cosine_between(self.lr, self.min_lr, min(step, total), total))
 
 
 @register
@@ -71,6 +69,7 @@ class CosineRestarts(Schedule):
     """
 
     family = "cosine_restarts"
+    lr_fields = ("lr", "min_lr")
     lr: float
     T_0: int
     T_mult: int = 1

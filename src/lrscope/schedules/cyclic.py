@@ -37,6 +37,7 @@ class Cyclic(Schedule):
     """
 
     family = "cyclic"
+    lr_fields = ("base_lr", "max_lr")
     base_lr: float
     max_lr: float
     step_size_up: int = 2000

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from lrscope._checks import check_fraction, check_optional_steps, check_positive
 from lrscope.errors import InputError
-from lrscope.schedules.base import Schedule, register
-from lrscope.schedules.warmup import check_warmup, warmup_lr
+from lrscope.schedules.base import register
+from lrscope.schedules.warmup import BuiltInWarmup, check_warmup
 
 
 @register
 @dataclass(frozen=True)
-class Linear(Schedule):
+class Linear(BuiltInWarmup):
     """``lr`` times a factor moving linearly from ``start_factor`` to ``end_factor``.
 
     Without warmup this is torch's ``LinearLR(start_factor, end_factor,
@@ -27,6 +27,7 @@ class Linear(Schedule):
     """
 
     family = "linear"
+    lr_fields = ("lr",)
     lr: float
     total_steps: int | None = None
     start_factor: float = 1.0 / 3
@@ -45,16 +46,13 @@ class Linear(Schedule):
         check_fraction(self.family, "end_factor", self.end_factor)
         check_warmup(self.family, self.warmup_steps, self.total_steps)
 
-    def _line(self, step: int) -> float:
-        length = self.require_total_steps() - self.warmup_steps
-        t = step - self.warmup_steps
-        # torch's closed form, term for term, so the two agree to the last bit.
-        return float(
-            self.lr
-            * (self.start_factor + (self.end_factor - self.start_factor) * min(length, t) / length)
-        )
+    @property
+    def warmup_peak(self) -> float:
+        """The warmup climbs to where the line starts, ``lr * start_factor``."""
+        return float(self.lr * self.start_factor)
 
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return warmup_lr(self._line(self.warmup_steps), step, self.warmup_steps)
-        return self._line(step)
+    def lr_without_warmup(self, step: int) -> float:
+        length = self.require_total_steps()
+        # torch's closed form, term for term, so the two agree to the last bit.
+        slope = self.end_factor - self.start_factor
+        return float(self.lr * (self.start_factor + slope * min(length, step) / length))

@@ -43,6 +43,7 @@ class OneCycle(Schedule):
     """
 
     family = "onecycle"
+    lr_fields = ("max_lr",)
     max_lr: float
     total_steps: int | None = None
     pct_start: float = 0.3

@@ -25,6 +25,7 @@ class Ramp(Schedule):
     """
 
     family = "ramp"
+    lr_fields = ("start_lr", "end_lr")
     start_lr: float = 1e-7
     end_lr: float = 10.0
     total_steps: int | None = None

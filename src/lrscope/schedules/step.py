@@ -22,6 +22,7 @@ class StepDecay(Schedule):
     """
 
     family = "step"
+    lr_fields = ("lr",)
     lr: float
     step_size: int
     gamma: float = 0.1
@@ -46,6 +47,7 @@ class MultiStepDecay(Schedule):
     """
 
     family = "multistep"
+    lr_fields = ("lr",)
     lr: float
     milestones: tuple[int, ...]
     gamma: float = 0.1
@@ -86,6 +88,7 @@ class ExponentialDecay(Schedule):
     """
 
     family = "exponential"
+    lr_fields = ("lr",)
     lr: float
     gamma: float
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 from lrscope._checks import check_choice, check_fraction, check_optional_steps, check_positive
 from lrscope.errors import InputError
-from lrscope.schedules.base import Schedule, register
+from lrscope.schedules.base import register
 from lrscope.schedules.cosine import check_min_lr
-from lrscope.schedules.warmup import check_warmup, warmup_lr
+from lrscope.schedules.warmup import BuiltInWarmup, check_warmup
 
 COOLDOWNS = ("linear", "cosine", "1-sqrt")
 DEFAULT_DECAY_FRACTION = 0.2
@@ -26,7 +27,7 @@ def cooldown_shape(cooldown: str, progress: float) -> float:
 
 @register
 @dataclass(frozen=True)
-class WarmupStableDecay(Schedule):
+class WarmupStableDecay(BuiltInWarmup):
     """Linear warmup over ``warmup_steps``, ``lr`` exactly until the cooldown, then a cooldown
     (``linear``, ``cosine`` or ``1-sqrt``) that reaches ``min_lr`` at the last step
     (``total_steps - 1``). The cooldown lasts ``decay_steps``, or ``decay_fraction`` of the
@@ -38,6 +39,7 @@ class WarmupStableDecay(Schedule):
     """
 
     family = "wsd"
+    lr_fields = ("lr", "min_lr")
     lr: float
     total_steps: int | None = None
     warmup_steps: int = 0
@@ -79,9 +81,14 @@ class WarmupStableDecay(Schedule):
         """First step of the cooldown; steps ``warmup_steps .. decay_start - 1`` are at ``lr``."""
         return self.require_total_steps() - self.cooldown_steps
 
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return warmup_lr(self.lr, step, self.warmup_steps)
+    def after_warmup(self) -> WarmupStableDecay:
+        """The stable phase and the cooldown over the steps left, the cooldown's length kept
+        (a ``decay_fraction`` is of the whole run, warmup included)."""
+        return dataclasses.replace(self, warmup_steps=0, decay_fraction=None,
+                                   decay_steps=self.cooldown_steps,
+                                   total_steps=self.require_total_steps() - self.warmup_steps)
+
+    def lr_without_warmup(self, step: int) -> float:
         start, length = self.decay_start, self.cooldown_steps
         if step < start:
             return float(self.lr)
