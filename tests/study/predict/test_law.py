@@ -88,3 +88,31 @@ def test_issue18_item2_optimised_schedule_is_parseable_and_no_worse() -> None:
     best = fitted.final(lrs)[0]
     for rival in ("cosine(lr=0.1, warmup_steps=20)", "wsd(lr=0.1, warmup_steps=20)"):
         assert best <= fitted.final(lrs_of(rival))[0]
+
+
+def coverage(law: str, replicates: int, noise: float = 0.02) -> tuple[float, float]:
+    """Fit on noisy constant + cosine curves, predict the held-out WSD and step schedules'
+    final (noisy) value: the fraction inside the claimed 95% interval, and the mean
+    half-width in units of the noise's sd (an interval can cover by being useless)."""
+    hits, widths = [], []
+    for rep in range(replicates):
+        fitted = fit_law(curves(law, noise, seed=100 + rep), law, lam=0.95)
+        rng = np.random.default_rng(1000 + rep)
+        for lrs in HELD_OUT.values():
+            measured = truth(law).final(lrs)[0] * np.exp(rng.normal(0, noise))
+            _, low, high = fitted.final(lrs)
+            hits.append(low <= measured <= high)
+            widths.append(np.log(high / low) / 2 / noise)
+    return float(np.mean(hits)), float(np.mean(widths))
+
+
+def test_issue18_law_unseen_schedules_within_the_claimed_interval() -> None:
+    covered, width = coverage("annealing", replicates=20)
+    assert covered >= 0.85  # 40 checks at a claimed 95%
+    assert width < 3 * 1.96  # and the interval is not made wide to cover
+
+
+@pytest.mark.slow
+def test_issue18_law_multi_power_unseen_schedules_within_the_claimed_interval() -> None:
+    covered, _ = coverage("multi_power", replicates=10)
+    assert covered >= 0.75  # 20 checks at a claimed 95%
