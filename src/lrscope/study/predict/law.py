@@ -6,6 +6,13 @@ from several deterministic starts, within bounds, on the log of the metric when 
 :meth:`FittedLaw.final` predicts a schedule's final value with a 95% interval;
 :func:`optimise_schedule` looks for the schedule the law likes best.
 
+Measured (``benchmarks/law_check.py``; fit on constant + cosine at seed 0, predict 6 others):
+fit the validation metric at the evaluation steps, on logs, the LR as scheduled (not
+lr/(1-momentum)), the first 10% of steps left out. :data:`PREFERRED_LAW` = ``annealing``: as
+accurate as multi_power held out (median Kendall tau 0.87 for both over 3 studies; median
+relative error 3.5% vs 4.5%) with usable intervals (multi_power's 7 parameters are not pinned
+down by two runs: its interval for a late WSD decay spanned 4 orders of magnitude).
+
 >>> t = np.arange(10, 401, 10)
 >>> constant, cosine = np.full(400, 0.1), 0.05 * (1 + np.cos(np.pi * np.arange(400) / 400))
 >>> truth = FittedLaw("multi_power", dict(L0=0.5, A=1.0, alpha=0.5, B=0.3, C=2.0, beta=0.6,
@@ -30,6 +37,7 @@ from scipy.optimize import OptimizeResult, least_squares
 from lrscope.study.predict.forms import FORMS, Form, annealing_momentum, design
 
 LAWS: dict[str, Form] = dict(FORMS)
+PREFERRED_LAW = "annealing"  # what the held-out check chose (module docstring)
 SCOUT_EVALUATIONS = 40  # per start, to find the promising ones
 POLISHED = 3  # the best starts run to convergence
 MAX_EVALUATIONS = 300
@@ -126,14 +134,16 @@ def _gradient(f: object, p: np.ndarray) -> np.ndarray:
 
 def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
             log: bool | None = None, lam: float | None = None,
-            skip: float = 0.0) -> FittedLaw:
+            skip: float = 0.1) -> FittedLaw:
     """Fit ``law`` to ``curves`` (at least one run; two or more with different schedules to
     separate the LR area from the annealing). ``log``: fit the log of the metric (the default
     when every value is positive: the noise of a loss grows with its level), else the metric.
     ``lam``: the annealing law's momentum (default :func:`annealing_momentum` of the longest
     run). Deterministic: the starts are a grid plus random ones from ``seed``. Raises
     :class:`LawFitError` when a curve has no finite point, a value is not finite, or no start
-    converges. ``skip``: leave out the points before this fraction of each run."""
+    converges. ``skip``: leave out the points before this fraction of each run (the first
+    steps' fast fall; held out on real studies, 0.1 predicted better than 0: see the module
+    docstring)."""
     if law not in LAWS:
         raise ValueError(f"law={law!r} is not one of {', '.join(LAWS)}")
     form = LAWS[law]
