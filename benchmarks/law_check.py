@@ -70,7 +70,7 @@ def smoothed(run: Run, every: int) -> Curve:
 
 
 def evaluate(total: int, runs: list[Run], law: str, log: bool, effective: bool,
-             on: str, skip: float = 0.0) -> dict[str, object]:
+             on: str, skip: float = 0.1) -> dict[str, object]:
     seed0 = min(r.seed for r in runs)
     by = {(r.label, r.seed): r for r in runs}
     labels = sorted({r.label for r in runs})
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--detail", action="store_true", help="print every candidate")
     parser.add_argument("--laws", nargs="+", default=["multi_power", "annealing"])
     parser.add_argument("--on", nargs="+", default=["val", "train"])
-    parser.add_argument("--skip", nargs="+", type=float, default=[0.0])
+    parser.add_argument("--skip", nargs="+", type=float, default=[0.1])
     parser.add_argument("--log-only", action="store_true")
     parser.add_argument("--effective", action="store_true", help="also the momentum-aware LR")
     args = parser.parse_args()

@@ -117,3 +117,10 @@ def test_issue18_law_unseen_schedules_within_the_claimed_interval() -> None:
 def test_issue18_law_multi_power_unseen_schedules_within_the_claimed_interval() -> None:
     covered, _ = coverage("multi_power", replicates=10)
     assert covered >= 0.75  # 20 checks at a claimed 95%
+
+
+def test_issue18_item2_optimise_schedule_refuses_bad_settings() -> None:
+    fitted = truth("annealing")
+    for total, peak, warmup in ((1, 0.1, 0), (T, 0.0, 0), (T, 0.1, T)):
+        with pytest.raises(ValueError, match="optimise_schedule"):
+            optimise_schedule(fitted, total, peak, warmup)
