@@ -77,10 +77,12 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     labels = res.suite.labels()
     # every candidate has a prediction, marked trained exactly when the store has a result
     assert set(labels) <= set(res.predictions)
-    measured = {row.label for row in res.leaderboard}
+    measured = {row.label for row in res.leaderboard if row.measured}
     assert {label for label, p in res.predictions.items() if p.trained} == measured
     assert any(not p.trained for p in res.predictions.values())  # it did not train them all
-    assert res.best is not None and res.best in measured and res.predictions[res.best].trained
+    top = res.leaderboard[0]  # the best, or the first of a tie group: always trained
+    assert top.measured and top.label in measured and res.predictions[top.label].trained
+    assert res.best in (None, top.label) and (res.best is None) == bool(res.tie)
     # the cost: every stored trial's steps, and the range test's
     trials = stored(tmp_path)
     assert res.cost is not None and res.full_cost == res.cost.full_steps

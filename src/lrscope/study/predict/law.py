@@ -135,7 +135,7 @@ def _gradient(f: object, p: np.ndarray) -> np.ndarray:
     return grad
 
 
-def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
+def fit_law(curves: Sequence[Curve], law: str = PREFERRED_LAW, *, seed: int = 0,
             log: bool | None = None, lam: float | None = None,
             skip: float = 0.1) -> FittedLaw:
     """Fit ``law`` to ``curves`` (at least one run; two or more with different schedules to

@@ -35,7 +35,6 @@ from lrscope.study.store.records import TrialRecord
 if TYPE_CHECKING:
     from lrscope.study.predict.law import Curve, FittedLaw
 
-DEFAULT_LAW = "multi_power"
 
 
 class Incomplete(Exception):
@@ -57,7 +56,9 @@ class StudyState:
         self.predictions: dict[str, Interval] = {}
         self.curves: dict[str, tuple[float, ...]] = {}
         self.curve_steps: tuple[int, ...] = ()
-        self.law = DEFAULT_LAW
+        from lrscope.study.predict.law import PREFERRED_LAW  # scipy: only when predicting
+
+        self.law = PREFERRED_LAW
         self.params: dict[str, float] = {}
         self.fit_trials: tuple[str, ...] = ()
         self.check: SelfCheck | None = None
@@ -171,7 +172,7 @@ class StudyState:
                 return None
             curves.append(curve)
         try:
-            fitted = fit_law(curves, DEFAULT_LAW, seed=0)
+            fitted = fit_law(curves, self.law, seed=0)
         except LawFitError as err:
             self.why_not_fitted = f"the law could not be fitted ({err})"
             return None
