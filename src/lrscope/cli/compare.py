@@ -233,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         for line in confirmation_lines(result.confirmation, config.confirm_seeds):
             stdout.print(line, highlight=False, markup=False, soft_wrap=True)
         if config.strategy == "predict":  # the cost, then the law's self-check
-            from lrscope.study.predict.records import load_predictions
             from lrscope.study.predict.strategy import summary_lines
+            from lrscope.study.store.predictions import load_predictions
 
             for line in summary_lines(load_predictions(out, plan.name)):
                 stdout.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -34,9 +34,9 @@ from lrscope.data.tasks import Task, is_user_task
 from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.study.plan import steps_in_epochs
-from lrscope.study.predict.race import check_strategy
 from lrscope.study.recipes import RECIPES, budget_problem, lr_scales_problem
 from lrscope.study.stats.ranking import RankingMetric
+from lrscope.study.strategies import check_strategy
 from lrscope.trials.runners import check_name
 
 DEFAULT_EPOCHS = 20

@@ -27,13 +27,13 @@ from lrscope.rng import preserved_rng
 from lrscope.study.confirm import check_confirm_seeds
 from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, default_eval_every, steps_in_epochs
-from lrscope.study.predict.race import check_strategy
-from lrscope.study.predict.records import Cost, Prediction
 from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.ranking import MINIMISED as RANKING_MINIMISED
 from lrscope.study.stats.ranking import RankingMetric
+from lrscope.study.store.predictions import Cost, Prediction
+from lrscope.study.strategies import check_strategy
 from lrscope.trials.trial import TrainOptions
 
 MINIMISED = RANKING_MINIMISED  # kept for callers of the earlier name

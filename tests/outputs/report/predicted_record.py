@@ -8,7 +8,7 @@ from pathlib import Path
 
 from trained_study import SCHEDULES, STEPS
 
-from lrscope.study.predict.records import Cost, Prediction, PredictionRecord, SelfCheck
+from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
 from lrscope.study.store.sqlite import Store
 
 UNTRAINED = "cosine(lr=0.5)"

@@ -10,7 +10,7 @@ from pathlib import Path
 from predicted_record import UNTRAINED, record_of
 
 from lrscope.outputs.report.build import ReportFiles, write_report
-from lrscope.study.predict.records import save_predictions
+from lrscope.study.store.predictions import save_predictions
 from lrscope.study.store.sqlite import STORE_FILENAME
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lrscope.schedules import parse
-from lrscope.study.predict.law import Curve, FittedLaw, LawFitError, fit_law, optimise_schedule
+from lrscope.study.predict.law import Curve, FittedLaw, LawFitError, fit_law
+from lrscope.study.predict.optimise import optimise_schedule
 
 T = 400
 EVALS = np.arange(10, T + 1, 10)

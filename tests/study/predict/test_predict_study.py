@@ -19,10 +19,10 @@ import pytest
 import lrscope
 from lrscope.study.api import PreparedCompare, prepare_compare
 from lrscope.study.plan import TrialEvent
-from lrscope.study.predict.records import load_predictions
 from lrscope.study.predict.strategy import run_predict
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
+from lrscope.study.store.predictions import load_predictions
 from lrscope.study.store.sqlite import Store
 
 HERE = Path(__file__).parent
@@ -71,7 +71,7 @@ def rows(out: Path) -> list[tuple]:
 
 @pytest.mark.slow
 def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the_rest(tmp_path):
-    res = study_script.digits(str(tmp_path), "predict", budget=0.35)
+    res = study_script.digits(str(tmp_path), "predict", budget=0.25)
     record = load_predictions(tmp_path, "study")
     assert record is not None and res.cost == record.cost
     labels = res.suite.labels()
@@ -92,7 +92,7 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     check = record.self_check
     assert check is not None and check.trial in trials
     if check.passed:  # the law was trusted: the budget held
-        assert res.cost.steps <= 0.35 * res.cost.full_steps
+        assert res.cost.steps <= 0.25 * res.cost.full_steps
     else:
         assert all(trial_key(label, 0) in trials for label in labels)
     assert res.trials == len(trials) and res.missing == 0
@@ -124,8 +124,8 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_every_candidate_traine
     assert record is not None and record.stopped == "fallback"
     fallback = [line for line in said if "training every candidate instead" in line]
     assert len(fallback) == 1 and "\n" not in fallback[0]
-    assert fallback[0].startswith(("predict: the law's self-check failed: ",
-                                   "predict: the law could not be fitted"))
+    # the validation loss turns back on the first fit run: caught before any law is trusted
+    assert fallback[0].startswith("predict: the fit run ") and " overfits: it ended " in fallback[0]
     trials = stored(tmp_path)
     assert {trial_key(label, 0) for label in suite.labels()} <= set(trials)
     assert all(p.trained for p in record.candidates.values())

@@ -14,15 +14,14 @@ from lrscope.study.predict.choice import annealed, fit_runs, lr_sequences
 from lrscope.study.predict.race import (
     Budget,
     check_fails,
-    check_strategy,
     contenders,
-    default_budget,
     gap,
     race_stop,
     seed_round,
 )
 from lrscope.study.recipes import Anchors, explicit, smith, with_lr_scales
 from lrscope.study.stats.uncertainty import BEST, Comparison
+from lrscope.study.strategies import check_strategy, default_budget
 
 
 def test_issue18_budget_counts_the_range_test_and_whole_trials():

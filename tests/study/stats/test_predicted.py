@@ -8,10 +8,10 @@ import math
 from rich.console import Console
 
 from lrscope.outputs.report.leaderboard_output import rich_table, shown_rows, write_csv
-from lrscope.study.predict.records import Cost, Prediction, PredictionRecord, SelfCheck
 from lrscope.study.stats.leaderboard import TrialOutcome, summarize
 from lrscope.study.stats.predicted import measured_rows, with_predictions
 from lrscope.study.stats.verdict import tie_group, verdict
+from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
 
 
 def measured(*losses: tuple[str, float]) -> list:

@@ -67,7 +67,7 @@ def test_issue19_item9_the_verdict_names_best_tie_and_what_seeds_would_resolve()
     text = " ".join(verdict(rows, RAN))
     assert text.startswith("No winner: a ranks first, by the median final test loss over all "
                            "seeds (lower is better): 0.31, but the study cannot separate it from "
-                           "the rest of the tie group (a, b).")
+                           "the rest of its tie group.")
     assert ("1 of 2 other schedules differs from the best at 3 seeds; the rest do not: b is not "
             "separated") in text
     d = np.array(close) - np.array(best)

@@ -17,11 +17,11 @@ from lrscope.outputs.report.document import Document, FigureRef, Paragraph, Sect
 from lrscope.outputs.report.figures import FigureWriter
 from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import run_sections
-from lrscope.study.predict.records import load_predictions
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.verdict import verdict
 from lrscope.study.store import STORE_FILENAME, Store
+from lrscope.study.store.predictions import load_predictions
 from lrscope.study.store.ran import how_it_ran
 
 

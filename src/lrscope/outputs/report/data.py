@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from lrscope.resolved_config import laid_over
-from lrscope.study.predict.records import PredictionRecord
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
     leaderboard,
@@ -34,6 +33,7 @@ from lrscope.study.store import (
     RunRecord,
     TrialRecord,
 )
+from lrscope.study.store.predictions import PredictionRecord
 
 METRICS = METRIC_NAMES
 # Families in the seed study's order; any other family follows, alphabetically.

@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 from lrscope.outputs.report.data import Measured
 from lrscope.outputs.report.document import Paragraph, Section, Table
 from lrscope.outputs.report.figures import FigureWriter, color_for, plain_text, save
-from lrscope.study.predict.records import PredictionRecord
 from lrscope.study.predict.strategy import summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.predicted import NOT_TRAINED, fell_back
 from lrscope.study.stats.ranking import RankingMetric
+from lrscope.study.store.predictions import PredictionRecord
 
 PREDICTED_NOTE = ("Rows in italics are predicted by the loss-curve law, not trained: the value "
                   "is the law's prediction of the final {metric} at the study's first seed with "

@@ -4,7 +4,7 @@ The laws (:mod:`.forms`): the multi-power law (Luo et al. 2025) and the LR-annea
 et al. 2024). :func:`fit_law` fits one to a few :class:`Curve` s (``scipy.optimize.least_squares``
 from several deterministic starts, within bounds, on the log of the metric when it is positive);
 :meth:`FittedLaw.final` predicts a schedule's final value with a 95% interval;
-:func:`optimise_schedule` looks for the schedule the law likes best.
+:func:`lrscope.study.predict.optimise.optimise_schedule` looks for the schedule the law likes best.
 
 Measured (``benchmarks/law_check.py``; fit on constant + cosine at seed 0, predict 6 others):
 fit the validation metric at the evaluation steps, on logs, the LR as scheduled (not
@@ -242,12 +242,3 @@ def _covariance(jac: np.ndarray, fun: np.ndarray, sizes: list[int], sd: float) -
         rho = float(np.clip(np.sum(a * b) / np.sum(fun ** 2), 0.0, 0.9))
     return np.asarray(sd ** 2 * (1 + rho) / (1 - rho) * np.linalg.pinv(jac.T @ jac, rcond=1e-10))
 
-
-def optimise_schedule(fitted: FittedLaw, total_steps: int, peak_lr: float,
-                      warmup_steps: int) -> str:
-    """The spec of the warmup-stable-decay schedule (peak ``peak_lr``, ``warmup_steps`` of
-    warmup, free decay length, cooldown shape and final LR) the law predicts best after
-    ``total_steps``: see :mod:`.optimise`."""
-    from lrscope.study.predict.optimise import best_wsd
-
-    return best_wsd(fitted, total_steps, peak_lr, warmup_steps)

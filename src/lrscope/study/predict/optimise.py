@@ -71,3 +71,11 @@ def best_wsd(fitted: FittedLaw, total_steps: int, peak_lr: float, warmup_steps: 
     for spec in references:
         score(spec)
     return min(scored, key=lambda s: (scored[s], s))
+
+
+def optimise_schedule(fitted: FittedLaw, total_steps: int, peak_lr: float,
+                      warmup_steps: int) -> str:
+    """The spec of the warmup-stable-decay schedule (peak ``peak_lr``, ``warmup_steps`` of
+    warmup, free decay length, cooldown shape and final LR) the law predicts best after
+    ``total_steps`` (see the module docstring)."""
+    return best_wsd(fitted, total_steps, peak_lr, warmup_steps)

@@ -24,50 +24,10 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
-from lrscope.errors import InputError, InputTypeError
 from lrscope.study.confirm import candidates
 from lrscope.study.run import trial_key
 
-STRATEGIES = ("full", "predict")
-# The default budget, as a fraction of the full study's trial steps: a sixth for the default
-# suite, a twelfth with lr_scales (three times the candidates, and the law covers the scales).
-DEFAULT_BUDGET = 1 / 6
-DEFAULT_BUDGET_SCALED = 1 / 12
-
 Interval = tuple[float, float, float]  # (value, low, high), lower is better
-
-
-def check_strategy(where: str, strategy: object, budget: object) -> tuple[str, float | None]:
-    """``(strategy, budget)`` checked: one InputError line naming the field, before any work.
-
-    >>> check_strategy("compare", "predict", 0.2), check_strategy("compare", "full", None)
-    (('predict', 0.2), ('full', None))
-    >>> check_strategy("compare", "predict", 1.5)
-    Traceback (most recent call last):
-    lrscope.errors.InputError: compare: budget=1.5 must be a fraction of the full study's \
-trial steps, 0 < budget <= 1 (e.g. 0.17), or None for the default
-    """
-    if not isinstance(strategy, str) or strategy not in STRATEGIES:
-        raise InputError(f"{where}: strategy={strategy!r} must be one of "
-                         f"{', '.join(map(repr, STRATEGIES))}")
-    if budget is None:
-        return strategy, None
-    message = (f"{where}: budget={budget!r} must be a fraction of the full study's trial steps, "
-               "0 < budget <= 1 (e.g. 0.17), or None for the default")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
-        raise InputTypeError(message)
-    if not (math.isfinite(budget) and 0 < budget <= 1):
-        raise InputError(message)
-    if strategy == "full" and budget != 1:
-        raise InputError(f"{where}: budget={budget!r} only applies to strategy='predict' (the "
-                         "full study trains every trial); leave it out or add "
-                         "strategy='predict'")
-    return strategy, float(budget)
-
-
-def default_budget(lr_scales: Sequence[float] | None) -> float:
-    """The budget when none is given (see :data:`DEFAULT_BUDGET`)."""
-    return DEFAULT_BUDGET_SCALED if lr_scales else DEFAULT_BUDGET
 
 
 @dataclass(frozen=True)
@@ -156,6 +116,30 @@ def fit_fails(misses: Mapping[str, float], gap_: float) -> str:
         return ""
     return (f"it misses its own fit run {label}'s final value by {misses[label]:.3g}, more "
             f"than the {gap_:.3g} gap")
+
+
+TURN_BACK = 0.1  # a curve that gives back more than this share of its improvement overfits
+
+
+def turns_back(steps: Sequence[int], values: Sequence[float]) -> str:
+    """Why a fit run's curve (lower is better) rules the law out ('' when it does not): it ended
+    worse than its best by more than :data:`TURN_BACK` of its improvement from the first
+    evaluation: a validation metric that rises from overfitting, which no law of the LR area and
+    the annealing follows (both only fall as training goes on, at any schedule).
+
+    >>> turns_back([10, 20, 30, 40], [2.0, 1.0, 0.98, 0.99])
+    ''
+    >>> turns_back([10, 20, 30, 40], [2.0, 1.0, 1.3, 1.5])
+    'it ended 0.5 worse than its best (at step 20), more than a tenth of its improvement (1)'
+    """
+    if len(values) < 3:
+        return ""
+    best = min(range(len(values)), key=lambda i: (values[i], i))
+    rise, improvement = values[-1] - values[best], values[0] - values[best]
+    if improvement <= 0 or rise <= TURN_BACK * improvement:
+        return ""
+    return (f"it ended {rise:.3g} worse than its best (at step {steps[best]}), more than a tenth "
+            f"of its improvement ({improvement:.3g})")
 
 
 def contenders(predicted: Mapping[str, Interval], trained: Set[str],

@@ -17,8 +17,7 @@ import numpy as np
 
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
-from lrscope.study.predict.race import Budget, Interval
-from lrscope.study.predict.records import Cost, Prediction, PredictionRecord, SelfCheck
+from lrscope.study.predict.race import Budget, Interval, turns_back
 from lrscope.study.recipes import Suite, explicit
 from lrscope.study.run import trial_key
 from lrscope.study.stats.leaderboard import (
@@ -30,6 +29,7 @@ from lrscope.study.stats.leaderboard import (
 )
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.store import DONE_STATUSES, Store
+from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
 from lrscope.study.store.records import TrialRecord
 
 if TYPE_CHECKING:
@@ -170,6 +170,11 @@ class StudyState:
                 self.why_not_fitted = (f"the fit run {trial_key(label, seed)} did not finish "
                                        "with a finite value, so the law cannot be fitted")
                 return None
+            overfits = turns_back([int(step) for step in curve.steps], list(curve.values))
+            if overfits:
+                self.why_not_fitted = (f"the fit run {trial_key(label, seed)} overfits: "
+                                       f"{overfits}; the law does not hold")
+                return None
             curves.append(curve)
         try:
             fitted = fit_law(curves, self.law, seed=0)
@@ -192,7 +197,7 @@ class StudyState:
         """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
         spec; predicted like a candidate), or None: no law, one process of several, or the
         law's optimum is already a candidate."""
-        from lrscope.study.predict.law import optimise_schedule
+        from lrscope.study.predict.optimise import optimise_schedule
 
         if self.fitted is None or not self.may_optimise:
             return None

@@ -32,18 +32,18 @@ from lrscope.study.predict.choice import fit_runs
 from lrscope.study.predict.race import (
     check_fails,
     contenders,
-    default_budget,
     fit_fails,
     gap,
     race_stop,
     seed_round,
 )
-from lrscope.study.predict.records import PredictionRecord, SelfCheck, save_predictions
 from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
 from lrscope.study.sink import TrialSink
 from lrscope.study.stats.verdict import tie_group
+from lrscope.study.store.predictions import PredictionRecord, SelfCheck, save_predictions
+from lrscope.study.strategies import default_budget
 
 Decisions = Generator[set[str], None, PredictionRecord]
 
@@ -53,7 +53,8 @@ def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float 
                 announce: Callable[[str], None] | None = None,
                 sink: TrialSink | None = None) -> tuple[Suite, PredictionRecord | None]:
     """Run (or resume) ``plan`` as a predict study into ``out`` under ``budget`` (a fraction of
-    the full study's trial steps; None: :func:`.race.default_budget`). Returns the suite and,
+    the full study's trial steps; None: :func:`lrscope.study.strategies.default_budget`).
+    Returns the suite and,
     on the main rank, the record (also saved as DIR/predictions.json)."""
     out = Path(out)
     fraction = default_budget(plan.lr_scales) if budget is None else budget
@@ -182,7 +183,7 @@ def summary_lines(record: PredictionRecord | None) -> list[str]:
     """What the terminal prints under a predict study's leaderboard: the cost, then the
     self-check (nothing for a full study).
 
-    >>> from lrscope.study.predict.records import Cost
+    >>> from lrscope.study.store.predictions import Cost
     >>> record = PredictionRecord("multi_power", (), {}, Cost(520, 2500, 100, 100, 1 / 6))
     >>> print(summary_lines(record)[0])  # doctest: +NORMALIZE_WHITESPACE
     predict: trained 5.2 runs' worth of steps (range test included), 21% of the full study's

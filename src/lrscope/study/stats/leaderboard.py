@@ -67,7 +67,7 @@ from lrscope.study.stats.uncertainty import (
 from lrscope.study.store import ResultsStore
 
 if TYPE_CHECKING:  # the record's types only: the predict package runs studies, above stats
-    from lrscope.study.predict.records import Prediction
+    from lrscope.study.store.predictions import Prediction
 
 Origins = Mapping[str, tuple[str, float]]  # label -> (base label, LR scale)
 

@@ -8,11 +8,11 @@ the study did not train merged in by its predicted value. The first row is alway
 (the best is a trained candidate, whatever the law predicts), and rank numbers run on over the
 merged list. A predicted row holds no measurement at all: no trials, no metric columns, no
 "vs best" test, ``rank_loss`` +inf (so any code that ranks rows by measurements sees it as
-holding none); its only number is its :class:`~lrscope.study.predict.records.Prediction`
+holding none); its only number is its :class:`~lrscope.study.store.predictions.Prediction`
 (value and interval in the metric's own direction). When the law failed its self-check (the
 study fell back to training), or there is no record (a full study), nothing is added.
 
->>> from lrscope.study.predict.records import Cost, Prediction, PredictionRecord
+>>> from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord
 >>> from lrscope.study.stats.leaderboard import TrialOutcome, summarize
 >>> outcomes = [TrialOutcome(label, "", 0, "finished", loss, loss, None, None, (), 1.0)
 ...             for label, loss in (("a", 0.3), ("b", 0.5))]
@@ -35,9 +35,9 @@ from dataclasses import replace
 
 from lrscope.errors import InputError
 from lrscope.schedules import parse
-from lrscope.study.predict.records import Prediction, PredictionRecord
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.uncertainty import Comparison, Estimate
+from lrscope.study.store.predictions import Prediction, PredictionRecord
 
 PREDICTED = "predicted"
 MEASURED = "measured"

@@ -21,7 +21,7 @@ the study ran (DIR/parallel.json, :mod:`lrscope.study.store.ran`):
 ('b',)
 >>> print("\\n".join(verdict(rows, {})))  # doctest: +NORMALIZE_WHITESPACE
 No winner: a ranks first, by the median final test loss over all seeds (lower is better):
-0.31, but the study cannot separate it from the rest of the tie group (a, b).
+0.31, but the study cannot separate it from the rest of its tie group.
 Nothing differs from the best at 3 seeds: b is not separated from it (adjusted p ≥ 0.05 on
 the final test loss).
 At the noise measured (paired differences vary by 0.013 across seeds), about 12 seeds would
@@ -75,26 +75,26 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
     tie = [row for row in rows[1:] if row.label in tie_group(rows)]
     ranked = f"by the {ranked_on_text(metric, 'short')}: {metric.text(best.rank_loss, 3)}"
     if tie:  # the top is a tie: the group is the answer, not its first row
-        group = ", ".join([best.label, *(row.label for row in tie)])
         sentences = [f"No winner: {best.label} ranks first, {ranked}, but the study cannot "
-                     f"separate it from the rest of the tie group ({group})."]
+                     "separate it from the rest of its tie group."]
     else:
         sentences = [f"Best: {best.label}, {ranked}."]
     seeds = best.n_trials
+    at_seeds = f"{seeds} seed" + "s" * (seeds != 1)
     compared = f"the final {best.versus_on.label}"
     others = len(rows) - 1
     if others == 0:
         sentences.append("It is the only schedule compared.")
     elif not tie:
-        sentences.append(f"Every other schedule differs from it at {seeds} seeds (adjusted "
+        sentences.append(f"Every other schedule differs from it at {at_seeds} (adjusted "
                          f"p < {ALPHA:.2g} on {compared}).")
     else:
         names = ", ".join(row.label for row in tie)
         verb = "is" if len(tie) == 1 else "are"
         apart = others - len(tie)
-        lead = (f"Nothing differs from the best at {seeds} seeds: " if apart == 0 else
+        lead = (f"Nothing differs from the best at {at_seeds}: " if apart == 0 else
                 f"{apart} of {others} other schedules {'differs' if apart == 1 else 'differ'} "
-                f"from the best at {seeds} seeds; the rest do not: ")
+                f"from the best at {at_seeds}; the rest do not: ")
         sentences.append(f"{lead}{names} {verb} not separated from it (adjusted p ≥ "
                          f"{ALPHA:.2g} on {compared}).")
         sentences.append(resolution_text(tie, best))
