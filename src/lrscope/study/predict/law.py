@@ -20,7 +20,7 @@ another, and its intervals covered less (50-67% against 75-100%).
 >>> truth = FittedLaw("multi_power", dict(L0=0.5, A=1.0, alpha=0.5, B=0.3, C=2.0, beta=0.6,
 ...                                       gamma=0.5), residual_sd=0.0, lr_unit=0.1)
 >>> curves = [Curve(lrs, t, truth.predict(lrs, t)) for lrs in (constant, cosine)]
->>> fitted = fit_law(curves)
+>>> fitted = fit_law(curves, "multi_power")
 >>> round(fitted.params["L0"], 3), round(float(fitted.predict(cosine, t[-1:])[0]), 4)
 (0.5, 0.2984)
 """
