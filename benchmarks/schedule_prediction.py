@@ -68,11 +68,16 @@ def compute(problem: str, settings: Settings, work: Path, with_predict: bool) ->
     arms: dict[str, Any] = {"full": runner.full(scales=False),
                             "full-scales": runner.full(scales=True)}
     arms["oracle"] = runner.oracle(arms["full"]["suite"])
-    labels = list(dict.fromkeys([*arms["full"]["suite"], *arms["full-scales"]["origins"],
-                                 *([arms["oracle"]["pick"]] if arms["oracle"]["pick"] else [])]))
-    arms["truth"] = runner.truth(labels)
     if with_predict:
         arms.update(predict_columns(runner))
+    # the truth of every candidate, of the oracle's pick and of whatever predict picked or
+    # trained beyond the suite (its optimised schedule)
+    picks = [arm["pick"] for arm in arms.values() if arm["pick"]]
+    extra = [label for arm in ("predict", "predict-scales") if arm in arms
+             for label in arms[arm]["origins"]]
+    labels = list(dict.fromkeys([*arms["full"]["suite"], *arms["full-scales"]["origins"],
+                                 *picks, *extra]))
+    arms["truth"] = runner.truth(labels)
     return arms
 
 
