@@ -96,3 +96,14 @@ def oracle_specs(suite_labels: list[str], settings: Settings) -> list[str]:
     families = list(firsts.values())[: settings.oracle_families]
     specs = [scaled(label, f) for label in families for f in settings.oracle_factors]
     return list(dict.fromkeys(specs))
+
+
+def oracle_factor(pick: str | None, suite_labels: list[str], settings: Settings) -> float | None:
+    """The peak factor of the oracle grid's ``pick`` (None when it is not on the grid)."""
+    specs = oracle_specs(suite_labels, settings)
+    for label in dict.fromkeys(s.split("(")[0] for s in suite_labels):
+        for factor in settings.oracle_factors:
+            first = next(s for s in suite_labels if s.startswith(label + "("))
+            if pick is not None and pick in specs and scaled(first, factor) == pick:
+                return factor
+    return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from schedule_prediction_problems import Settings, kind
+from schedule_prediction_problems import Settings, kind, oracle_factor
 from schedule_prediction_scores import Score, score_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +127,14 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
     lines += [f"| {k} | {v['problems']} | {num(v['tau'])} | {pct(v['regret_best'])} | "
               f"{pct(v['regret_oracle'])} | {num(v['runs'], 1)} | {pct(v['fraction'])} | "
               f"{pct(v['law_error'])} |" for k, v in m.items()]
+    edges = []
+    for problem, arms in results.items():
+        factor = oracle_factor(arms["oracle"]["pick"], arms["full"]["suite"], settings)
+        if factor in (settings.oracle_factors[0], settings.oracle_factors[-1]):
+            edges.append(f"{problem} ({factor:g}x the suite's peak)")
+    if edges:
+        lines += ["", "The oracle grid's pick lies at an end of its peak-LR grid on "
+                  f"{', '.join(edges)}: the grid may not hold that family's optimum."]
     lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
     if not predict_here:
         lines += ["", "strategy=\"predict\" is not available in this lrscope: the predict rows "
