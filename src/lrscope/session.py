@@ -51,6 +51,9 @@ from lrscope.study.api import (
 )
 from lrscope.study.confirm import run_confirmation
 from lrscope.study.plan import StudyPlan, TrialEvent
+from lrscope.study.predict.race import check_strategy
+from lrscope.study.predict.records import PredictionRecord, load_predictions
+from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, missing_trials, run_study
 from lrscope.study.stats.verdict import tie_group
 
@@ -92,6 +95,12 @@ def compare(*args: Any, **kwargs: Any) -> CompareResult:
     ``confirm_seeds=N`` then retrains the best, and every schedule the study could not
     separate from it, at N fresh seeds: ``res.confirmation`` holds their unbiased test scores
     (the study's own are from the seeds that selected the best; lrscope.study.confirm).
+    ``strategy="predict"`` trains a few fit runs, fits a loss-curve law to them, checks it on a
+    run it was not fitted on, then races the candidates it cannot rule out under ``budget`` (a
+    fraction of the full study's trial steps, range test included; default 1/6, 1/12 with
+    ``lr_scales``): ``res.cost``, ``res.predictions`` (lrscope.study.predict). The best is
+    always a trained candidate; when the law fails its check, every candidate is trained.
+    ``strategy="full"`` afterwards on the same ``out`` trains only what is still missing.
     """
     return run_prepared(prepare_compare(*args, **kwargs))
 
@@ -103,7 +112,8 @@ def run_prepared(call: PreparedCompare) -> CompareResult:
     plan, confirm_seeds = call.plan, call.confirm_seeds
     console = Console(stderr=True, quiet=call.quiet)
     result = run_plan(plan, call.out, call.engine, announce=lambda line: console.print(
-        line, highlight=False, markup=False, soft_wrap=True), confirm_seeds=confirm_seeds)
+        line, highlight=False, markup=False, soft_wrap=True), confirm_seeds=confirm_seeds,
+        strategy=call.strategy, budget=call.budget)
     assert result is not None  # one local process is its own main rank
     if not call.quiet:
         from lrscope.outputs.report.leaderboard_output import rich_table
@@ -117,21 +127,29 @@ def run_prepared(call: PreparedCompare) -> CompareResult:
                           markup=False, soft_wrap=True)
         for line in confirmation_lines(result.confirmation, confirm_seeds):
             console.print(line, highlight=False, markup=False, soft_wrap=True)
+        for line in summary_lines(load_predictions(result.out, plan.name)
+                                  if call.strategy == "predict" else None):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     return result
 
 
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
              progress: Callable[[TrialEvent], None] | None = None,
              announce: Callable[[str], None] | None = None,
-             confirm_seeds: int | None = None) -> CompareResult | None:
+             confirm_seeds: int | None = None, strategy: str = "full",
+             budget: float | None = None) -> CompareResult | None:
     """Run (or resume) ``plan`` into ``out`` on ``engine``, then write its report: what
     :func:`compare` and the CLI's ``lrscope compare`` both do: the trials go to the store and to
     TensorBoard (DIR/tb/<trial>/). Only the main rank writes the report and gets the result;
     other ranks of a distributed engine get None. ``announce(line)`` hears what
     ``parallel="auto"`` chose (also the result's ``parallel``). ``confirm_seeds=N`` then
-    retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm)."""
+    retrains the best and its inseparable rivals at N fresh seeds (lrscope.study.confirm).
+    ``strategy="predict"`` trains only what a loss-curve law needs, under ``budget`` (a
+    fraction of the full study's trial steps; lrscope.study.predict); it is not part of the
+    study's identity, so a later "full" on the same ``out`` trains only what is missing."""
     from lrscope.outputs.report.build import write_report
 
+    strategy, budget = check_strategy("run_plan", strategy, budget)
     if engine.is_main:
         check_resumable(plan, out)  # before anything is written into an old study
     heard: list[str] = []
@@ -142,7 +160,11 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
             announce(line)
 
     sink = TensorBoardSink(out)
-    suite = run_study(plan, out, engine, progress=progress, announce=hear, sink=sink)
+    record: PredictionRecord | None = None
+    if strategy == "predict":
+        suite, record = run_predict(plan, out, engine, budget, progress, hear, sink)
+    else:
+        suite = run_study(plan, out, engine, progress=progress, announce=hear, sink=sink)
     if confirm_seeds is not None:
         run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress, announce,
                          sink)
@@ -152,7 +174,13 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     rows = next((rows for run, rows in files.leaderboards if run == plan.name), [])
     confirmation = files.confirmations.get(plan.name) if confirm_seeds is not None else None
     best = rows[0].label if rows and rows[0].n_finished else None  # nothing finished: no best
-    missing, trials = missing_trials(out, plan, suite)
-    return CompareResult(list(rows), best, out, files.html, suite,
-                         files.leaderboard_csv, heard[-1] if heard else None,
-                         missing, tie_group(rows), trials, confirmation)
+    # a predict study's trials are those it asked for (all stored): not every pair of the suite
+    missing, trials = missing_trials(out, plan, suite, stored_only=record is not None)
+    parallel = next((line for line in reversed(heard) if not line.startswith("predict:")), None)
+    if record is None:
+        return CompareResult(list(rows), best, out, files.html, suite, files.leaderboard_csv,
+                             parallel, missing, tie_group(rows), trials, confirmation)
+    return CompareResult(list(rows), best, out, files.html, suite, files.leaderboard_csv,
+                         parallel, missing, record.tie, trials, confirmation, cost=record.cost,
+                         full_cost=record.cost.full_steps,
+                         predictions=dict(record.candidates))

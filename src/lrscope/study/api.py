@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from lrscope.rng import preserved_rng
 from lrscope.study.confirm import check_confirm_seeds
 from lrscope.study.identity import study_identity
 from lrscope.study.plan import StudyPlan, default_eval_every, steps_in_epochs
+from lrscope.study.predict.race import check_strategy
+from lrscope.study.predict.records import Cost, Prediction
 from lrscope.study.recipes import RECIPES, Suite, lr_scales_problem
 from lrscope.study.stats.confirmation import Confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
@@ -57,6 +59,12 @@ class CompareResult:
     trials: int = 0  # the run's trials, ``missing`` of them without a result
     # with confirm_seeds=N: the best (and its inseparable rivals) at N fresh seeds
     confirmation: Confirmation | None = None
+    # with strategy="predict" (lrscope.study.predict): the trial steps trained (range test
+    # included), what the full study would train, and every candidate's prediction (its
+    # ``trained`` says whether it was also measured); None / {} for a full study
+    cost: Cost | None = None
+    full_cost: int | None = None
+    predictions: dict[str, Prediction] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class PreparedCompare:
     engine: LocalEngine
     quiet: bool
     confirm_seeds: int | None
+    strategy: str = "full"  # or "predict" (lrscope.study.predict); not part of the study's
+    budget: float | None = None  # identity: a rerun may change them (fraction of full steps)
 
 
 def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], Any],
@@ -84,12 +94,14 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
             accumulation_steps: int = 1, range_test: RangeTestSettings | None = None,
             quiet: bool = False, ray_address: str | None = None,
             ray_resources: Mapping[str, float] | None = None,
-            threads: int | None = None, confirm_seeds: int | None = None) -> PreparedCompare:
+            threads: int | None = None, confirm_seeds: int | None = None,
+            strategy: str = "full", budget: float | None = None) -> PreparedCompare:
     """:func:`lrscope.compare`'s arguments checked (an InputError before any work) and its
     plan built; nothing runs. See :func:`lrscope.session.compare` for what each one means."""
     if not callable(model) or not callable(optimizer):
         raise InputTypeError("compare: model and optimizer must be functions: model() -> "
                              "nn.Module, optimizer(params) -> torch optimizer")
+    strategy, budget = check_strategy("compare", strategy, budget)
     metric = _rank_by(rank_by)
     confirm = check_confirm_seeds("compare", confirm_seeds)
     if isinstance(train_data, Task):
@@ -134,7 +146,8 @@ def prepare_compare(model: Callable[[], nn.Module], optimizer: Callable[[Any], A
         config_defaults={"identity": identity})
     # the last check, as it may evaluate a fresh model once: before any trial
     check_rank_by(RankingMetric.parse(metric), problem, engine.device)
-    return PreparedCompare(plan, Path(out or f"runs/{name}"), engine, quiet, confirm)
+    return PreparedCompare(plan, Path(out or f"runs/{name}"), engine, quiet, confirm, strategy,
+                           budget)
 
 
 

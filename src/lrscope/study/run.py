@@ -26,12 +26,13 @@ caller's thread count back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +56,28 @@ from lrscope.trials.trial import Evaluation, TrialResult
 def run_study(plan: StudyPlan, out: str | Path, engine: Engine | None = None,
               progress: Callable[[TrialEvent], None] | None = None,
               announce: Callable[[str], None] | None = None,
-              sink: TrialSink | None = None) -> Suite:
+              sink: TrialSink | None = None, wanted: Set[str] | None = None,
+              extra: Sequence[str] = ()) -> Suite:
     """Run (or resume) the study into ``out``; return the suite of schedules it compared.
 
     ``announce(line)`` hears how the trials run when ``parallel="auto"`` chose it; ``sink``
     hears each trial recorded (lrscope.study.sink: TensorBoard, from lrscope.session). The
-    caller's global RNGs are left as they were.
+    caller's global RNGs are left as they were. ``wanted``: the trial keys (:func:`trial_key`)
+    to run, None for all; an empty set runs the range test and builds the suite only (a
+    ``strategy="predict"`` study trains a subset of the full study's trials, phase by phase).
+    ``extra``: schedule specs trained beside the suite (a predict study's schedule optimised on
+    its law), not part of the suite returned.
     """
     engine = engine or LocalEngine()
     with preserved_rng(), torch_threads(in_process_threads(plan.threads, engine.device.type)):
-        return _run_study(plan, Path(out), engine, progress, announce, sink)
+        return _run_study(plan, Path(out), engine, progress, announce, sink, wanted, extra)
 
 
 def _run_study(plan: StudyPlan, out: Path, engine: Engine,
                progress: Callable[[TrialEvent], None] | None,
                announce: Callable[[str], None] | None = None,
-               sink: TrialSink | None = None) -> Suite:
+               sink: TrialSink | None = None, wanted: Set[str] | None = None,
+               extra: Sequence[str] = ()) -> Suite:
     began = time.perf_counter()  # the study's wall time: range test and trials
     # Only the main rank touches files; the others hear from it through engine.mean.
     store = Store.in_dir(out) if engine.is_main else None
@@ -82,7 +89,10 @@ def _run_study(plan: StudyPlan, out: Path, engine: Engine,
         _check_ranks_agree(suite, engine)
         if store is not None and run_id is not None and engine.is_main:
             store.update_run(run_id, recipe=f"{suite.recipe}: {suite.rules}")
-        _run_trials(plan, suite, store, run_id, out, engine, progress, announce, began, sink)
+        trained = suite if not extra else dataclasses.replace(
+            suite, schedules=suite.schedules + explicit(list(extra), plan.steps).schedules)
+        _run_trials(plan, trained, store, run_id, out, engine, progress, announce, began, sink,
+                    wanted)
     finally:
         if store is not None:
             store.close()
@@ -214,11 +224,17 @@ def _run_trials(plan: StudyPlan, suite: Suite, store: ResultsStore | None, run_i
                 out: Path,
                 engine: Engine, progress: Callable[[TrialEvent], None] | None,
                 announce: Callable[[str], None] | None = None,
-                began: float | None = None, sink: TrialSink | None = None) -> None:
+                began: float | None = None, sink: TrialSink | None = None,
+                wanted: Set[str] | None = None) -> None:
     setup = plan.trial_setup()
     runner = plan.runner.on(engine)  # refused here when it cannot run on this engine
-    jobs = [Job(trial_key(label, seed), label, schedule, seed, index) for index, ((label, schedule),
-            seed) in enumerate(itertools.product(suite.schedules, plan.seeds))]
+    pairs = [(trial_key(label, seed), label, schedule, seed) for (label, schedule), seed
+             in itertools.product(suite.schedules, plan.seeds)]
+    if wanted is not None:
+        pairs = [pair for pair in pairs if pair[0] in wanted]
+    if not pairs:  # nothing to train (a predict study's first phase): no runner, no parallel.json
+        return
+    jobs = [Job(*pair, index) for index, pair in enumerate(pairs)]
     total = len(jobs)
     trial_ids: dict[str, int] = {}
     unrecorded: set[int] = set()  # claimed by this call, no result stored yet
@@ -325,15 +341,17 @@ def _release(store: ResultsStore, trial_ids: set[int], err: BaseException) -> No
             return
 
 
-def missing_trials(out: Path, plan: StudyPlan, suite: Suite) -> tuple[int, int]:
+def missing_trials(out: Path, plan: StudyPlan, suite: Suite,
+                   stored_only: bool = False) -> tuple[int, int]:
     """(without a result, all): the run's trials in ``out`` (this call's (schedule, seed) pairs
-    and every trial the store holds for the run), and how many of them are neither finished nor
-    diverged."""
+    and every trial the store holds for the run; ``stored_only``: the stored ones alone, as a
+    predict study asks for a subset of the pairs), and how many of them are neither finished
+    nor diverged."""
     with Store.in_dir(out) as store:
         run = store.find_run(plan.name)
         status = {t.key: t.status for t in store.trials(run.id)} if run is not None else {}
-    keys = set(status) | {trial_key(label, seed) for label in suite.labels()
-                          for seed in plan.seeds}
+    keys = set(status) | (set() if stored_only else {
+        trial_key(label, seed) for label in suite.labels() for seed in plan.seeds})
     return sum(1 for key in keys if status.get(key) not in DONE_STATUSES), len(keys)
 
 

@@ -1,0 +1,255 @@
+"""What a predict study knows between its phases: the trials it asked for, read from the store,
+and the law's predictions; and the record it keeps (:mod:`.records`).
+
+Only the trials the study itself asked for count (``chosen``), never others the folder holds
+(a later ``strategy="full"`` run's, say): so a rerun on the same store reads the same trials,
+makes the same decisions, and reports the same cost. Values are the law's: lower is better.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lrscope.study.plan import StudyPlan
+from lrscope.study.predict.choice import lr_sequences
+from lrscope.study.predict.race import Budget, Interval
+from lrscope.study.predict.records import Cost, Prediction, PredictionRecord, SelfCheck
+from lrscope.study.recipes import Suite, explicit
+from lrscope.study.run import trial_key
+from lrscope.study.stats.leaderboard import (
+    LeaderboardRow,
+    origins,
+    outcomes_from_store,
+    run_metric,
+    summarize,
+)
+from lrscope.study.stats.ranking import RankingMetric
+from lrscope.study.store import DONE_STATUSES, Store
+from lrscope.study.store.records import TrialRecord
+
+if TYPE_CHECKING:
+    from lrscope.study.predict.law import Curve, FittedLaw
+
+DEFAULT_LAW = "multi_power"
+
+
+class Incomplete(Exception):
+    """Trials the study asked for that have no result after their batch ran."""
+
+
+class StudyState:
+    """The main rank's view of a predict study (see the module docstring)."""
+
+    def __init__(self, plan: StudyPlan, out: Path, suite: Suite, fraction: float,
+                 announce: Callable[[str], None] | None = None, optimise: bool = True) -> None:
+        self.plan, self.out, self.suite, self.announce = plan, out, suite, announce
+        self.may_optimise = optimise  # item 2: a schedule beyond the suite (one process only)
+        self.optimised: str | None = None  # its spec, once chosen
+        self.fitted: FittedLaw | None = None  # the law the predictions come from
+        self.lrs = lr_sequences(suite, plan.steps)
+        self.chosen: dict[str, None] = {}  # the trial keys asked for, in order (a set in order)
+        self.lines: list[str] = []
+        self.predictions: dict[str, Interval] = {}
+        self.curves: dict[str, tuple[float, ...]] = {}
+        self.curve_steps: tuple[int, ...] = ()
+        self.law = DEFAULT_LAW
+        self.params: dict[str, float] = {}
+        self.fit_trials: tuple[str, ...] = ()
+        self.check: SelfCheck | None = None
+        self.why_not_fitted = ""
+        with Store.in_dir(out) as store:
+            run = store.find_run(plan.name)
+            assert run is not None  # run_study(wanted=set()) created it
+            self.run_id = run.id
+            saved = store.range_test(run.id)
+        range_steps = len(saved.lrs) if saved is not None else 0
+        self.budget = Budget.of(candidates=len(suite.schedules), seeds=len(plan.seeds),
+                                run_steps=plan.steps, range_test_steps=range_steps,
+                                fraction=fraction)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+        if self.announce is not None:
+            self.announce(line)
+
+    # -- trials -------------------------------------------------------------------------------
+    def train(self, labels: Iterable[str], seed: int) -> Generator[set[str], None, None]:
+        """Ask for ``labels`` at ``seed`` (a batch, unless all were asked for before); after it
+        ran, :class:`Incomplete` when any of them has no result."""
+        keys = [trial_key(label, seed) for label in labels]
+        new = [key for key in keys if key not in self.chosen]
+        self.chosen.update(dict.fromkeys(keys))
+        if new:
+            yield set(new)
+        status = {key: trial.status for key, trial in self._trials().items()}
+        missing = [key for key in keys if status.get(key) not in DONE_STATUSES]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise Incomplete(f"{len(missing)} of its trials ({shown})")
+
+    def _trials(self) -> dict[str, TrialRecord]:
+        """The chosen trials the store holds, by key."""
+        with Store.in_dir(self.out) as store:
+            return {t.key: t for t in store.trials(self.run_id) if t.key in self.chosen}
+
+    def done(self) -> set[str]:
+        return {key for key, t in self._trials().items() if t.status in DONE_STATUSES}
+
+    def trained(self, seed: int) -> set[str]:
+        """The labels measured (finished or diverged) at ``seed``."""
+        return {t.label for t in self._trials().values()
+                if t.seed == seed and t.status in DONE_STATUSES}
+
+    def spent(self) -> int:
+        """Trial steps trained: the range test and every step each chosen trial ran (a diverged
+        trial counts the steps it ran before it stopped)."""
+        with Store.in_dir(self.out) as store:
+            ran = sum(len(store.metric_series(t.id, "lr")[0])
+                      for t in store.trials(self.run_id)
+                      if t.key in self.chosen and t.status in DONE_STATUSES)
+        return self.budget.range_test_steps + ran
+
+    def percent(self) -> str:
+        return f"{self.spent() / max(1, self.budget.full_steps):.0%}"
+
+    def metric(self) -> RankingMetric:
+        with Store.in_dir(self.out) as store:
+            return run_metric(store, self.run_id)
+
+    def curve(self, label: str, seed: int) -> Curve | None:
+        """The trial's selection-metric curve, None unless it finished with one."""
+        from lrscope.study.predict.curves import trial_curve
+
+        metric = self.metric()
+        with Store.in_dir(self.out) as store:
+            trial = next((t for t in store.trials(self.run_id)
+                          if t.key == trial_key(label, seed)), None)
+            if trial is None or trial.status != "finished":
+                return None
+            return trial_curve(store, trial, metric, self.lrs[label])
+
+    def measured(self, label: str, seed: int) -> float:
+        """The trial's final selection value (+inf unless it finished with one)."""
+        curve = self.curve(label, seed)
+        final = float(curve.values[-1]) if curve is not None and len(curve.values) else math.inf
+        return final if math.isfinite(final) else math.inf
+
+    def best_measured(self, seed: int) -> float | None:
+        found = [self.measured(label, seed) for label in sorted(self.trained(seed))]
+        finite = [value for value in found if math.isfinite(value)]
+        return min(finite) if finite else None
+
+    def rows(self) -> list[LeaderboardRow]:
+        """The leaderboard of the chosen trials only (the study's own rule, best first)."""
+        with Store.in_dir(self.out) as store:
+            metric = run_metric(store, self.run_id)
+            run = store.run(self.run_id)
+            outcomes = [o for o in outcomes_from_store(store, self.run_id, metric)
+                        if trial_key(o.label, o.seed) in self.chosen]
+            target = run.config.get("target_accuracy")
+            return summarize(outcomes, target_accuracy=None if target is None else float(target),
+                             paired=True, metric=metric, origins=origins(store.trials(self.run_id)))
+
+    # -- the law ------------------------------------------------------------------------------
+    def fit(self, labels: Sequence[str]) -> FittedLaw | None:
+        """The law fitted to these trials (at the first seed); None, with why, when a fit run
+        has no curve (diverged, failed) or the law cannot be fitted."""
+        from lrscope.study.predict.law import LawFitError, fit_law
+
+        seed = self.plan.seeds[0]
+        curves = []
+        for label in labels:
+            curve = self.curve(label, seed)
+            if curve is None:
+                self.why_not_fitted = (f"the fit run {trial_key(label, seed)} did not finish "
+                                       "with a finite value, so the law cannot be fitted")
+                return None
+            curves.append(curve)
+        try:
+            fitted = fit_law(curves, DEFAULT_LAW, seed=0)
+        except LawFitError as err:
+            self.why_not_fitted = f"the law could not be fitted ({err})"
+            return None
+        self.curve_steps = tuple(int(s) for s in curves[0].steps)
+        return fitted
+
+    def predict(self, fitted: FittedLaw) -> None:
+        """Every candidate's final value and interval, and its curve at the evaluation steps."""
+        self.fitted, self.law, self.params = fitted, fitted.law, dict(fitted.params)
+        steps = np.asarray(self.curve_steps, dtype=float)
+        for label, lrs in self.lrs.items():
+            value, low, high = fitted.final(lrs)
+            self.predictions[label] = (float(value), float(low), float(high))
+            self.curves[label] = tuple(float(v) for v in fitted.predict(lrs, steps))
+
+    def optimise(self, best: str) -> str | None:
+        """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
+        spec; predicted like a candidate), or None: no law, one process of several, or the
+        law's optimum is already a candidate."""
+        from lrscope.study.predict.law import optimise_schedule
+
+        if self.fitted is None or not self.may_optimise:
+            return None
+        lrs = self.lrs[best]
+        peak = float(np.max(lrs))
+        warmup = int(np.argmax(lrs >= peak * (1 - 1e-9)))  # steps before the peak is reached
+        spec = optimise_schedule(self.fitted, self.plan.steps, peak, warmup)
+        (label, lrs), = lr_sequences(explicit([spec], self.plan.steps),
+                                     self.plan.steps).items()
+        if label in self.lrs:
+            return None
+        self.optimised, self.lrs[label] = spec, lrs
+        value, low, high = self.fitted.final(self.lrs[label])
+        self.predictions[label] = (float(value), float(low), float(high))
+        self.curves[label] = tuple(float(v) for v in self.fitted.predict(
+            self.lrs[label], np.asarray(self.curve_steps, dtype=float)))
+        return label
+
+    def ranked_predictions(self) -> list[str]:
+        return sorted(self.predictions, key=lambda label: (self.predictions[label][0], label))
+
+    # -- what is kept -------------------------------------------------------------------------
+    def self_check(self, label: str, said: Interval, measured: float, spread: float,
+                   why: str) -> SelfCheck:
+        """The self-check in the metric's own direction (an accuracy reads 0.95)."""
+        metric = self.metric()
+        return SelfCheck(trial=trial_key(label, self.plan.seeds[0]),
+                         predicted=shown(metric, said[0]), measured=shown(metric, measured),
+                         error=abs(measured - said[0]), gap=spread, passed=not why, why=why)
+
+    def record(self, stopped: str, tie: Sequence[str] = ()) -> PredictionRecord:
+        metric = self.metric()
+        measured = {t.label for t in self._trials().values() if t.status in DONE_STATUSES}
+        candidates = {}
+        for label, (value, low, high) in self.predictions.items():
+            ends = sorted((shown(metric, low), shown(metric, high)))  # a maximised one flips
+            candidates[label] = Prediction(
+                shown(metric, value), ends[0], ends[1], trained=label in measured,
+                curve_steps=self.curve_steps,
+                curve=tuple(shown(metric, v) for v in self.curves.get(label, ())))
+        cost = Cost(steps=self.spent(), full_steps=self.budget.full_steps,
+                    range_test_steps=self.budget.range_test_steps, run_steps=self.plan.steps,
+                    budget=self.budget.fraction)
+        return PredictionRecord(law=self.law, fit_trials=self.fit_trials, candidates=candidates,
+                                cost=cost, self_check=self.check, stopped=stopped,
+                                tie=tuple(dict.fromkeys(tie)), optimised=self.optimised,
+                                lines=tuple(self.lines),
+                                law_params=self.params)
+
+
+def shown(metric: RankingMetric, value: float) -> float:
+    """A lower-is-better value in the metric's own direction: the law's orientation
+    (:func:`.curves.lower_is_better`: an accuracy as its error rate, another maximised metric
+    negated) undone, which is the same rule applied again.
+
+    >>> shown(RankingMetric.parse("accuracy"), 0.05), shown(RankingMetric(), 0.3)
+    (0.95, 0.3)
+    """
+    from lrscope.study.predict.curves import lower_is_better
+
+    return float(lower_is_better(metric, np.asarray(value, dtype=float)))

@@ -1,0 +1,224 @@
+"""The phases of a ``strategy="predict"`` study (see the package docstring and issue 18).
+
+1. the range test and the suite, as the full study's (``run_study(..., wanted=set())``);
+2. the fit runs (:mod:`.choice`) at the first seed, ordinary trials of the study;
+3. the law (:mod:`.law`) fitted to their curves predicts every candidate's final value;
+4. the self-check: the best-predicted candidate not yet trained is trained and compared with
+   what the law said before (:func:`.race.check_fails`), and the law must reproduce its own
+   fit runs' final values (:func:`.race.fit_fails`); then the law is refitted with it;
+5. a failed check or a law that cannot be fitted: one line says why, every candidate is trained
+   at the first seed, and the rest of the budget races seeds;
+6. the race (:mod:`.race`): the untrained candidates whose interval reaches the best measured
+   value, then more seeds for the candidates the "vs best" rule cannot separate from the best;
+7. the record (:mod:`.records`, DIR/predictions.json).
+
+Every decision is a function of the trials it asked for and of their stored results, so a rerun
+on the same store makes the same decisions and trains nothing new; a kill at any point leaves
+trials (resumed as any study's) and a derived file. The trials keep the full study's keys: a
+later ``strategy="full"`` on the same folder trains only what is missing. Only the main rank of
+a distributed engine decides; the others hear each batch of trial keys from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+from lrscope.engines.base import Engine
+from lrscope.study.plan import StudyPlan, TrialEvent
+from lrscope.study.predict.choice import fit_runs
+from lrscope.study.predict.race import (
+    check_fails,
+    contenders,
+    default_budget,
+    fit_fails,
+    gap,
+    race_stop,
+    seed_round,
+)
+from lrscope.study.predict.records import PredictionRecord, SelfCheck, save_predictions
+from lrscope.study.predict.state import Incomplete, StudyState
+from lrscope.study.recipes import Suite
+from lrscope.study.run import run_study, trial_key
+from lrscope.study.sink import TrialSink
+from lrscope.study.stats.verdict import tie_group
+
+Decisions = Generator[set[str], None, PredictionRecord]
+
+
+def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float | None = None,
+                progress: Callable[[TrialEvent], None] | None = None,
+                announce: Callable[[str], None] | None = None,
+                sink: TrialSink | None = None) -> tuple[Suite, PredictionRecord | None]:
+    """Run (or resume) ``plan`` as a predict study into ``out`` under ``budget`` (a fraction of
+    the full study's trial steps; None: :func:`.race.default_budget`). Returns the suite and,
+    on the main rank, the record (also saved as DIR/predictions.json)."""
+    out = Path(out)
+    fraction = default_budget(plan.lr_scales) if budget is None else budget
+    suite = run_study(plan, out, engine, progress, announce, sink, wanted=set())
+    universe = [trial_key(label, seed) for label in suite.labels() for seed in plan.seeds]
+    # the optimised schedule is not in the suite every rank built: one process decides alone
+    state = (StudyState(plan, out, suite, fraction, announce, optimise=engine.world_size == 1)
+             if engine.is_main else None)
+    decisions = _decisions(state) if state is not None else None
+    record: PredictionRecord | None = None
+    while True:
+        batch: set[str] = set()
+        if decisions is not None:
+            try:
+                batch = next(decisions)
+            except StopIteration as done:
+                record = done.value
+        batch = _agree(engine, universe, batch) | (batch - set(universe))
+        if not batch:
+            break
+        extra = (state.optimised,) if state is not None and state.optimised else ()
+        run_study(plan, out, engine, progress, announce, sink, wanted=batch, extra=extra)
+    if record is not None:
+        save_predictions(out, plan.name, record)
+    return suite, record
+
+
+def _agree(engine: Engine, universe: list[str], batch: set[str]) -> set[str]:
+    """The main rank's ``batch`` on every rank (each key voted through ``engine.mean``)."""
+    if engine.world_size == 1:
+        return batch
+    return {key for key in universe
+            if round(engine.mean(float(key in batch) if engine.is_main else 0.0)
+                     * engine.world_size)}
+
+
+def _decisions(state: StudyState) -> Decisions:
+    """The phases, as a generator of batches of trial keys to train (see the module
+    docstring); returns the record. Nothing is yielded empty (an empty batch ends the study)."""
+    try:
+        return (yield from _phases(state))
+    except Incomplete as missing:
+        state.say(f"predict: {missing} have no result (failed, or running in another process); "
+                  "rerun to continue the study from there")
+        return state.record(stopped="incomplete")
+
+
+def _phases(state: StudyState) -> Decisions:
+    plan = state.plan
+    s0, lrs = plan.seeds[0], state.lrs
+    fits = fit_runs(lrs, state.suite.origins)
+    yield from state.train(fits, s0)
+    state.fit_trials = tuple(trial_key(label, s0) for label in fits)
+    fitted = state.fit(fits)
+    trusted = fitted is not None
+    if fitted is not None:
+        state.predict(fitted)
+        untried = [label for label in state.ranked_predictions() if label not in fits]
+        if untried:
+            target = untried[0]
+            said = state.predictions[target]
+            spread = gap({label: value for label, (value, _, _) in state.predictions.items()})
+            yield from state.train([target], s0)
+            measured = state.measured(target, s0)
+            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
+                      for label in fits}
+            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
+            state.check = state.self_check(target, said, measured, spread, why)
+            trusted = not why
+            if why:
+                state.say(f"{check_line(state.check)}; training every candidate instead")
+            else:
+                refitted = state.fit([*fits, target])
+                if refitted is not None:
+                    state.predict(refitted)
+    elif state.why_not_fitted:
+        state.say(f"predict: {state.why_not_fitted}; training every candidate instead")
+    if state.spent() > state.budget.limit:
+        state.say(f"predict: the fit runs and the self-check alone took {state.percent()} of "
+                  f"the full study's steps, beyond the budget of {state.budget.fraction:.0%}")
+    stopped = ""
+    if not trusted:  # the law is not trusted: every candidate is measured at the first seed
+        yield from state.train(list(lrs), s0)
+        if state.spent() > state.budget.limit:
+            state.say(f"predict: training every candidate took {state.percent()} of the full "
+                      f"study's steps, beyond the budget of {state.budget.fraction:.0%}")
+    else:
+        while todo := contenders(state.predictions, state.trained(s0), state.best_measured(s0)):
+            count = state.budget.affordable(state.spent(), len(todo))
+            if count == 0:
+                stopped = "budget"
+                break
+            yield from state.train(todo[:count], s0)
+    while not stopped:
+        rows = state.rows()
+        seed, racing = seed_round(rows, plan.seeds, state.done())
+        if seed is None:
+            stopped = race_stop(rows)
+            break
+        count = state.budget.affordable(state.spent(), len(racing))
+        if count == 0:
+            stopped = "budget"
+            break
+        yield from state.train(racing[:count], seed)
+    waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
+               if trusted else [])
+    if trusted and not waiting:
+        yield from _beyond_the_suite(state)
+    rows = state.rows()
+    return state.record(stopped=stopped if trusted else "fallback",
+                        tie=(*tie_group(rows), *waiting))
+
+
+def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
+    """Item 2: the schedule the final law predicts best (a WSD of free decay length and shape
+    at the best measured candidate's peak and warmup), trained at the first seed when the
+    budget allows one more run; it is a row like any, so it wins only if measured better."""
+    if state.budget.affordable(state.spent(), 1) == 0:
+        return
+    label = state.optimise(state.rows()[0].label)
+    if label is not None:
+        yield from state.train([label], state.plan.seeds[0])
+
+
+def summary_lines(record: PredictionRecord | None) -> list[str]:
+    """What the terminal prints under a predict study's leaderboard: the cost, then the
+    self-check (nothing for a full study).
+
+    >>> from lrscope.study.predict.records import Cost
+    >>> record = PredictionRecord("multi_power", (), {}, Cost(520, 2500, 100, 100, 1 / 6))
+    >>> print(summary_lines(record)[0])  # doctest: +NORMALIZE_WHITESPACE
+    predict: trained 5.2 runs' worth of steps (range test included), 21% of the full study's
+    24 runs (budget 17%)
+    """
+    if record is None:
+        return []
+    cost = record.cost
+    lines = [f"predict: trained {cost.runs:.1f} runs' worth of steps (range test included), "
+             f"{cost.fraction:.0%} of the full study's {_count(cost.full_runs)} runs (budget "
+             f"{cost.budget:.0%})"]
+    if record.self_check is not None:
+        lines.append(check_line(record.self_check) + ("" if record.self_check.passed else
+                                                      "; every candidate was trained"))
+    elif record.law_params == {} and record.stopped == "fallback":
+        lines.append("predict: the law could not be fitted; every candidate was trained")
+    return lines
+
+
+def check_line(check: SelfCheck) -> str:
+    """The self-check in one line, with its numbers (in the metric's own direction).
+
+    >>> print(check_line(SelfCheck("cosine/seed0", 0.41, 0.52, 0.11, 0.03, False,
+    ...                            "error 0.11 larger than the 0.03 gap between candidates")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    predict: the law's self-check failed: it predicted 0.41 for cosine/seed0, measured 0.52
+    (error 0.11 larger than the 0.03 gap between candidates)
+    """
+    said = (f"it predicted {check.predicted:.3g} for {check.trial}, measured "
+            f"{check.measured:.3g}")
+    if check.passed:
+        return (f"predict: the law's self-check passed: {said} (error {check.error:.3g}, within "
+                f"the {check.gap:.3g} gap between candidates and the interval it claimed)")
+    if check.why.startswith("it misses"):  # its own fit runs: the held-out run is beside it
+        return f"predict: the law's self-check failed: {check.why} between candidates ({said})"
+    return f"predict: the law's self-check failed: {said} ({check.why})"
+
+
+def _count(runs: float) -> str:
+    return f"{runs:.0f}" if math.isclose(runs, round(runs)) else f"{runs:.1f}"

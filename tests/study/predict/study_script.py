@@ -1,0 +1,51 @@
+"""The small predict studies the end-to-end tests run, in this process or as a script (a
+subprocess killed with SIGKILL): ``python study_script.py OUT [full|predict] [problem]``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import torch
+
+import lrscope
+from lrscope.data.tasks import get_task
+from lrscope.rangetest.settings import RangeTestSettings
+
+SCHEDULES = ["constant(lr=0.1)", "cosine(lr=0.1)", "wsd(lr=0.1, warmup_steps=3, decay_steps=15)",
+             "step(lr=0.1, step_size=20, gamma=0.3)", "exponential(lr=0.1, gamma=0.96)",
+             "linear(lr=0.1)"]
+
+
+def digits(out: str, strategy: str = "predict", budget: float | None = 0.35,
+           steps: int = 60) -> lrscope.CompareResult:
+    """A digits MLP where the law is expected to hold: the validation loss falls all run."""
+    task = get_task("digits", model="mlp", limit_train=256, limit_test=64).with_validation(0.25)
+    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=0.1,
+                                                              momentum=0.9),
+                           task, schedules=SCHEDULES, steps=steps, seeds=3, eval_every=10,
+                           parallel="none", out=out, quiet=True, strategy=strategy,
+                           budget=budget if strategy == "predict" else None,
+                           range_test=RangeTestSettings(start=1e-4, steps=20))
+
+
+def overfit(out: str, strategy: str = "predict", budget: float | None = 0.35,
+            steps: int = 150) -> lrscope.CompareResult:
+    """Where the law does not hold: a wide MLP on 48 examples at a high LR for long, so the
+    validation loss falls, then rises as it memorises the training set."""
+    task = get_task("digits", model="mlp", limit_train=64, limit_test=64,
+                    batch_size=16).with_validation(0.25)
+    schedules = [spec.replace("lr=0.1", "lr=0.5") for spec in SCHEDULES]
+    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=0.5,
+                                                              momentum=0.9),
+                           task, schedules=schedules, steps=steps, seeds=3, eval_every=10,
+                           parallel="none", out=out, quiet=True, strategy=strategy,
+                           budget=budget if strategy == "predict" else None,
+                           range_test=RangeTestSettings(start=1e-4, steps=20))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    problem = {"digits": digits, "overfit": overfit}[sys.argv[3] if len(sys.argv) > 3
+                                                     else "digits"]
+    problem(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "predict")
