@@ -29,7 +29,10 @@ def lr_sequence(schedule: Schedule, total_steps: int, *, effective: bool = False
     """The LR at optimizer steps ``0 .. total_steps - 1`` (the schedule given the run's length
     when it needs one). ``effective``: for a schedule that cycles momentum (onecycle, cyclic),
     ``lr / (1 - momentum)``, heavy-ball SGD's step size in the long run, rescaled so that its
-    peak is the schedule's peak LR."""
+    peak is the schedule's peak LR. Off by default: fitted on constant + cosine and predicting
+    the other 6 of the smith suite on 3 real studies (``benchmarks/law_check.py``), it made the
+    held-out error worse (multi_power's median relative error: fashion-mnist 4.1% -> 6.0%,
+    digits 16.4% -> 20.1%, digits/AdamW 4.5% -> 12.1%; Adam's beta1 does not scale the step)."""
     schedule = schedule.with_total_steps(total_steps)
     lrs = np.array(schedule.lrs(total_steps), dtype=float)
     if effective and schedule.cycles_momentum:

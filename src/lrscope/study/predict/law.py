@@ -6,6 +6,15 @@ from several deterministic starts, within bounds, on the log of the metric when 
 :meth:`FittedLaw.final` predicts a schedule's final value with a 95% interval;
 :func:`optimise_schedule` looks for the schedule the law likes best.
 
+Measured (``benchmarks/law_check.py``; fit on constant + cosine at seed 0, predict 6 others):
+fit the validation metric at the evaluation steps, on logs, the LR as scheduled (not
+lr/(1-momentum)), the first 10% of steps left out. :data:`PREFERRED_LAW` = ``annealing``: as
+accurate as multi_power held out (median Kendall tau 0.87 for both over 3 studies; median
+relative error 3.5% vs 4.5%) with usable intervals (multi_power's 7 parameters are not pinned
+down by two runs: its interval for a late WSD decay spanned 4 orders of magnitude). Plain
+least squares, not Huber: Huber (f_scale 0.02-0.05 on logs) helped on one study, hurt on
+another, and its intervals covered less (50-67% against 75-100%).
+
 >>> t = np.arange(10, 401, 10)
 >>> constant, cosine = np.full(400, 0.1), 0.05 * (1 + np.cos(np.pi * np.arange(400) / 400))
 >>> truth = FittedLaw("multi_power", dict(L0=0.5, A=1.0, alpha=0.5, B=0.3, C=2.0, beta=0.6,
@@ -20,17 +29,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 
+from lrscope.errors import InputError
 from lrscope.study.predict.forms import FORMS, Form, annealing_momentum, design
 
 LAWS: dict[str, Form] = dict(FORMS)
-MAX_EVALUATIONS = 300  # per start
+PREFERRED_LAW = "annealing"  # what the held-out check chose (module docstring)
+SCOUT_EVALUATIONS = 40  # per start, to find the promising ones
+POLISHED = 3  # the best starts run to convergence
+MAX_EVALUATIONS = 300
 EXTRA_STARTS = 4  # random starts beyond the grid (seeded: the fit is deterministic)
 
 
@@ -123,16 +136,19 @@ def _gradient(f: object, p: np.ndarray) -> np.ndarray:
 
 
 def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
-            log: bool | None = None, lam: float | None = None) -> FittedLaw:
+            log: bool | None = None, lam: float | None = None,
+            skip: float = 0.1) -> FittedLaw:
     """Fit ``law`` to ``curves`` (at least one run; two or more with different schedules to
     separate the LR area from the annealing). ``log``: fit the log of the metric (the default
     when every value is positive: the noise of a loss grows with its level), else the metric.
     ``lam``: the annealing law's momentum (default :func:`annealing_momentum` of the longest
     run). Deterministic: the starts are a grid plus random ones from ``seed``. Raises
     :class:`LawFitError` when a curve has no finite point, a value is not finite, or no start
-    converges."""
+    converges. ``skip``: leave out the points before this fraction of each run (the first
+    steps' fast fall; held out on real studies, 0.1 predicted better than 0: see the module
+    docstring)."""
     if law not in LAWS:
-        raise ValueError(f"law={law!r} is not one of {', '.join(LAWS)}")
+        raise InputError(f"law={law!r} is not one of {', '.join(LAWS)}")
     form = LAWS[law]
     if not curves:
         raise LawFitError("no curve to fit the law to")
@@ -144,6 +160,9 @@ def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
                               "is fitted to finished runs only")
         if len(c.steps) != values.size or np.min(c.steps) < 1 or np.max(c.steps) > len(c.lrs):
             raise LawFitError(f"curve {i}: steps must be 1..{len(c.lrs)} (one per value)")
+    if skip > 0:  # the first steps' fast fall says little about the end, where runs differ
+        curves = [Curve(c.lrs, np.asarray(c.steps)[keep], np.asarray(c.values)[keep])
+                  for c in curves for keep in [np.asarray(c.steps) >= skip * len(c.lrs)]]
     values = np.concatenate([np.asarray(c.values, dtype=float) for c in curves])
     if values.size <= len(form.names):
         raise LawFitError(f"{values.size} points cannot identify the {law} law's "
@@ -176,18 +195,18 @@ def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
     lower, upper = np.array(form.lower), np.array(form.upper)
     # the floor L0 (a constant LR's limit: annealing goes below it) within the data's reach
     lower[0], upper[0] = (0.0 if use_log else low - 10 * span), low + span
-    best = None
     rng = np.random.default_rng(seed)
     annealed = max(float(np.max(d.annealed, initial=0.0)) for d in designs)
+    tried = []  # every start briefly, then the best few to convergence
     for start in form.starts(low, span, annealed, rng, EXTRA_STARTS):
         x0 = np.clip(start, np.nextafter(lower, upper), np.nextafter(upper, lower))
-        try:
-            result = least_squares(residuals, x0, jac=jacobian, bounds=(lower, upper),
-                                   x_scale="jac", max_nfev=MAX_EVALUATIONS)
-        except (ValueError, FloatingPointError):
-            continue
-        if np.all(np.isfinite(result.fun)) and (best is None or result.cost < best.cost):
-            best = result
+        tried += _solve(residuals, jacobian, x0, lower, upper, SCOUT_EVALUATIONS)
+    tried.sort(key=lambda r: r.cost)
+    best = None
+    for scout in tried[:POLISHED]:
+        for result in _solve(residuals, jacobian, scout.x, lower, upper, MAX_EVALUATIONS):
+            if best is None or result.cost < best.cost:
+                best = result
     if best is None:
         raise LawFitError(f"no start of the {law} fit converged")
     dof = max(values.size - len(form.names), 1)
@@ -195,6 +214,18 @@ def fit_law(curves: Sequence[Curve], law: str = "multi_power", *, seed: int = 0,
     covariance = _covariance(best.jac, best.fun, [len(c.values) for c in curves], sd)
     return FittedLaw(law, dict(zip(form.names, map(float, best.x), strict=True)), sd,
                      lr_unit=unit, log=use_log, lam=momentum, covariance=covariance, dof=dof)
+
+
+def _solve(residuals: Callable[[np.ndarray], np.ndarray],
+           jacobian: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lower: np.ndarray,
+           upper: np.ndarray, evaluations: int) -> list[OptimizeResult]:
+    """[the least-squares result from ``x0``], or [] when it failed or is not finite."""
+    try:
+        result = least_squares(residuals, x0, jac=jacobian, bounds=(lower, upper),
+                               x_scale="jac", max_nfev=evaluations)
+    except (ValueError, FloatingPointError):
+        return []
+    return [result] if np.all(np.isfinite(result.fun)) else []
 
 
 def _covariance(jac: np.ndarray, fun: np.ndarray, sizes: list[int], sd: float) -> np.ndarray:

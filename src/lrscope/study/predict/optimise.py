@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from lrscope.errors import InputError
 from lrscope.schedules import parse
 from lrscope.schedules.wsd import COOLDOWNS
 
@@ -39,7 +40,7 @@ def predicted_final(fitted: FittedLaw, spec: str, total: int) -> float:
 def best_wsd(fitted: FittedLaw, total_steps: int, peak_lr: float, warmup_steps: int) -> str:
     """The spec the law predicts best (see the module docstring); peak ``peak_lr``."""
     if total_steps < 2 or not peak_lr > 0 or not 0 <= warmup_steps < total_steps - 1:
-        raise ValueError(f"optimise_schedule: total_steps={total_steps}, peak_lr={peak_lr}, "
+        raise InputError(f"optimise_schedule: total_steps={total_steps}, peak_lr={peak_lr}, "
                          f"warmup_steps={warmup_steps}: give total_steps >= 2, a positive "
                          "peak_lr and fewer warmup steps than total_steps - 1")
     peak = float(f"{peak_lr:.6g}")
