@@ -9,7 +9,8 @@
 5. a failed check or a law that cannot be fitted: one line says why, every candidate is trained
    at the first seed, and the rest of the budget races seeds;
 6. the race (:mod:`.race`): the untrained candidates whose interval reaches the best measured
-   value, then more seeds for the candidates the "vs best" rule cannot separate from the best;
+   value; the schedule the law predicts best beyond the suite (item 2), when a run is left;
+   then more seeds for the candidates the "vs best" rule cannot separate from the best;
 7. the record (:mod:`.records`, DIR/predictions.json).
 
 Every decision is a function of the trials it asked for and of their stored results, so a rerun
@@ -146,6 +147,8 @@ def _phases(state: StudyState) -> Decisions:
                 stopped = "budget"
                 break
             yield from state.train(todo[:count], s0)
+        if not stopped:  # item 2 before the seeds, so that the race covers it too
+            yield from _beyond_the_suite(state)
     while not stopped:
         rows = state.rows()
         seed, racing = seed_round(rows, plan.seeds, state.done())
@@ -159,8 +162,6 @@ def _phases(state: StudyState) -> Decisions:
         yield from state.train(racing[:count], seed)
     waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
                if trusted else [])
-    if trusted and not waiting:
-        yield from _beyond_the_suite(state)
     rows = state.rows()
     return state.record(stopped=stopped if trusted else "fallback",
                         tie=(*tie_group(rows), *waiting))
