@@ -38,6 +38,8 @@ class Score:
     law_coverage: float | None = None  # share of those whose truth lies in the interval
     self_check: str = ""  # "passed 3.1%" / "FAILED 12%" / ""
     stopped: str = ""
+    # False when the truth cannot tell the candidates apart (see :func:`informative`)
+    informative: bool = True
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +96,21 @@ def law_numbers(study: dict[str, Any],
             float(np.mean(inside)) if inside else None, said, record.get("stopped", ""))
 
 
+SPREAD = 0.005  # truth values within 0.5% of each other: nothing to choose between
+
+
+def informative(truth: dict[str, float]) -> bool:
+    """Whether the candidates' truths differ by more than :data:`SPREAD` (a suite whose peak
+    LR is so low that nothing learns ends every candidate at the same chance-level loss:
+    regret 0% and an undefined tau say nothing about a strategy there).
+
+    >>> informative({"a": 2.3049, "b": 2.3050}), informative({"a": 0.1, "b": 0.2})
+    (False, True)
+    """
+    finite = [v for v in truth.values() if math.isfinite(v)]
+    return len(finite) > 1 and max(finite) / min(finite) - 1 > SPREAD
+
+
 def full_steps(study: dict[str, Any], candidates: int, seeds: int) -> int:
     return candidates * seeds * study["steps"] + study["range_steps"]
 
@@ -103,6 +120,8 @@ def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[
     truth_val = per_candidate(arms["truth"], "val", "mean")
     oracle_value = min(truth_test.values())
     steps = arms["full"]["steps"]
+    telling = informative({k: truth_test[k] for k in arms["full-scales"]["origins"]
+                           if k in truth_test})
     scores = []
     for suffix, full_arm, predict_arm in (("", "full", "predict"),
                                           ("+scales", "full-scales", "predict-scales")):
@@ -116,7 +135,7 @@ def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[
         scores.append(Score(problem, "full" + suffix, len(candidates), pick, _tau(ranking, truth),
                             _regret(truth_test.get(pick) if pick else None, best),
                             _regret(truth_test.get(pick) if pick else None, oracle_value),
-                            full_cost / steps, 1.0))
+                            full_cost / steps, 1.0, informative=telling))
         predicted = arms.get(predict_arm)
         if predicted is None:
             continue
@@ -130,10 +149,12 @@ def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[
                             _tau({k: v for k, v in ranking.items() if k in truth}, truth),
                             _regret(truth_test.get(pick) if pick else None, best),
                             _regret(truth_test.get(pick) if pick else None, oracle_value),
-                            cost / steps, cost / full_cost, error, coverage, check, stopped))
+                            cost / steps, cost / full_cost, error, coverage, check, stopped,
+                            informative=telling))
     oracle = arms["oracle"]
     pick = oracle["pick"]
     scores.append(Score(problem, "oracle grid", len(set(oracle["origins"])), pick, None, None,
                         _regret(truth_test.get(pick) if pick else None, oracle_value),
-                        (len(oracle["trials"]) * steps + oracle["range_steps"]) / steps, None))
+                        (len(oracle["trials"]) * steps + oracle["range_steps"]) / steps, None,
+                        informative=telling))
     return scores

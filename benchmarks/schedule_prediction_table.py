@@ -49,7 +49,7 @@ def median(values: Sequence[float | None]) -> float | None:
 def medians(scores: list[Score]) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for strategy in STRATEGIES:
-        mine = [s for s in scores if s.strategy == strategy]
+        mine = [s for s in scores if s.strategy == strategy and s.informative]
         if not mine:
             continue
         taus = [s.tau for s in mine if s.tau is not None]
@@ -121,7 +121,13 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
               "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells(s)) + " |" for s in scores]
     m = medians(scores)
-    lines += ["", "## Medians over problems", "",
+    blind = sorted({s.problem for s in scores if not s.informative})
+    lines += ["", "## Medians over problems", ""]
+    if blind:
+        lines += [f"Left out of the medians: {', '.join(blind)}, where every candidate's truth "
+                  "lies within 0.5% of the others (nothing learns at the suite's peak LR: "
+                  "there is nothing to choose).", ""]
+    lines += [
               "| strategy | problems | tau | regret vs best | regret vs oracle | cost (runs) | "
               "cost / full | law error |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {v['problems']} | {num(v['tau'])} | {pct(v['regret_best'])} | "
