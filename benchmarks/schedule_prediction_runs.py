@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from schedule_prediction_problems import (
+    PARALLEL,
     Settings,
     budget,
     lrscope_task,
@@ -110,7 +111,8 @@ class Runner:
                       if settings.range_steps else None)
         began = time.monotonic()
         result = lrscope.compare(self.task.make_model, make_optimizer(self.problem, settings.tiny),
-                                 self.task, steps=self.steps, parallel="batched",
+                                 self.task, steps=self.steps,
+                                 parallel=PARALLEL.get(self.problem, "batched"),
                                  out=self.dir / arm, quiet=True, range_test=range_test, **kwargs)
         study = read_study(self.dir / arm)
         study.update(wall_s=round(time.monotonic() - began, 1), steps=self.steps,

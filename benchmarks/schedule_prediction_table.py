@@ -103,7 +103,8 @@ def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
             f"- code: lrscope at {git('rev-parse', '--short', 'HEAD')}{dirty}",
             f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
             f"- machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch "
-            f"{torch.__version__}, one process, 1 torch thread, parallel=\"batched\"; "
+            f"{torch.__version__}, one process, 1 torch thread, parallel=\"batched\" (digits-gru: "
+            "\"none\", vmap cannot batch a GRU); "
             f"this run {wall_s / 60:.1f} min (cached studies are read back, not rerun)",
             f"- seeds: study {list(settings.study_seeds)}, truth {list(settings.truth_seeds)}, "
             f"oracle {list(settings.oracle_seeds)} x peak factors "
