@@ -1,0 +1,160 @@
+"""The numbers of benchmarks/schedule_prediction.py, from the cached studies of one problem.
+
+A strategy's *ranking* is its selection statistic per candidate: the median final validation
+loss over the seeds it trained (the leaderboard's rank statistic; a diverged seed is inf), and
+for a candidate ``predict`` did not train, the law's predicted value (what its leaderboard
+merges below the first, measured row). The *truth* of a candidate is its mean final test loss
+over the truth seeds; the global oracle is the lowest truth value of anything trained there
+(every candidate and the oracle grid's pick). Regret = truth(pick) / reference - 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from schedule_prediction_runs import per_candidate
+from scipy.stats import kendalltau
+
+BIG = 1e30  # stands for inf in a ranking (kendalltau wants finite numbers)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One strategy on one problem (None where it does not apply)."""
+
+    problem: str
+    strategy: str  # full, predict, full+scales, predict+scales, oracle
+    candidates: int
+    pick: str | None
+    tau: float | None
+    regret_best: float | None  # vs the truly best candidate of its own suite
+    regret_oracle: float | None
+    runs: float  # trial steps incl. the range test / steps of one run
+    fraction: float | None  # of the full study's steps (same suite)
+    law_error: float | None = None  # median |predicted - truth| / truth, untrained candidates
+    law_coverage: float | None = None  # share of those whose truth lies in the interval
+    self_check: str = ""  # "passed 3.1%" / "FAILED 12%" / ""
+    stopped: str = ""
+    # False when the truth cannot tell the candidates apart (see :func:`informative`)
+    informative: bool = True
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _tau(ranking: dict[str, float], truth: dict[str, float]) -> float | None:
+    labels = [label for label in ranking if label in truth]
+    if len(labels) < 3:
+        return None
+    def finite(v: float) -> float:
+        return v if math.isfinite(v) else BIG
+    tau = kendalltau([finite(ranking[k]) for k in labels], [finite(truth[k]) for k in labels])
+    return None if math.isnan(tau.statistic) else float(tau.statistic)
+
+
+def _regret(value: float | None, reference: float) -> float | None:
+    if value is None:
+        return None
+    return math.inf if not math.isfinite(value) else value / reference - 1
+
+
+def predict_ranking(study: dict[str, Any]) -> dict[str, float]:
+    """Measured candidates at their median validation loss, the rest at their prediction."""
+    measured = per_candidate(study, "val")
+    record = study.get("record") or {}
+    ranking = {label: p["value"] for label, p in record.get("candidates", {}).items()
+               if label not in measured}
+    return {**ranking, **measured}
+
+
+def law_numbers(study: dict[str, Any],
+                truth_val: dict[str, float]) -> tuple[float | None, float | None, str, str]:
+    """The law's error on held-out candidates: every candidate whose curve the law was not
+    fitted on (neither a fit run nor the self-check run; whether it was trained afterwards does
+    not change what the law said), against its truth: the mean final validation loss over the
+    truth seeds (the metric the law predicts); and the share inside the claimed interval."""
+    record = study.get("record") or {}
+    check = record.get("self_check")
+    seen = {key.rsplit("/", 1)[0] for key in record.get("fit_trials", ())}
+    if check:
+        seen.add(check["trial"].rsplit("/", 1)[0])
+    errors, inside = [], []
+    for label, p in record.get("candidates", {}).items():
+        true = truth_val.get(label)
+        if label in seen or true is None or not math.isfinite(true):
+            continue
+        errors.append(abs(p["value"] - true) / abs(true))
+        inside.append(p["low"] <= true <= p["high"])
+    said = ""
+    if check:
+        relative = abs(check["error"]) / abs(check["measured"]) if check["measured"] else math.inf
+        said = f"{'passed' if check['passed'] else 'FAILED'} {100 * relative:.1f}%"
+    return (float(np.median(errors)) if errors else None,
+            float(np.mean(inside)) if inside else None, said, record.get("stopped", ""))
+
+
+SPREAD = 0.005  # truth values within 0.5% of each other: nothing to choose between
+
+
+def informative(truth: dict[str, float]) -> bool:
+    """Whether the candidates' truths differ by more than :data:`SPREAD` (a suite whose peak
+    LR is so low that nothing learns ends every candidate at the same chance-level loss:
+    regret 0% and an undefined tau say nothing about a strategy there).
+
+    >>> informative({"a": 2.3049, "b": 2.3050}), informative({"a": 0.1, "b": 0.2})
+    (False, True)
+    """
+    finite = [v for v in truth.values() if math.isfinite(v)]
+    return len(finite) > 1 and max(finite) / min(finite) - 1 > SPREAD
+
+
+def full_steps(study: dict[str, Any], candidates: int, seeds: int) -> int:
+    return candidates * seeds * study["steps"] + study["range_steps"]
+
+
+def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[Score]:
+    truth_test = per_candidate(arms["truth"], "test", "mean")
+    truth_val = per_candidate(arms["truth"], "val", "mean")
+    oracle_value = min(truth_test.values())
+    steps = arms["full"]["steps"]
+    telling = informative({k: truth_test[k] for k in arms["full-scales"]["origins"]
+                           if k in truth_test})
+    scores = []
+    for suffix, full_arm, predict_arm in (("", "full", "predict"),
+                                          ("+scales", "full-scales", "predict-scales")):
+        full = arms[full_arm]
+        candidates = sorted(full["origins"])
+        truth = {k: truth_test[k] for k in candidates if k in truth_test}
+        best = min(truth.values())
+        full_cost = full_steps(full, len(candidates), study_seeds)
+        ranking = {k: v for k, v in per_candidate(full, "val").items() if k in candidates}
+        pick = full["pick"]
+        scores.append(Score(problem, "full" + suffix, len(candidates), pick, _tau(ranking, truth),
+                            _regret(truth_test.get(pick) if pick else None, best),
+                            _regret(truth_test.get(pick) if pick else None, oracle_value),
+                            full_cost / steps, 1.0, informative=telling))
+        predicted = arms.get(predict_arm)
+        if predicted is None:
+            continue
+        ranking = predict_ranking(predicted)
+        pick = predicted["pick"]
+        cost = predicted.get("cost_steps")
+        if cost is None:  # no record of the cost: what its store shows it trained
+            cost = len(predicted["trials"]) * steps + predicted["range_steps"]
+        error, coverage, check, stopped = law_numbers(predicted, truth_val)
+        scores.append(Score(problem, "predict" + suffix, len(candidates), pick,
+                            _tau({k: v for k, v in ranking.items() if k in truth}, truth),
+                            _regret(truth_test.get(pick) if pick else None, best),
+                            _regret(truth_test.get(pick) if pick else None, oracle_value),
+                            cost / steps, cost / full_cost, error, coverage, check, stopped,
+                            informative=telling))
+    oracle = arms["oracle"]
+    pick = oracle["pick"]
+    scores.append(Score(problem, "oracle grid", len(set(oracle["origins"])), pick, None, None,
+                        _regret(truth_test.get(pick) if pick else None, oracle_value),
+                        (len(oracle["trials"]) * steps + oracle["range_steps"]) / steps, None,
+                        informative=telling))
+    return scores

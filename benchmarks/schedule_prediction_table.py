@@ -1,0 +1,154 @@
+"""The table of benchmarks/schedule_prediction.py: per problem and strategy, medians, targets."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from schedule_prediction_problems import Settings, kind, oracle_factor
+from schedule_prediction_scores import Score, score_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+STRATEGIES = ("full", "predict", "full+scales", "predict+scales", "oracle grid")
+COLUMNS = ("problem", "strategy", "cand.", "tau", "regret vs best", "regret vs oracle",
+           "cost (runs)", "cost / full", "law error", "in interval", "self-check", "stopped")
+
+
+def pct(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return "diverged" if math.isinf(value) else f"{100 * value:.1f}%"
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def cells(s: Score) -> list[str]:
+    return [s.problem, s.strategy, str(s.candidates), num(s.tau), pct(s.regret_best),
+            pct(s.regret_oracle), num(s.runs, 1), pct(s.fraction), pct(s.law_error),
+            pct(s.law_coverage), s.self_check or "-", s.stopped or "-"]
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    """Median with a missing answer (a study with no pick) as inf; None when none applies."""
+    if all(v is None for v in values):
+        return None
+    return float(np.median([math.inf if v is None else v for v in values]))
+
+
+def medians(scores: list[Score]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for strategy in STRATEGIES:
+        mine = [s for s in scores if s.strategy == strategy and s.informative]
+        if not mine:
+            continue
+        taus = [s.tau for s in mine if s.tau is not None]
+        out[strategy] = {
+            "problems": len(mine), "tau": float(np.median(taus)) if taus else None,
+            "regret_best": median([s.regret_best for s in mine]),
+            "regret_oracle": median([s.regret_oracle for s in mine]),
+            "runs": median([s.runs for s in mine]),
+            "fraction": median([s.fraction for s in mine]),
+            "fraction_max": max((s.fraction or 0.0) for s in mine),
+            "law_error": median([s.law_error for s in mine if s.law_error is not None] or [None])
+            if any(s.law_error is not None for s in mine) else None}
+    return out
+
+
+def targets(m: dict[str, dict[str, float | None]]) -> list[str]:
+    """The Must-show targets of issue 18 as pass/fail lines (reported, never tuned for)."""
+    lines = []
+    for suffix, share in (("", 6), ("+scales", 12)):
+        full, pred = m.get("full" + suffix), m.get("predict" + suffix)
+        if pred is None or full is None:
+            lines.append(f"- predict{suffix}: NOT MEASURED (strategy=\"predict\" is not in this "
+                         "lrscope; `predict_columns` in schedule_prediction.py runs it)")
+            continue
+        ro_f, ro_p = full["regret_oracle"], pred["regret_oracle"]
+        ok = ro_f is not None and ro_p is not None and ro_p <= ro_f + 0.01
+        lines.append(f"- {'PASS' if ok else 'FAIL'}: median regret vs oracle, predict{suffix} "
+                     f"{pct(ro_p)} <= full{suffix} {pct(ro_f)} + 1 point")
+        frac, worst = pred["fraction"], pred["fraction_max"]
+        ok = frac is not None and frac <= 1 / share
+        lines.append(f"- {'PASS' if ok else 'FAIL'}: median cost of predict{suffix} {pct(frac)} "
+                     f"of full{suffix}'s steps <= 1/{share} ({pct(1 / share)}); worst problem "
+                     f"{pct(worst)}")
+        tau = pred["tau"]
+        ok = tau is not None and tau >= 0.6
+        lines.append(f"- {'PASS' if ok else 'FAIL'}: median Kendall tau of predict{suffix} "
+                     f"{num(tau)} >= 0.6 (full{suffix}: {num(full['tau'])})")
+    return lines
+
+
+def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "src") else ""
+    command = shlex.join(["python", "benchmarks/schedule_prediction.py", *argv])
+    return [f"- command: `{command}`",
+            f"- code: lrscope at {git('rev-parse', '--short', 'HEAD')}{dirty}",
+            f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
+            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch "
+            f"{torch.__version__}, one process, 1 torch thread, parallel=\"batched\" (digits-gru: "
+            "\"none\", vmap cannot batch a GRU); "
+            f"this run {wall_s / 60:.1f} min (cached studies are read back, not rerun)",
+            f"- seeds: study {list(settings.study_seeds)}, truth {list(settings.truth_seeds)}, "
+            f"oracle {list(settings.oracle_seeds)} x peak factors "
+            f"{list(settings.oracle_factors)}; lr_scales {list(settings.lr_scales)}"]
+
+
+def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequence[str],
+           wall_s: float, predict_here: bool) -> tuple[str, list[dict[str, Any]]]:
+    scores = [s for problem, arms in results.items()
+              for s in score_problem(problem, arms, len(settings.study_seeds))]
+    lines = ["# Schedule prediction: full vs predict vs truth vs oracle", "", *header(
+        settings, argv, wall_s), "", "## Problems", ""]
+    lines += [f"- {p}: {kind(p)}" for p in results]
+    lines += ["", "## Per problem", "", "| " + " | ".join(COLUMNS) + " |",
+              "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cells(s)) + " |" for s in scores]
+    m = medians(scores)
+    blind = sorted({s.problem for s in scores if not s.informative})
+    lines += ["", "## Medians over problems", ""]
+    if blind:
+        lines += [f"Left out of the medians: {', '.join(blind)}, where every candidate's truth "
+                  "lies within 0.5% of the others (nothing learns at the suite's peak LR: "
+                  "there is nothing to choose).", ""]
+    lines += [
+              "| strategy | problems | tau | regret vs best | regret vs oracle | cost (runs) | "
+              "cost / full | law error |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['problems']} | {num(v['tau'])} | {pct(v['regret_best'])} | "
+              f"{pct(v['regret_oracle'])} | {num(v['runs'], 1)} | {pct(v['fraction'])} | "
+              f"{pct(v['law_error'])} |" for k, v in m.items()]
+    edges = []
+    for problem, arms in results.items():
+        factor = oracle_factor(arms["oracle"]["pick"], arms["full"]["suite"], settings)
+        if factor in (settings.oracle_factors[0], settings.oracle_factors[-1]):
+            edges.append(f"{problem} ({factor:g}x the suite's peak)")
+    if edges:
+        lines += ["", "The oracle grid's pick lies at an end of its peak-LR grid on "
+                  f"{', '.join(edges)}: the grid may not hold that family's optimum."]
+    lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
+    if not predict_here:
+        lines += ["", "strategy=\"predict\" is not available in this lrscope: the predict rows "
+                  "are missing, not zero."]
+    said = [(p, arm, line) for p, arms in results.items() for arm in ("predict", "predict-scales")
+            if arm in arms for line in (arms[arm].get("record") or {}).get("lines", [])]
+    if said:
+        lines += ["", "## What the predict studies said", ""]
+        lines += [f"- {p} ({arm}): {line}" for p, arm, line in said]
+    return "\n".join(lines) + "\n", [s.row() for s in scores]

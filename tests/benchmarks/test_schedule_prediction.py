@@ -1,0 +1,64 @@
+"""The schedule-prediction benchmark (benchmarks/schedule_prediction.py, issue 18 item 3) in its
+CI size, so it cannot rot: it runs as a subprocess and must write a well-formed table (every
+problem, every strategy, numbers in their ranges); a second run reads every study back from its
+cache and trains nothing. Whether the targets pass is what the full run measures, not this."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "schedule_prediction.py"
+
+
+def _run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--out", str(tmp_path / "out"),
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True,
+                          env=env, timeout=900, check=False)
+
+
+@pytest.mark.slow
+def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path) -> None:
+    done = _run(tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "--tiny" in table and "## Must-show targets (issue 18)" in table
+    assert "| problem | strategy | cand. | tau |" in table
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    problems = {r["problem"] for r in rows}
+    assert problems == {"digits-mlp", "diabetes-mlp"}
+    for problem in problems:
+        mine = {r["strategy"]: r for r in rows if r["problem"] == problem}
+        assert {"full", "full+scales", "oracle grid"} <= set(mine), mine
+        assert mine["full"]["candidates"] == 8 and mine["full+scales"]["candidates"] == 24
+        for row in mine.values():
+            # the global oracle is the best truth of everything trained: no pick beats it
+            assert row["regret_oracle"] is not None and row["regret_oracle"] >= 0, row
+            assert row["runs"] > 0, row
+            if row["tau"] is not None:
+                assert -1 <= row["tau"] <= 1, row
+        for strategy in ("full", "full+scales"):
+            row = mine[strategy]
+            # a candidate of the suite: never better than the suite's truly best
+            assert row["regret_best"] >= 0 and row["fraction"] == 1.0, row
+            seeds = 2  # the tiny run's study seeds
+            assert row["candidates"] * seeds < row["runs"] < row["candidates"] * seeds + 2, row
+        for strategy in ("predict", "predict+scales"):
+            if strategy in mine:  # only where this lrscope has strategy="predict"
+                row = mine[strategy]
+                assert 0 < row["fraction"] <= 1.5 and math.isfinite(row["runs"]), row
+    # the cache: a second run reads every study back, trains nothing and says the same
+    stamps = {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")}
+    again = _run(tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")} == stamps
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
