@@ -150,7 +150,7 @@ class Runner:
             return done
         if not predict_available():
             return None
-        from lrscope.study.predict.records import load_predictions
+        from lrscope.study.store.predictions import load_predictions
 
         lr_scales = list(self.settings.lr_scales) if scales else None
         result, study = self.compare(arm, seeds=list(self.settings.study_seeds),

@@ -32,5 +32,6 @@ def test_issue19_item9_compare_returns_the_tie_and_prints_the_verdict_first(tmp_
     assert all(r.vs_best.p_value is not None and r.vs_best.p_value < 0.05
                for r in res.leaderboard if r.label in separated)
     err = " ".join(capsys.readouterr().err.split())  # wrapped at the terminal's width
-    assert err.index("Verdict: No winner: " if res.tie else "Verdict: Best: ") < err.index("Leaderboard: study")
+    opening = "Verdict: No winner: " if res.tie else "Verdict: Best: "
+    assert err.index(opening) < err.index("Leaderboard: study")
     assert "on cpu, parallel none" in err and f"lrscope {lrscope.__version__}" in err
