@@ -3,6 +3,8 @@ interval it claims, refuses curves it cannot fit, and optimises a schedule."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,19 @@ def test_issue18_item2_optimise_schedule_refuses_bad_settings() -> None:
     for total, peak, warmup in ((1, 0.1, 0), (T, 0.0, 0), (T, 0.1, T)):
         with pytest.raises(ValueError, match="optimise_schedule"):
             optimise_schedule(fitted, total, peak, warmup)
+
+
+def test_issue18_a_prediction_outside_the_laws_domain_claims_no_interval() -> None:
+    """A loss fitted on logs, asked about a schedule where the law goes to or below 0 (far from
+    its fit runs, e.g. three times the peak LR): the law says nothing there, so the interval is
+    unbounded (the race must then train it) instead of a tiny band around a negative loss."""
+    t = np.arange(10, 201, 10)
+    constant = np.full(200, 0.1)
+    fitted = fit_law([Curve(constant, t, 0.3 + 0.5 * (0.1 * t) ** -0.5)], "annealing")
+    assert fitted.log
+    value, low, high = fitted.final(constant)
+    assert math.isfinite(low) and low <= value <= high
+    negative = FittedLaw("annealing", {**fitted.params, "L0": -5.0}, fitted.residual_sd,
+                         lr_unit=fitted.lr_unit, log=True)
+    value, low, high = negative.final(constant * 3)
+    assert value <= 0 and low == -math.inf and high == math.inf

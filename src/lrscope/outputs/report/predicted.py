@@ -22,7 +22,7 @@ from lrscope.outputs.report.document import Paragraph, Section, Table
 from lrscope.outputs.report.figures import FigureWriter, color_for, plain_text, save
 from lrscope.study.predict.strategy import summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
-from lrscope.study.stats.predicted import NOT_TRAINED, fell_back
+from lrscope.study.stats.predicted import NOT_TRAINED, fell_back, interval_text
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.store.predictions import PredictionRecord
 
@@ -60,7 +60,7 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
     for label in trained:
         p, run = record.candidates[label], measured.get(label)
         final = run.final if run is not None else None
-        cells.append([label, _interval(p.value, p.low, p.high),
+        cells.append([label, interval_text(p.value, p.low, p.high),
                       "—" if final is None else f"{final:.4g}",
                       "—" if run is None else run.trial])
     untrained = len(record.candidates) - len(trained)
@@ -83,10 +83,6 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
               "line the law was exact.", "predicted against measured"))
 
 
-def _interval(value: float, low: float, high: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:.3g} [{low:.3g}, {high:.3g}]"
 
 
 def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],
@@ -136,8 +132,10 @@ def scatter_figure(record: PredictionRecord, measured: Mapping[str, Measured],
         if p.trained and final is not None and math.isfinite(p.value):
             points.append((label, p, final))
     for index, (label, p, final) in enumerate(points):
-        axes.errorbar([p.value], [final], xerr=[[p.value - p.low], [p.high - p.value]],
-                      fmt="o", color=color_for(index), capsize=3, markersize=5)
+        bounded = math.isfinite(p.low) and math.isfinite(p.high)  # else: no interval to draw
+        axes.errorbar([p.value], [final], xerr=[[p.value - p.low], [p.high - p.value]]
+                      if bounded else None, fmt="o", color=color_for(index), capsize=3,
+                      markersize=5)
         axes.annotate(plain_text(label), (p.value, final), fontsize="x-small",
                       color=color_for(index), textcoords="offset points", xytext=(4, 4))
     if points:

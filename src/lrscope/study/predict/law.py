@@ -104,6 +104,10 @@ class FittedLaw:
         p = self._vector()
         steps = np.array([len(lrs)])
         value = float(self._raw(p, lrs, steps)[0])
+        if not math.isfinite(value) or (self.log and value <= 0):
+            # outside the law's domain (a loss fitted on logs predicted at or below 0, far from
+            # the fit runs): the law says nothing about this schedule, so any value is possible
+            return value, -math.inf, math.inf
         spread = self.residual_sd ** 2
         if self.covariance is not None:
             grad = _gradient(lambda q: self._scaled(self._raw(q, lrs, steps)), p)[0]

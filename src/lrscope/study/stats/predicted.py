@@ -94,16 +94,27 @@ def predicted_row(label: str, prediction: Prediction, best: LeaderboardRow) -> L
         versus_on=best.versus_on, status=PREDICTED, prediction=prediction)
 
 
+def interval_text(value: float, low: float, high: float, digits: int = 3) -> str:
+    """A prediction and its 95% interval, ``'0.412 [0.39, 0.43]'``; an infinite interval (the
+    schedule lies outside what the law can say) is said in words; ``'—'`` for no value.
+
+    >>> interval_text(0.4123, 0.39, 0.43), interval_text(-0.2, -math.inf, math.inf)
+    ('0.412 [0.39, 0.43]', "-0.2 (no interval: outside the law's range)")
+    """
+    if not math.isfinite(value):
+        return "—"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{value:.{digits}g} (no interval: outside the law's range)"
+    return f"{value:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
 def predicted_text(row: LeaderboardRow, digits: int = 3) -> str:
     """``'0.412 [0.39, 0.43], predicted, not trained'``: a predicted row's ranked cell (the
     interval is the prediction's 95% one); empty for a measured row."""
     p = row.prediction
     if row.status != PREDICTED or p is None:
         return ""
-    if not math.isfinite(p.value):
-        return f"—, {NOT_TRAINED}"
-    return (f"{p.value:.{digits}g} [{p.low:.{digits}g}, {p.high:.{digits}g}], "
-            f"{NOT_TRAINED}")
+    return f"{interval_text(p.value, p.low, p.high, digits)}, {NOT_TRAINED}"
 
 
 def _order(row: LeaderboardRow) -> float:
