@@ -77,8 +77,10 @@ def per_candidate(study: dict[str, Any], key: str, how: str = "median") -> dict[
 
 
 def pick_of(result: Any, study: dict[str, Any]) -> str | None:
-    """The concrete candidate (schedule at its scale) the leaderboard's first row names."""
-    if result.best is None:
+    """The concrete candidate (schedule at its scale) the leaderboard's first row names: what a
+    user who must choose takes, also when the study names a tie group (``result.best`` None);
+    None when nothing finished. The first row is always a trained one."""
+    if not result.leaderboard or not result.leaderboard[0].n_finished:
         return None
     row = result.leaderboard[0]
     if row.lr_scale is None:

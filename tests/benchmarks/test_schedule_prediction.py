@@ -53,9 +53,9 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             seeds = 2  # the tiny run's study seeds
             assert row["candidates"] * seeds < row["runs"] < row["candidates"] * seeds + 2, row
         for strategy in ("predict", "predict+scales"):
-            if strategy in mine:  # only where this lrscope has strategy="predict"
-                row = mine[strategy]
-                assert 0 < row["fraction"] <= 1.5 and math.isfinite(row["runs"]), row
+            row = mine[strategy]
+            assert 0 < row["fraction"] <= 1.5 and math.isfinite(row["runs"]), row
+            assert row["pick"] is not None, row  # the first row is always a trained one
     # the cache: a second run reads every study back, trains nothing and says the same
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")}
     again = _run(tmp_path)

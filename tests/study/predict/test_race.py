@@ -62,9 +62,15 @@ def test_issue18_good_strategy_and_budget_pass():
 
 
 def test_issue18_gap_is_the_median_distance_from_the_best_prediction():
-    assert gap({"a": 1.0, "b": 1.1, "c": 1.3}) == pytest.approx(0.2)  # median of 0.1, 0.3
-    assert gap({"a": 1.0, "b": 1.5, "c": 1.2, "d": 1.9}) == pytest.approx(0.5)
+    # over the better half of the candidates: the ones the study has to tell apart
+    assert gap({"a": 1.0, "b": 1.1, "c": 1.3}) == pytest.approx(0.1)
+    assert gap({"a": 1.0, "b": 1.5, "c": 1.2, "d": 1.9}) == pytest.approx(0.2)
+    assert gap({"a": 1.0, "b": 1.1}) == pytest.approx(0.1)
     assert gap({"a": 1.0}) == 0.0
+    # candidates far behind (diverging at 3x their peak) do not widen it
+    near = {"a": 1.0, "b": 1.1, "c": 1.2, "d": 1.3}
+    assert gap({**near, "e": 50.0, "f": 90.0}) == pytest.approx(0.15) == gap(
+        {**near, "e": 1.4, "f": 1.5})
 
 
 def test_issue18_self_check_fails_on_error_beyond_the_gap_or_outside_the_claim():

@@ -122,7 +122,9 @@ class FittedLaw:
         return np.log(np.maximum(values, 1e-12)) if self.log else values
 
     def _unscaled(self, value: float) -> float:
-        return float(math.exp(value)) if self.log else float(value)
+        if not self.log:
+            return float(value)
+        return math.exp(value) if value < 700 else math.inf  # an interval past any float
 
 
 def _gradient(f: object, p: np.ndarray) -> np.ndarray:
