@@ -155,8 +155,15 @@ class Runner:
         from lrscope.study.store.predictions import load_predictions
 
         lr_scales = list(self.settings.lr_scales) if scales else None
-        result, study = self.compare(arm, seeds=list(self.settings.study_seeds),
-                                     lr_scales=lr_scales, strategy="predict")
+        try:
+            result, study = self.compare(arm, seeds=list(self.settings.study_seeds),
+                                         lr_scales=lr_scales, strategy="predict")
+        except Exception as err:  # a crash is a result: kept and shown, not fatal
+            study = read_study(self.dir / arm)
+            study.update(steps=self.steps, pick=None, tie=[], suite=[], record=None,
+                         cost_steps=None, full_steps=None,
+                         crashed=f"{type(err).__name__}: {err}")
+            return self._save(arm, study)
         record = load_predictions(self.dir / arm, NAME)
         study["record"] = None if record is None else record.to_dict()
         cost = getattr(result, "cost", None)

@@ -139,6 +139,13 @@ def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[
         predicted = arms.get(predict_arm)
         if predicted is None:
             continue
+        if predicted.get("crashed"):  # compare raised: no pick, no ranking, what it trained
+            cost = len(predicted["trials"]) * steps + predicted["range_steps"]
+            scores.append(Score(problem, "predict" + suffix, len(candidates), None, None, None,
+                                None, cost / steps, cost / full_cost,
+                                stopped="crashed: " + predicted["crashed"][:60],
+                                informative=telling))
+            continue
         ranking = predict_ranking(predicted)
         pick = predicted["pick"]
         cost = predicted.get("cost_steps")

@@ -115,8 +115,10 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
            wall_s: float, predict_here: bool) -> tuple[str, list[dict[str, Any]]]:
     scores = [s for problem, arms in results.items()
               for s in score_problem(problem, arms, len(settings.study_seeds))]
+    studies_s = sum(arm.get("wall_s", 0.0) for arms in results.values() for arm in arms.values())
     lines = ["# Schedule prediction: full vs predict vs truth vs oracle", "", *header(
-        settings, argv, wall_s), "", "## Problems", ""]
+        settings, argv, wall_s), f"- the studies' own wall time, summed (as first run, each "
+        f"with its report): {studies_s / 60:.0f} min", "", "## Problems", ""]
     lines += [f"- {p}: {kind(p)}" for p in results]
     lines += ["", "## Per problem", "", "| " + " | ".join(COLUMNS) + " |",
               "|" + "---|" * len(COLUMNS)]
