@@ -7,17 +7,15 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from code_version import code_version
 from schedule_prediction_problems import Settings, kind, oracle_factor
 from schedule_prediction_scores import Score, score_problem
 
-ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ("full", "predict", "full+scales", "predict+scales", "oracle grid")
 COLUMNS = ("problem", "strategy", "cand.", "tau", "regret vs best", "regret vs oracle",
            "cost (runs)", "cost / full", "law error", "in interval", "self-check", "stopped")
@@ -91,16 +89,9 @@ def targets(m: dict[str, dict[str, float | None]]) -> list[str]:
 
 
 def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "src") else ""
     command = shlex.join(["python", "benchmarks/schedule_prediction.py", *argv])
     return [f"- command: `{command}`",
-            f"- code: lrscope at {git('rev-parse', '--short', 'HEAD')}{dirty}",
+            f"- code: {code_version()}",
             f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
             f"- machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch "
             f"{torch.__version__}, one process, 1 torch thread, parallel=\"batched\" (digits-gru: "

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from code_version import code_version
 from suggestion_finders import lrscope_curve, lrscope_seeds_headline, torch_lr_finder_curve
 from suggestion_regret import make_oracle, trained_regret
 from suggestion_table import NO_LR, NOT_HEADLINE, TRAINED_FINDERS, TaskResult, csv_rows, markdown
@@ -223,19 +223,10 @@ def results(args: argparse.Namespace, curves: dict[str, list[Any]],
 
 
 def header(args: argparse.Namespace, argv: Iterable[str]) -> dict[str, str]:
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "src") else ""
     budgets = ", ".join(f"{n} {get_task(n, args.tiny).budget}" for n in args.tasks)
     return {
         "command": "`" + shlex.join(["python", "benchmarks/suggestion_quality.py", *argv]) + "`",
-        "code": f"lrscope at {git('rev-parse', '--short', 'HEAD')}{dirty}",
+        "code": code_version(),
         "date": datetime.datetime.now().isoformat(timespec="minutes"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
                    f"{args.workers} worker(s) x 1 thread",

@@ -64,17 +64,31 @@ def plain_text(text: str) -> str:
     return " " + text if text.startswith("_") else text
 
 
+LEGEND_ROW_INCHES = 0.22  # one row of legend text below the plots
+
+
+def legend_below_figure(width: float, plot_inches: float, legend_rows: int, *, left: float,
+                        right: float, top_inches: float, bottom_inches: float,
+                        **adjust: float) -> Figure:
+    """A figure ``width`` inches wide: ``plot_inches`` for the plots (titles and tick labels
+    within ``top_inches`` above and ``bottom_inches`` below them) over ``legend_rows`` rows of
+    legend. A fixed layout: constrained layout measures every tick label twice and costs more
+    than the drawing itself."""
+    height = plot_inches + LEGEND_ROW_INCHES * legend_rows
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=left, right=right, top=1 - top_inches / height,
+                           bottom=(bottom_inches + LEGEND_ROW_INCHES * legend_rows) / height,
+                           **adjust)
+    return figure
+
+
 def comparison_figure(lines: Sequence[Line], title: str,
                       panels: Sequence[str] = DEFAULT_PANELS) -> Figure:
     """One panel per metric (LR, train loss, test loss), every line in each, legend below."""
     legend_rows = -(-len(lines) // LEGEND_COLUMNS)
-    height = 3.4 + 0.22 * legend_rows
-    # A fixed layout: constrained layout measures every tick label twice and costs more than
-    # the drawing itself.
-    figure = Figure(figsize=(5.0 * len(panels), height))
-    FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.05, right=0.99, top=1 - 0.65 / height, wspace=0.22,
-                           bottom=(0.55 + 0.22 * legend_rows) / height)
+    figure = legend_below_figure(5.0 * len(panels), 3.4, legend_rows, left=0.05, right=0.99,
+                                 top_inches=0.65, bottom_inches=0.55, wspace=0.22)
     axes_row = figure.subplots(1, len(panels), squeeze=False)[0]
     for axes, metric in zip(axes_row, panels, strict=True):
         drawn = [(line, line.curves.curves.get(metric)) for line in lines]

@@ -19,7 +19,13 @@ from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import Measured
 from lrscope.outputs.report.document import Paragraph, Section, Table
-from lrscope.outputs.report.figures import FigureWriter, color_for, plain_text, save
+from lrscope.outputs.report.figures import (
+    FigureWriter,
+    color_for,
+    legend_below_figure,
+    plain_text,
+    save,
+)
 from lrscope.study.predict.strategy import summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.predicted import NOT_TRAINED, fell_back, interval_text
@@ -90,11 +96,8 @@ def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],
     """(a) measured and predicted curves, one colour per trained candidate."""
     labels = [label for label, p in record.candidates.items() if p.trained]
     legend_rows = max(len(labels), 1)  # measured and predicted side by side
-    height = 4.0 + 0.22 * legend_rows
-    figure = Figure(figsize=(8.0, height))
-    FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.1, right=0.97, top=1 - 0.6 / height,
-                           bottom=(0.95 + 0.22 * legend_rows) / height)
+    figure = legend_below_figure(8.0, 4.0, legend_rows, left=0.1, right=0.97, top_inches=0.6,
+                                 bottom_inches=0.95)
     axes = figure.subplots()
     for index, label in enumerate(labels):
         color, p, run = color_for(index), record.candidates[label], measured.get(label)

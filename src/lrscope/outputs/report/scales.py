@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import RunView
@@ -21,6 +20,7 @@ from lrscope.outputs.report.figures import (
     LEGEND_COLUMNS,
     FigureWriter,
     color_for,
+    legend_below_figure,
     plain_text,
     save,
 )
@@ -41,11 +41,8 @@ def sensitivity_figure(series: Mapping[str, Mapping[float, ScaleCell]],
     # Long specs get one legend column (side by side they run off the figure).
     columns = 1 if max((len(plain_text(b)) for b in series), default=0) > 40 else LEGEND_COLUMNS
     legend_rows = -(-len(series) // columns)
-    height = 3.8 + 0.22 * legend_rows
-    figure = Figure(figsize=(7.0, height))
-    FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.12, right=0.97, top=1 - 0.6 / height,
-                           bottom=(0.75 + 0.22 * legend_rows) / height)
+    figure = legend_below_figure(7.0, 3.8, legend_rows, left=0.12, right=0.97, top_inches=0.6,
+                                 bottom_inches=0.75)
     axes = figure.subplots()
     chosen = {b.base: b.scale for b in best}
     every: set[float] = set()
