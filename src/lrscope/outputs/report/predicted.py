@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lrscope.outputs.report.data import Measured
@@ -123,24 +122,22 @@ def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],
 
 def scatter_figure(record: PredictionRecord, measured: Mapping[str, Measured],
                    metric: RankingMetric, title: str) -> Figure:
-    """(b) predicted (x, with its interval) against measured (y), and y = x."""
-    figure = Figure(figsize=(6.0, 5.4))
-    FigureCanvasAgg(figure)
-    figure.subplots_adjust(left=0.14, right=0.96, top=0.9, bottom=0.12)
-    axes = figure.subplots()
+    """(b) predicted (x, with its interval) against measured (y), and y = x; each candidate
+    named in the legend below (labels beside close points would overlap)."""
     points = []
     for label, p in record.candidates.items():
         run = measured.get(label)
         final = run.final if run is not None else None
         if p.trained and final is not None and math.isfinite(p.value):
             points.append((label, p, final))
+    figure = legend_below_figure(6.0, 5.0, len(points) + 1, left=0.14, right=0.96,
+                                 top_inches=0.55, bottom_inches=0.75)
+    axes = figure.subplots()
     for index, (label, p, final) in enumerate(points):
         bounded = math.isfinite(p.low) and math.isfinite(p.high)  # else: no interval to draw
         axes.errorbar([p.value], [final], xerr=[[p.value - p.low], [p.high - p.value]]
                       if bounded else None, fmt="o", color=color_for(index), capsize=3,
-                      markersize=5)
-        axes.annotate(plain_text(label), (p.value, final), fontsize="x-small",
-                      color=color_for(index), textcoords="offset points", xytext=(4, 4))
+                      markersize=5, label=plain_text(label))
     if points:
         ends = [v for _, p, final in points for v in (p.low, p.high, final)
                 if math.isfinite(v)]
@@ -148,7 +145,8 @@ def scatter_figure(record: PredictionRecord, measured: Mapping[str, Measured],
         pad = 0.05 * (high - low or abs(high) or 1.0)
         axes.plot([low - pad, high + pad], [low - pad, high + pad], color="gray",
                   linestyle=":", linewidth=1.2, label="y = x (exact)")
-        axes.legend(loc="upper left", fontsize="small", frameon=False)
+        handles, names = axes.get_legend_handles_labels()
+        figure.legend(handles, names, loc="lower center", fontsize="small", frameon=False)
     else:
         axes.text(0.5, 0.5, "no trained candidate with a prediction", ha="center", va="center",
                   transform=axes.transAxes)
