@@ -9,7 +9,16 @@ scale (log | linear), the LR the law sees (as scheduled, or lr/(1-momentum) for 
 that cycle momentum), and the curve fitted (the validation metric at the evaluation steps, or the
 smoothed training loss at every few steps with an affine calibration to the validation metric).
 
-    PYTHONPATH=src python benchmarks/law_check.py /tmp/law-digits /tmp/law-fashion
+The studies its numbers (src/lrscope/study/predict/law.py's docstring) were measured on:
+
+    lrscope compare --task digits --seeds 2 --steps 400 --eval-every 10 --parallel none \
+        --out /tmp/law-digits
+    lrscope compare --task fashion-mnist --model mlp --limit-train 12000 --limit-test 2000 \
+        --seeds 2 --steps 400 --eval-every 10 --parallel none --out /tmp/law-fashion
+    lrscope compare --task digits --model lenet --optimizer adamw --seeds 2 --steps 300 \
+        --eval-every 10 --parallel none --out /tmp/law-digits-adamw
+    PYTHONPATH=src python benchmarks/law_check.py /tmp/law-digits /tmp/law-fashion \
+        /tmp/law-digits-adamw
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import torch
 
 import lrscope
 from lrscope.data.tasks import get_task
+from lrscope.data.tasks.base import Task
 from lrscope.rangetest.settings import RangeTestSettings
 
 SCHEDULES = ["constant(lr=0.1)", "cosine(lr=0.1)", "wsd(lr=0.1, warmup_steps=3, decay_steps=15)",
@@ -17,16 +18,23 @@ SCHEDULES = ["constant(lr=0.1)", "cosine(lr=0.1)", "wsd(lr=0.1, warmup_steps=3, 
              "linear(lr=0.1)"]
 
 
+def _compare(task: Task, lr: float, out: str, strategy: str, budget: float | None,
+             steps: int) -> lrscope.CompareResult:
+    """Both problems' study: SGD momentum at ``lr``, the schedules peaking there, 3 seeds."""
+    schedules = [spec.replace("lr=0.1", f"lr={lr}") for spec in SCHEDULES]
+    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=lr,
+                                                              momentum=0.9),
+                           task, schedules=schedules, steps=steps, seeds=3, eval_every=10,
+                           parallel="none", out=out, quiet=True, strategy=strategy,
+                           budget=budget if strategy == "predict" else None,
+                           range_test=RangeTestSettings(start=1e-4, steps=20))
+
+
 def digits(out: str, strategy: str = "predict", budget: float | None = 0.35,
            steps: int = 60) -> lrscope.CompareResult:
     """A digits MLP where the law is expected to hold: the validation loss falls all run."""
     task = get_task("digits", model="mlp", limit_train=256, limit_test=64).with_validation(0.25)
-    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=0.1,
-                                                              momentum=0.9),
-                           task, schedules=SCHEDULES, steps=steps, seeds=3, eval_every=10,
-                           parallel="none", out=out, quiet=True, strategy=strategy,
-                           budget=budget if strategy == "predict" else None,
-                           range_test=RangeTestSettings(start=1e-4, steps=20))
+    return _compare(task, 0.1, out, strategy, budget, steps)
 
 
 def overfit(out: str, strategy: str = "predict", budget: float | None = 0.35,
@@ -35,14 +43,7 @@ def overfit(out: str, strategy: str = "predict", budget: float | None = 0.35,
     validation loss falls, then rises as it memorises the training set."""
     task = get_task("digits", model="mlp", limit_train=64, limit_test=64,
                     batch_size=16).with_validation(0.25)
-    schedules = [spec.replace("lr=0.1", "lr=0.5") for spec in SCHEDULES]
-    return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=0.5,
-                                                              momentum=0.9),
-                           task, schedules=schedules, steps=steps, seeds=3, eval_every=10,
-                           parallel="none", out=out, quiet=True, strategy=strategy,
-                           budget=budget if strategy == "predict" else None,
-                           range_test=RangeTestSettings(start=1e-4, steps=20))
-
+    return _compare(task, 0.5, out, strategy, budget, steps)
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

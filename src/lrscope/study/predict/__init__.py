@@ -6,6 +6,6 @@ candidate's final selection metric with an interval (:mod:`.strategy`); a *self-
 candidate the law was not fitted on and compares; the candidates the law cannot separate from the
 best are then trained, and given seeds, as a race (:mod:`.race`) until the best is separated or the
 budget (a fraction of the full study's trial steps) is spent. The best is always a trained
-candidate; a prediction is never shown as a measurement (:mod:`.records`: what is kept beside the
-store, DIR/predictions.json, and read by the report).
+candidate; a prediction is never shown as a measurement (:mod:`lrscope.study.store.predictions`:
+what is kept beside the store, DIR/predictions.json, and read by the report).
 """

@@ -1,5 +1,5 @@
 """What a predict study knows between its phases: the trials it asked for, read from the store,
-and the law's predictions; and the record it keeps (:mod:`.records`).
+and the law's predictions; and the record it keeps (:mod:`lrscope.study.store.predictions`).
 
 Only the trials the study itself asked for count (``chosen``), never others the folder holds
 (a later ``strategy="full"`` run's, say): so a rerun on the same store reads the same trials,
@@ -34,7 +34,6 @@ from lrscope.study.store.records import TrialRecord
 
 if TYPE_CHECKING:
     from lrscope.study.predict.law import Curve, FittedLaw
-
 
 
 class Incomplete(Exception):
@@ -187,11 +186,16 @@ class StudyState:
     def predict(self, fitted: FittedLaw) -> None:
         """Every candidate's final value and interval, and its curve at the evaluation steps."""
         self.fitted, self.law, self.params = fitted, fitted.law, dict(fitted.params)
-        steps = np.asarray(self.curve_steps, dtype=float)
-        for label, lrs in self.lrs.items():
-            value, low, high = fitted.final(lrs)
-            self.predictions[label] = (float(value), float(low), float(high))
-            self.curves[label] = tuple(float(v) for v in fitted.predict(lrs, steps))
+        for label in self.lrs:
+            self._predict(fitted, label)
+
+    def _predict(self, fitted: FittedLaw, label: str) -> None:
+        """``label``'s final value and interval, and its curve at the evaluation steps."""
+        lrs = self.lrs[label]
+        value, low, high = fitted.final(lrs)
+        self.predictions[label] = (float(value), float(low), float(high))
+        self.curves[label] = tuple(float(v) for v in fitted.predict(
+            lrs, np.asarray(self.curve_steps, dtype=float)))
 
     def optimise(self, best: str) -> str | None:
         """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
@@ -210,10 +214,7 @@ class StudyState:
         if label in self.lrs:
             return None
         self.optimised, self.lrs[label] = spec, lrs
-        value, low, high = self.fitted.final(self.lrs[label])
-        self.predictions[label] = (float(value), float(low), float(high))
-        self.curves[label] = tuple(float(v) for v in self.fitted.predict(
-            self.lrs[label], np.asarray(self.curve_steps, dtype=float)))
+        self._predict(self.fitted, label)
         return label
 
     def ranked_predictions(self) -> list[str]:

@@ -11,7 +11,7 @@
 6. the race (:mod:`.race`): the untrained candidates whose interval reaches the best measured
    value; the schedule the law predicts best beyond the suite (item 2), when a run is left;
    then more seeds for the candidates the "vs best" rule cannot separate from the best;
-7. the record (:mod:`.records`, DIR/predictions.json).
+7. the record (:mod:`lrscope.study.store.predictions`, DIR/predictions.json).
 
 Every decision is a function of the trials it asked for and of their stored results, so a rerun
 on the same store makes the same decisions and trains nothing new; a kill at any point leaves
