@@ -29,7 +29,7 @@ BAD_SPECS = {
     ),
     "unknown family": ("onecylce(max_lr=1.1)",
                        "unknown schedule family 'onecylce' (did you mean 'onecycle'?); known "
-                       "families: constant, cosine"),
+                       "families: compress, constant, cosine"),
     "unknown argument": ("onecycle(max_l=1.1)",
                          "onecycle: unknown argument 'max_l' (did you mean 'max_lr'?); onecycle "
                          "takes max_lr, total_steps"),

@@ -30,6 +30,7 @@ EXAMPLES = {
     "ramp": "ramp(start_lr=1e-4, end_lr=2.0, total_steps=100)",
     "warmup": "warmup(cosine(lr=0.5, min_lr=0.02), steps=10, start_lr=0.001)",
     "join": "join([constant(lr=0.01), wsd(lr=0.5, min_lr=0.02)], boundaries=[20])",
+    "compress": "compress(cosine(lr=0.5, total_steps=300, warmup_steps=30), factor=3)",
 }
 STEPS = (0, 1, 3, 9, 10, 11, 25, 50, 77, 99, 120)
 

@@ -24,6 +24,7 @@ def test_every_family_is_registered_under_its_design_name() -> None:
         "constant", "step", "multistep", "exponential", "onecycle", "cyclic", "cosine",
         "cosine_restarts", "linear", "polynomial", "inverse_sqrt", "wsd", "ramp",
         "warmup", "join",  # the combinators
+        "compress",  # a third combinator, beyond the design's two (issue 18's probes)
     }
 
 

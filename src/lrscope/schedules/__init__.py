@@ -20,6 +20,7 @@ optimizer.
 
 from lrscope.schedules.base import REGISTRY, Schedule, register
 from lrscope.schedules.combinators import Join, Warmup
+from lrscope.schedules.compress import Compress
 from lrscope.schedules.constant import Constant
 from lrscope.schedules.cosine import Cosine, CosineRestarts
 from lrscope.schedules.cyclic import Cyclic
@@ -37,6 +38,7 @@ __all__ = [
     "REGISTRY",
     "SEED_SPECS",
     "SEED_TOTAL_STEPS",
+    "Compress",
     "Constant",
     "Cosine",
     "CosineRestarts",
