@@ -16,14 +16,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "schedule_prediction.py"
+PROBES = ROOT / "benchmarks" / "schedule_prediction_probes.py"
 
 
-def _run(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, script: Path = SCRIPT, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--out", str(tmp_path / "out"),
-                           "--work", str(tmp_path / "work")], capture_output=True, text=True,
-                          env=env, timeout=900, check=False)
+    return subprocess.run([sys.executable, str(script), "--tiny", "--out", str(tmp_path / "out"),
+                           "--work", str(tmp_path / "work"), *args], capture_output=True,
+                          text=True, env=env, timeout=900, check=False)
 
 
 @pytest.mark.slow
@@ -62,3 +63,15 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")} == stamps
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
+    # the compressed-horizon probes, scored on the same cached arms
+    probes = _run(tmp_path, PROBES, "--k", "4")
+    assert probes.returncode == 0, probes.stderr[-3000:]
+    table = (tmp_path / "out" / "probes.md").read_text()
+    for problem in problems:
+        for suite in ("default", "scales"):
+            row = next(line for line in table.splitlines()
+                       if line.startswith(f"| {problem} | {suite} | probes k=4, then confirm |"))
+            cost = float(row.rstrip(" |").rsplit("| ", 1)[1].rstrip("%"))
+            # the probes and their confirmation runs stay within predict's budget
+            assert 0 < cost <= 100 * (1 / 6 if suite == "default" else 1 / 12) + 1e-6, row
+    assert (tmp_path / "work" / "tiny" / "digits-mlp" / "probe-k4" / "study.sqlite").exists()
