@@ -64,14 +64,14 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
     assert {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")} == stamps
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == rows
     # the compressed-horizon probes, scored on the same cached arms
-    probes = _run(tmp_path, PROBES, "--k", "4")
+    probes = _run(tmp_path, PROBES, "--share", "0.25")
     assert probes.returncode == 0, probes.stderr[-3000:]
     table = (tmp_path / "out" / "probes.md").read_text()
     for problem in problems:
         for suite in ("default", "scales"):
-            row = next(line for line in table.splitlines()
-                       if line.startswith(f"| {problem} | {suite} | probes k=4, then confirm |"))
+            row = next(line for line in table.splitlines() if line.startswith(
+                f"| {problem} | {suite} | probes (25% of the budget), then confirm |"))
             cost = float(row.rstrip(" |").rsplit("| ", 1)[1].rstrip("%"))
             # the probes and their confirmation runs stay within predict's budget
             assert 0 < cost <= 100 * (1 / 6 if suite == "default" else 1 / 12) + 1e-6, row
-    assert (tmp_path / "work" / "tiny" / "digits-mlp" / "probe-k4" / "study.sqlite").exists()
+    assert list((tmp_path / "work" / "tiny" / "digits-mlp").glob("probe-k*/study.sqlite"))

@@ -17,6 +17,7 @@ from lrscope.outputs.report.document import Document, FigureRef, Paragraph, Sect
 from lrscope.outputs.report.figures import FigureWriter
 from lrscope.outputs.report.leaderboard_output import write_csv
 from lrscope.outputs.report.sections import run_sections
+from lrscope.study.predict.probes import is_probe_run
 from lrscope.study.stats.confirmation import Confirmation, confirms, read_confirmation
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.verdict import verdict
@@ -41,9 +42,11 @@ def write_report(directory: str | Path, target_accuracy: float | None = None) ->
     directory = Path(directory)
     with Store.in_dir(directory, create=False) as store:
         # a confirmation run is read into its study's report, never as a run of its own
-        # a predict study's record (DIR/predictions.json) adds its predicted rows and section
+        # a predict study's record (DIR/predictions.json) adds its predicted rows and section;
+        # its probes (a study of their own, lrscope.study.predict.probes) are not a study shown
         views = [load_run(store, run, target_accuracy, load_predictions(directory, run.name))
-                 for run in store.runs() if confirms(run) is None]
+                 for run in store.runs()
+                 if confirms(run) is None and not is_probe_run(run.config)]
         found = {view.run.name: read_confirmation(store, view.run) for view in views}
     confirmations = {name: c for name, c in found.items() if c is not None}
     document, figures = build_document(views, directory, confirmations)

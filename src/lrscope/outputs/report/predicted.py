@@ -47,12 +47,17 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
     params = ", ".join(f"{k}={v:.3g}" for k, v in record.law_params.items())
     section = Section("Predicted, then measured", 3).add(Paragraph(
         f"Law: {record.law}" + (f" ({params})" if params else "") + ", fitted on "
-        f"{', '.join(record.fit_trials) or 'no run'}. Values are the final {metric.label}."))
+        f"{', '.join(record.fit_trials) or 'no run'}"
+        + (f" and on every candidate's probe (its schedule compressed into 1/"
+           f"{record.probe_factor} of the run, at the first seed)" if record.probe_factor
+           else "") + f". Values are the final {metric.label}."))
     section.add(*(Paragraph(line) for line in summary_lines(record)))
     if fell_back(record):
-        section.add(Paragraph("The law failed its self-check, so the study trained every "
-                              "candidate instead: the leaderboard holds measurements only; the "
-                              "law's predictions are shown here for what they were worth."))
+        instead = ("trained the best-probed candidates instead, as far as the budget allowed"
+                   if record.probe_factor else "trained every candidate instead")
+        section.add(Paragraph(f"The law was not trusted, so the study {instead}: the "
+                              "leaderboard holds measurements only; the law's predictions are "
+                              "shown here for what they were worth."))
     if record.stopped:
         section.add(Paragraph(f"The race stopped: {record.stopped}."
                               + (f" Not separated from the best: {', '.join(record.tie)}."

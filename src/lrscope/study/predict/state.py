@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
+from lrscope.study.predict.probes import PROBE_SHARE, compression, probe_plan
 from lrscope.study.predict.race import Budget, Interval, turns_back
 from lrscope.study.recipes import Suite, explicit
 from lrscope.study.run import trial_key
@@ -71,6 +73,14 @@ class StudyState:
         self.budget = Budget.of(candidates=len(suite.schedules), seeds=len(plan.seeds),
                                 run_steps=plan.steps, range_test_steps=range_steps,
                                 fraction=fraction)
+        # the probes (.probes): a suite with lr_scales is not probed (they compare shapes at
+        # one peak, not peaks); their compression fits PROBE_SHARE of the budget
+        self.probing = not plan.lr_scales
+        self.probe_factor = compression(len(suite.schedules), plan.steps, PROBE_SHARE * (
+            self.budget.limit - range_steps))
+        self.probes, self.probe_labels = probe_plan(plan, suite, self.probe_factor)
+        self.probe_lrs = {label: lr_sequence_of(spec, self.probes.steps)
+                          for label, spec in self.probe_labels.items()}
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -97,6 +107,49 @@ class StudyState:
         with Store.in_dir(self.out) as store:
             return {t.key: t for t in store.trials(self.run_id) if t.key in self.chosen}
 
+    def probe_trials(self) -> dict[str, TrialRecord]:
+        """The probes the store holds, by candidate label (none unless probed)."""
+        by_probe = {probe: label for label, probe in self.probe_labels.items()}
+        with Store.in_dir(self.out) as store:
+            run = store.find_run(self.probes.name)
+            if run is None:
+                return {}
+            return {by_probe[t.label]: t for t in store.trials(run.id)
+                    if t.label in by_probe and t.seed == self.probes.seeds[0]}
+
+    def probed(self) -> Generator[set[str], None, None]:
+        """Ask for the probes (a batch holding :data:`PROBES`, unless all ran before); after
+        they ran, :class:`Incomplete` when any has no result."""
+        if len(self.probe_trials()) < len(self.probe_labels) or any(
+                t.status not in DONE_STATUSES for t in self.probe_trials().values()):
+            yield {PROBES}
+        missing = [label for label in self.probe_labels
+                   if getattr(self.probe_trials().get(label), "status", None)
+                   not in DONE_STATUSES]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise Incomplete(f"{len(missing)} of its probes ({shown})")
+
+    def probe_curve(self, label: str) -> Curve | None:
+        """``label``'s probe curve (its compressed schedule's LRs), None unless it finished."""
+        from lrscope.study.predict.curves import trial_curve
+
+        trial = self.probe_trials().get(label)
+        if trial is None or trial.status != "finished":
+            return None
+        with Store.in_dir(self.out) as store:
+            return trial_curve(store, trial, self.metric(), self.probe_lrs[label])
+
+    def probe_order(self) -> list[str]:
+        """The candidates by their probes' final values, best first (no value: last)."""
+        def final(label: str) -> float:
+            curve = self.probe_curve(label)
+            value = float(curve.values[-1]) if curve is not None and len(curve.values) \
+                else math.inf
+            return value if math.isfinite(value) else math.inf
+        finals = {label: final(label) for label in self.probe_labels}
+        return sorted(finals, key=lambda label: (finals[label], label))
+
     def done(self) -> set[str]:
         return {key for key, t in self._trials().items() if t.status in DONE_STATUSES}
 
@@ -108,10 +161,12 @@ class StudyState:
     def spent(self) -> int:
         """Trial steps trained: the range test and every step each chosen trial ran (a diverged
         trial counts the steps it ran before it stopped)."""
+        probes = [t.id for t in self.probe_trials().values() if t.status in DONE_STATUSES]
         with Store.in_dir(self.out) as store:
             ran = sum(len(store.metric_series(t.id, "lr")[0])
                       for t in store.trials(self.run_id)
                       if t.key in self.chosen and t.status in DONE_STATUSES)
+            ran += sum(len(store.metric_series(trial, "lr")[0]) for trial in probes)
         return self.budget.range_test_steps + ran
 
     def percent(self) -> str:
@@ -156,9 +211,10 @@ class StudyState:
                              paired=True, metric=metric, origins=origins(store.trials(self.run_id)))
 
     # -- the law ------------------------------------------------------------------------------
-    def fit(self, labels: Sequence[str]) -> FittedLaw | None:
-        """The law fitted to these trials (at the first seed); None, with why, when a fit run
-        has no curve (diverged, failed) or the law cannot be fitted."""
+    def fit(self, labels: Sequence[str], probes: bool = False) -> FittedLaw | None:
+        """The law fitted to these trials (at the first seed), and to every probe's curve with
+        ``probes``; None, with why, when a fit run has no curve (diverged, failed) or the law
+        cannot be fitted."""
         from lrscope.study.predict.law import LawFitError, fit_law
 
         seed = self.plan.seeds[0]
@@ -175,12 +231,18 @@ class StudyState:
                                        f"{overfits}; the law does not hold")
                 return None
             curves.append(curve)
+        full = curves[0] if curves else None
+        if probes:  # a probe without a finite curve (diverged at once) tells the law nothing
+            curves += [curve for label in self.probe_labels
+                       if (curve := self.probe_curve(label)) is not None
+                       and np.all(np.isfinite(curve.values))]
         try:
             fitted = fit_law(curves, self.law, seed=0)
         except LawFitError as err:
             self.why_not_fitted = f"the law could not be fitted ({err})"
             return None
-        self.curve_steps = tuple(int(s) for s in curves[0].steps)
+        if full is not None:
+            self.curve_steps = tuple(int(s) for s in full.steps)
         return fitted
 
     def predict(self, fitted: FittedLaw) -> None:
@@ -246,7 +308,18 @@ class StudyState:
                                 cost=cost, self_check=self.check, stopped=stopped,
                                 tie=tuple(dict.fromkeys(tie)), optimised=self.optimised,
                                 lines=tuple(self.lines),
-                                law_params=self.params)
+                                law_params=self.params,
+                                probe_factor=self.probe_factor if self.probe_trials() else None)
+
+
+PROBES = "<probes>"  # a batch holding it asks for the probe study (every probe at once)
+
+
+def lr_sequence_of(spec: str, steps: int) -> np.ndarray:
+    """The LRs of the schedule ``spec`` over ``steps`` optimizer steps (what the law reads)."""
+    from lrscope.study.predict.curves import lr_sequence
+
+    return lr_sequence(parse(spec, total_steps=steps), steps)
 
 
 def shown(metric: RankingMetric, value: float) -> float:

@@ -103,6 +103,8 @@ class PredictionRecord:
     optimised: str | None = None
     lines: tuple[str, ...] = ()
     law_params: dict[str, float] = field(default_factory=dict)
+    # the probes' compression k (lrscope.study.predict.probes), None when nothing was probed
+    probe_factor: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,7 +121,8 @@ class PredictionRecord:
             self_check=SelfCheck(**check) if check else None,
             stopped=data.get("stopped", ""), tie=tuple(data.get("tie", ())),
             optimised=data.get("optimised"), lines=tuple(data.get("lines", ())),
-            law_params=dict(data.get("law_params", {})))
+            law_params=dict(data.get("law_params", {})),
+            probe_factor=data.get("probe_factor"))
 
 
 def save_predictions(out: str | Path, name: str, record: PredictionRecord) -> Path:
