@@ -55,6 +55,7 @@ from lrscope.schedules import parse
 from lrscope.study.api import prepare_compare
 from lrscope.study.predict.curves import lr_sequence, trial_curve
 from lrscope.study.predict.law import Curve, LawFitError, fit_law
+from lrscope.study.predict.probes import compression
 from lrscope.study.run import run_study
 from lrscope.study.stats.leaderboard import run_metric
 from lrscope.study.store.sqlite import Store
@@ -68,19 +69,6 @@ def probe_specs(candidates: list[str], steps: int, k: float) -> tuple[int, dict[
     factor = f"{steps / short:.6g}"
     return short, {c: f"compress({parse(c, total_steps=steps).spec()}, factor={factor})"
                    for c in candidates}
-
-
-def compression(candidates: int, steps: int, allowance: float) -> int:
-    """The smallest whole k whose probes (every candidate, ceil(steps / k) steps) fit
-    ``allowance`` trial steps.
-
-    >>> compression(8, 300, 1.9 * 300), compression(24, 300, 2.85 * 300)
-    (5, 9)
-    """
-    k = 1
-    while candidates * math.ceil(steps / k) > allowance and k < steps:
-        k += 1
-    return k
 
 
 def run_probes(problem: str, settings: Settings, out: Path, steps: int,

@@ -95,11 +95,13 @@ def compare(*args: Any, **kwargs: Any) -> CompareResult:
     ``confirm_seeds=N`` then retrains the best, and every schedule the study could not
     separate from it, at N fresh seeds: ``res.confirmation`` holds their unbiased test scores
     (the study's own are from the seeds that selected the best; lrscope.study.confirm).
-    ``strategy="predict"`` trains a few fit runs, fits a loss-curve law to them, checks it on a
-    run it was not fitted on, then races the candidates it cannot rule out under ``budget`` (a
-    fraction of the full study's trial steps, range test included; default 1/6, 1/12 with
-    ``lr_scales``): ``res.cost``, ``res.predictions`` (lrscope.study.predict). The best is
-    always a trained candidate; when the law fails its check, every candidate is trained.
+    ``strategy="predict"`` probes every candidate (its schedule compressed into a few steps),
+    fits a loss-curve law to the probes and the full-length runs, checks it on a run it was not
+    fitted on, and trains what it predicts best under ``budget`` (a fraction of the full
+    study's trial steps, range test included; default 1/6, 1/12 with ``lr_scales``, which fits
+    two full-length runs instead of probing): ``res.cost``, ``res.predictions``
+    (lrscope.study.predict). The best is always a trained candidate; a law not trusted is said
+    in one line and the probes' order (with ``lr_scales``: every candidate) is trained instead.
     ``strategy="full"`` afterwards on the same ``out`` trains only what is still missing.
     """
     return run_prepared(prepare_compare(*args, **kwargs))

@@ -1,8 +1,8 @@
-"""Issue 18, ``strategy="predict"`` end to end on small digits studies (study_script.py): the
-best is always trained, the record marks trained/predicted, the cost counts the range test and
-stays in budget when the law is trusted, a problem where the law fails falls back to training
-with the reason in one line, a kill -9 resumes to the same result, and ``strategy="full"``
-afterwards trains only what is missing."""
+"""Issue 18, ``strategy="predict"`` end to end on small studies (study_script.py): every
+candidate probed, the best always trained, the record marks trained/predicted, the cost counts
+the range test and the probes and stays in budget, a problem where the law fails falls back to
+the probes' order with the reason in one line, a kill -9 resumes to the same result, and
+``strategy="full"`` afterwards trains only what is missing."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from lrscope.study.plan import TrialEvent
 from lrscope.study.predict.strategy import run_predict
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
+from lrscope.study.stats.predicted import with_predictions
 from lrscope.study.store.predictions import load_predictions
 from lrscope.study.store.sqlite import Store
 
@@ -52,10 +53,12 @@ class _Captured(Exception):
     pass
 
 
-def stored(out: Path) -> dict[str, tuple]:
-    """key -> (id, status, claims): every trial once (keys are unique in a run)."""
+def stored(out: Path, run: str | None = None) -> dict[str, tuple]:
+    """key -> (id, status, claims): every trial once (keys are unique in a run), of every run
+    (the study's and its probes') or of the run called ``run``."""
     with Store.in_dir(out, create=False) as store:
-        trials = store.trials()
+        found = store.find_run(run) if run is not None else None
+        trials = store.trials(found.id) if found is not None else store.trials()
         keys = [t.key for t in trials]
         assert len(keys) == len(set(keys)), "a trial was stored twice"
         return {t.key: (t.id, t.status, t.started) for t in trials}
@@ -83,18 +86,19 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     top = res.leaderboard[0]  # the best, or the first of a tie group: always trained
     assert top.measured and top.label in measured and res.predictions[top.label].trained
     assert res.best in (None, top.label) and (res.best is None) == bool(res.tie)
-    # the cost: every stored trial's steps, and the range test's
-    trials = stored(tmp_path)
+    # every candidate probed once, at the first seed, in a study of its own
+    probes = stored(tmp_path, "study-probes")
+    assert record.probe_factor is not None and len(probes) == len(labels)
+    short = -(-60 // record.probe_factor)
+    # the cost: every stored trial's steps, the probes' and the range test's; within budget
+    trials = stored(tmp_path, "study")
     assert res.cost is not None and res.full_cost == res.cost.full_steps
     assert res.cost.range_test_steps == 20
     assert res.cost.full_steps == len(labels) * 3 * 60 + 20
-    assert res.cost.steps == 20 + 60 * len(trials)  # none diverged here
+    assert res.cost.steps == 20 + 60 * len(trials) + short * len(probes)  # none diverged here
+    assert res.cost.steps <= 0.25 * res.cost.full_steps
     check = record.self_check
     assert check is not None and check.trial in trials
-    if check.passed:  # the law was trusted: the budget held
-        assert res.cost.steps <= 0.25 * res.cost.full_steps
-    else:
-        assert all(trial_key(label, 0) in trials for label in labels)
     assert res.trials == len(trials) and res.missing == 0
     # strategy="full" afterwards on the same folder: only the missing trials run
     call = prepared(study_script.digits, tmp_path, strategy="full")
@@ -106,7 +110,7 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
             ran.append(event.key)
 
     run_study(call.plan, tmp_path, call.engine, progress=heard)
-    after = stored(tmp_path)
+    after = stored(tmp_path, "study")
     full = {trial_key(label, seed) for label in labels for seed in (0, 1, 2)}
     assert sorted(ran) == sorted(full - set(trials))  # the missing ones, each once
     assert set(after) == full | set(trials)  # (with the schedule optimised on the law, if any)
@@ -114,22 +118,33 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
 
 
 @pytest.mark.slow
-def test_issue18_a_law_that_does_not_hold_is_detected_and_every_candidate_trained(tmp_path):
-    """Overfitting: the validation loss falls, then rises; the self-check says why, in one
-    line, and the study trains every candidate (no prediction stands in for a row)."""
+def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_trained(tmp_path):
+    """Overfitting: the validation loss falls, then rises; the study says why in one line, and
+    trains the best-probed candidates as far as the budget goes, naming the rest in the probes'
+    order (no prediction stands in for a row)."""
     call = prepared(study_script.overfit, tmp_path)
     said: list[str] = []
     suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget,
                                 announce=said.append)
     assert record is not None and record.stopped == "fallback"
-    fallback = [line for line in said if "training every candidate instead" in line]
+    fallback = [line for line in said if "training the best-probed candidates instead" in line]
     assert len(fallback) == 1 and "\n" not in fallback[0]
-    # the validation loss turns back on the first fit run: caught before any law is trusted
+    # the validation loss turns back on the first full-length run: no law is trusted
     assert fallback[0].startswith("predict: the fit run ") and " overfits: it ended " in fallback[0]
-    trials = stored(tmp_path)
-    assert {trial_key(label, 0) for label in suite.labels()} <= set(trials)
-    assert all(p.trained for p in record.candidates.values())
-    assert record.cost.steps >= record.cost.range_test_steps + 60 * len(suite.labels())
+    trials = stored(tmp_path, "study")
+    trained = [key.rsplit("/", 1)[0] for key in trials]
+    rest = [label for label in suite.labels() if label not in trained]
+    assert trained and rest and all(key.endswith("/seed0") for key in trials)
+    named = said[-1].removeprefix("predict: not trained, by their probes: ")
+    assert named != said[-1] and sorted(named.split(", ")) == sorted(", ".join(rest).split(", "))
+    assert record.cost.steps <= call.budget * record.cost.full_steps
+    # the leaderboard holds the measured rows only
+    with Store.in_dir(tmp_path, create=False) as store:
+        run = store.find_run("study")
+        assert run is not None
+        shown = with_predictions(leaderboard(store, run.id), record)
+    assert sorted(row.label for row in shown) == sorted(trained)
+    assert all(row.status == "measured" for row in shown)
 
 
 def _finished(db: Path) -> int:
@@ -176,11 +191,13 @@ def test_issue18_kill_9_mid_predict_study_then_rerun_equals_uninterrupted(tmp_pa
 
 @pytest.mark.slow
 def test_issue18_item2_the_schedule_optimised_on_the_law_is_trained_as_a_candidate(tmp_path):
-    """With a run to spare, the schedule the law predicts best (beyond the suite) is trained at
-    the first seed and ranked as a measured row; it is never the best unless measured so."""
-    call = prepared(study_script.digits, tmp_path, budget=0.7)
+    """Once the law passed its self-check (least squares, where it holds), the schedule it
+    predicts best beyond the suite competes with the untrained candidates; trained, it is a
+    measured row, never the best unless measured so."""
+    call = prepared(study_script.quadratic, tmp_path, budget=0.7)
     suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget)
     assert record is not None and record.optimised is not None
+    assert record.self_check is not None and record.self_check.passed
     label = next(label for label in record.candidates if label not in suite.labels())
     assert record.candidates[label].trained
     assert trial_key(label, 0) in stored(tmp_path)

@@ -1,6 +1,9 @@
 """``strategy="predict"``: the schedule study at a fraction of its cost.
 
-A few ordinary trials (the *fit runs*) identify a loss-curve law (:mod:`.law`: the multi-power
+Every candidate is first *probed* (:mod:`.probes`: one short run with its schedule compressed,
+a study of its own in the folder; not with ``lr_scales``). A few ordinary trials at full length
+(the best-probed, then the best the law predicts; with ``lr_scales`` two *fit runs*) and the
+probes identify a loss-curve law (:mod:`.law`: the multi-power
 law of Luo et al. 2025 and the LR-annealing law of Tissue et al. 2024); the law predicts every
 candidate's final selection metric with an interval (:mod:`.strategy`); a *self-check* trains a
 candidate the law was not fitted on and compares; the candidates the law cannot separate from the

@@ -12,10 +12,12 @@ better than fit runs alone, which fell back to training every candidate.
 The probes form a study of their own in the same folder (``<name>-probes``; ordinary trials:
 stored, leased, resumed, run by any runner), which the report leaves out. They compare shapes
 at one peak LR, not peaks (a compressed run prefers a different LR than a full one): a suite
-with ``lr_scales`` is not probed.
+with ``lr_scales`` is not probed, nor a run too short to compress (under 16 steps).
 
 >>> compression(candidates=8, steps=300, allowance=1.9 * 300)
 5
+>>> compression(candidates=8, steps=36, allowance=16)  # probes of 9 steps at least
+4
 """
 
 from __future__ import annotations
@@ -33,11 +35,15 @@ EVALUATIONS = 8  # per probe: enough points to fit a law's curve, cheap at a pro
 SUFFIX = "-probes"  # the probe study's name: the study's own, with this after it
 
 
+MIN_STEPS = 8  # the shortest probe: a curve the law can read, however small the budget
+
+
 def compression(candidates: int, steps: int, allowance: float) -> int:
     """The smallest whole ``k`` whose probes (every candidate, ``ceil(steps / k)`` steps) fit
-    ``allowance`` trial steps (``steps`` when none does: one step each)."""
-    k = 1
-    while candidates * math.ceil(steps / k) > allowance and k < steps:
+    ``allowance`` trial steps, at most what leaves each probe :data:`MIN_STEPS` (1: a run too
+    short to compress, which is not probed)."""
+    k, most = 1, max(1, steps // MIN_STEPS)
+    while candidates * math.ceil(steps / k) > allowance and k < most:
         k += 1
     return k
 

@@ -74,10 +74,11 @@ class StudyState:
                                 run_steps=plan.steps, range_test_steps=range_steps,
                                 fraction=fraction)
         # the probes (.probes): a suite with lr_scales is not probed (they compare shapes at
-        # one peak, not peaks); their compression fits PROBE_SHARE of the budget
-        self.probing = not plan.lr_scales
+        # one peak, not peaks), nor a run too short to compress; their compression fits
+        # PROBE_SHARE of the budget
         self.probe_factor = compression(len(suite.schedules), plan.steps, PROBE_SHARE * (
             self.budget.limit - range_steps))
+        self.probing = not plan.lr_scales and self.probe_factor > 1
         self.probes, self.probe_labels = probe_plan(plan, suite, self.probe_factor)
         self.probe_lrs = {label: lr_sequence_of(spec, self.probes.steps)
                           for label, spec in self.probe_labels.items()}

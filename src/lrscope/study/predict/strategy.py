@@ -1,5 +1,9 @@
 """The phases of a ``strategy="predict"`` study (see the package docstring and issue 18).
 
+Without ``lr_scales`` the study probes every candidate first (:func:`_probe_phases`,
+:mod:`.probes`). With them it runs these phases (a compressed run prefers another peak LR
+than a full one, so probes cannot compare the scales):
+
 1. the range test and the suite, as the full study's (``run_study(..., wanted=set())``);
 2. the fit runs (:mod:`.choice`) at the first seed, ordinary trials of the study;
 3. the law (:mod:`.law`) fitted to their curves predicts every candidate's final value;
@@ -290,11 +294,13 @@ def summary_lines(record: PredictionRecord | None) -> list[str]:
     lines = [f"predict: trained {cost.runs:.1f} runs' worth of steps (range test included), "
              f"{cost.fraction:.0%} of the full study's {_count(cost.full_runs)} runs (budget "
              f"{cost.budget:.0%})"]
+    instead = ("the best-probed candidates were trained instead, as far as the budget allowed"
+               if record.probe_factor else "every candidate was trained")
     if record.self_check is not None:
         lines.append(check_line(record.self_check) + ("" if record.self_check.passed else
-                                                      "; every candidate was trained"))
+                                                      f"; {instead}"))
     elif record.law_params == {} and record.stopped == "fallback":
-        lines.append("predict: the law could not be fitted; every candidate was trained")
+        lines.append(f"predict: the law could not be fitted; {instead}")
     return lines
 
 
