@@ -55,5 +55,6 @@ def test_issue18_a_failed_self_check_ranks_no_prediction(study_dir: Path, tmp_pa
     with files.leaderboard_csv.open(encoding="utf-8") as handle:
         assert {r["status"] for r in csv.DictReader(handle)} == {"measured"}
     md = files.markdown.read_text()
-    assert "self-check failed" in md and "The law was not trusted, so the study trained every candidate instead" in md
+    assert "self-check failed" in md
+    assert "The law was not trusted, so the study trained every candidate instead" in md
     assert UNTRAINED not in md.split("### Predicted, then measured")[0]

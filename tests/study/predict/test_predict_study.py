@@ -86,9 +86,16 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     top = res.leaderboard[0]  # the best, or the first of a tie group: always trained
     assert top.measured and top.label in measured and res.predictions[top.label].trained
     assert res.best in (None, top.label) and (res.best is None) == bool(res.tie)
-    # every candidate probed once, at the first seed, in a study of its own
+    # every candidate probed once, at the first seed, in a study of its own; the first
+    # full-length run is the best-probed on the validation split (never the test set)
     probes = stored(tmp_path, "study-probes")
     assert record.probe_factor is not None and len(probes) == len(labels)
+    with Store.in_dir(tmp_path, create=False) as store:
+        finals = {t.label: store.metric_series(t.id, "val_loss")[1][-1]
+                  for t in store.trials(store.find_run("study-probes").id)}
+        first = min(store.trials(store.find_run("study").id), key=lambda t: t.id)
+    best_probed = min(finals, key=lambda label: (finals[label], label))
+    assert best_probed.startswith(f"compress({first.label[:-1]}")
     short = -(-60 // record.probe_factor)
     # the cost: every stored trial's steps, the probes' and the range test's; within budget
     trials = stored(tmp_path, "study")
@@ -203,3 +210,33 @@ def test_issue18_item2_the_schedule_optimised_on_the_law_is_trained_as_a_candida
     assert trial_key(label, 0) in stored(tmp_path)
     assert label in [row[0] for row in rows(tmp_path)]
     assert record.cost.steps <= 0.7 * record.cost.full_steps
+
+
+def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp_path):
+    """The probes rank the candidates before the study's own run holds a trial: they must be
+    read on the validation split, never on the test set (the study's run, still empty, would
+    say "test"); and the probe study is the suite compressed, at the first seed only."""
+    import math
+
+    from lrscope.schedules import parse
+    from lrscope.study.predict.state import StudyState
+
+    call = prepared(study_script.digits, tmp_path, budget=0.25)
+    suite = run_study(call.plan, tmp_path, call.engine, wanted=set())
+    state = StudyState(call.plan, tmp_path, suite, 0.25)
+    probes = state.probes
+    assert state.probing and probes.seeds == (0,) and probes.range_test is None
+    assert probes.steps == math.ceil(60 / state.probe_factor) and probes.lr_scales is None
+    for label, spec in state.probe_labels.items():  # each candidate's whole shape, compressed
+        compressed, full = parse(spec), dict(suite.schedules)[label]
+        assert [compressed(t) for t in range(probes.steps)] == [
+            full(math.floor(t * 60 / probes.steps + 1e-9)) for t in range(probes.steps)]
+    run_study(probes, tmp_path, call.engine)
+    with Store.in_dir(tmp_path, create=False) as store:
+        run = store.find_run(probes.name)
+        assert run is not None and run.config["probes_of"] == "study"
+        val = {t.label: store.metric_series(t.id, "val_loss")[1] for t in store.trials(run.id)}
+    for label, spec in state.probe_labels.items():
+        curve = state.probe_curve(label)
+        assert curve is not None and list(curve.values) == list(val[spec])
+    assert state.spent() == 20 + len(suite.labels()) * probes.steps  # range test + probes

@@ -139,7 +139,11 @@ class StudyState:
         if trial is None or trial.status != "finished":
             return None
         with Store.in_dir(self.out) as store:
-            return trial_curve(store, trial, self.metric(), self.probe_lrs[label])
+            run = store.find_run(self.probes.name)
+            assert run is not None  # it holds the trial
+            # the probes' own run decides the split: before any full-length trial the study's
+            # run has no validation metric to show and would read the test set
+            return trial_curve(store, trial, run_metric(store, run.id), self.probe_lrs[label])
 
     def probe_order(self) -> list[str]:
         """The candidates by their probes' final values, best first (no value: last)."""
