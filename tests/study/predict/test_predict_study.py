@@ -224,10 +224,10 @@ def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp
     call = prepared(study_script.digits, tmp_path, budget=0.25)
     suite = run_study(call.plan, tmp_path, call.engine, wanted=set())
     state = StudyState(call.plan, tmp_path, suite, 0.25)
-    probes = state.probes
+    probes = state.probes.plan
     assert state.probing and probes.seeds == (0,) and probes.range_test is None
-    assert probes.steps == math.ceil(60 / state.probe_factor) and probes.lr_scales is None
-    for label, spec in state.probe_labels.items():  # each candidate's whole shape, compressed
+    assert probes.steps == math.ceil(60 / state.probes.factor) and probes.lr_scales is None
+    for label, spec in state.probes.labels.items():  # each candidate's whole shape, compressed
         compressed, full = parse(spec), dict(suite.schedules)[label]
         assert [compressed(t) for t in range(probes.steps)] == [
             full(math.floor(t * 60 / probes.steps + 1e-9)) for t in range(probes.steps)]
@@ -236,7 +236,7 @@ def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp
         run = store.find_run(probes.name)
         assert run is not None and run.config["probes_of"] == "study"
         val = {t.label: store.metric_series(t.id, "val_loss")[1] for t in store.trials(run.id)}
-    for label, spec in state.probe_labels.items():
-        curve = state.probe_curve(label)
+    for label, spec in state.probes.labels.items():
+        curve = state.probes.curve(label)
         assert curve is not None and list(curve.values) == list(val[spec])
     assert state.spent() == 20 + len(suite.labels()) * probes.steps  # range test + probes

@@ -24,9 +24,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
 from lrscope.study.recipes import Suite
+from lrscope.study.stats.leaderboard import run_metric
+from lrscope.study.store import DONE_STATUSES, Store
+from lrscope.study.store.records import TrialRecord
+
+if TYPE_CHECKING:
+    from lrscope.study.predict.law import Curve
 
 # The share of the budget (after the range test) the probes spend: the benchmark's best of
 # 25% and 50% (more probes leave fewer full-length runs to confirm them).
@@ -64,6 +75,73 @@ def probe_plan(plan: StudyPlan, suite: Suite, k: int) -> tuple[StudyPlan, dict[s
                                  eval_every=every, schedules=tuple(labels.values()),
                                  lr_scales=None, seeds=(seed,), range_test=None)
     return probes, labels
+
+
+PROBES = "<probes>"  # a batch holding it asks for the probe study (every probe at once)
+
+
+class Probes:
+    """A predict study's probes: their plan (:func:`probe_plan`), each candidate's probe label
+    and LRs, and what the store in ``out`` holds of them."""
+
+    def __init__(self, plan: StudyPlan, suite: Suite, out: Path, factor: int) -> None:
+        self.factor, self.out = factor, out
+        self.plan, self.labels = probe_plan(plan, suite, factor)
+        self.lrs = {label: lr_sequence_of(spec, self.plan.steps)
+                    for label, spec in self.labels.items()}
+
+    def trials(self) -> dict[str, TrialRecord]:
+        """The probes the store holds, by candidate label (none before they ran)."""
+        by_probe = {probe: label for label, probe in self.labels.items()}
+        with Store.in_dir(self.out) as store:
+            run = store.find_run(self.plan.name)
+            if run is None:
+                return {}
+            return {by_probe[t.label]: t for t in store.trials(run.id)
+                    if t.label in by_probe and t.seed == self.plan.seeds[0]}
+
+    def missing(self) -> list[str]:
+        """The candidates whose probe has no result yet."""
+        held = self.trials()
+        return [label for label in self.labels
+                if getattr(held.get(label), "status", None) not in DONE_STATUSES]
+
+    def curve(self, label: str) -> Curve | None:
+        """``label``'s probe curve (its compressed schedule's LRs), None unless it finished.
+        Read on the probes' own run's split: before any full-length trial the study's run holds
+        no validation metric and would read the test set."""
+        from lrscope.study.predict.curves import trial_curve
+
+        trial = self.trials().get(label)
+        if trial is None or trial.status != "finished":
+            return None
+        with Store.in_dir(self.out) as store:
+            run = store.find_run(self.plan.name)
+            assert run is not None  # it holds the trial
+            return trial_curve(store, trial, run_metric(store, run.id), self.lrs[label])
+
+    def order(self) -> list[str]:
+        """The candidates by their probes' final values, best first (no value: last)."""
+        def final(label: str) -> float:
+            curve = self.curve(label)
+            value = float(curve.values[-1]) if curve is not None and len(curve.values) \
+                else math.inf
+            return value if math.isfinite(value) else math.inf
+        finals = {label: final(label) for label in self.labels}
+        return sorted(finals, key=lambda label: (finals[label], label))
+
+    def steps_trained(self) -> int:
+        """Every step the probes ran (a diverged probe counts the steps before it stopped)."""
+        done = [t.id for t in self.trials().values() if t.status in DONE_STATUSES]
+        with Store.in_dir(self.out) as store:
+            return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
+
+
+def lr_sequence_of(spec: str, steps: int) -> np.ndarray:
+    """The LRs of the schedule ``spec`` over ``steps`` optimizer steps (what the law reads)."""
+    from lrscope.study.predict.curves import lr_sequence
+
+    return lr_sequence(parse(spec, total_steps=steps), steps)
 
 
 def is_probe_run(config: dict[str, object]) -> bool:

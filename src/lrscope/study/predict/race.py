@@ -26,6 +26,7 @@ from typing import Any
 
 from lrscope.study.confirm import candidates
 from lrscope.study.run import trial_key
+from lrscope.study.store.predictions import SelfCheck
 
 Interval = tuple[float, float, float]  # (value, low, high), lower is better
 
@@ -178,3 +179,22 @@ def race_stop(rows: Sequence[Any]) -> str:
     """Why the race ended when no round is left: "separated" when the best stands alone, else
     "all trained" (every contender has every seed)."""
     return "separated" if len(candidates(rows)) <= 1 else "all trained"
+
+
+def check_line(check: SelfCheck) -> str:
+    """The self-check in one line, with its numbers (in the metric's own direction).
+
+    >>> print(check_line(SelfCheck("cosine/seed0", 0.41, 0.52, 0.11, 0.03, False,
+    ...                            "error 0.11 larger than the 0.03 gap between candidates")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    predict: the law's self-check failed: it predicted 0.41 for cosine/seed0, measured 0.52
+    (error 0.11 larger than the 0.03 gap between candidates)
+    """
+    said = (f"it predicted {check.predicted:.3g} for {check.trial}, measured "
+            f"{check.measured:.3g}")
+    if check.passed:
+        return (f"predict: the law's self-check passed: {said} (error {check.error:.3g}, within "
+                f"the {check.gap:.3g} gap between candidates and the interval it claimed)")
+    if check.why.startswith("it misses"):  # its own fit runs: the held-out run is beside it
+        return f"predict: the law's self-check failed: {check.why} between candidates ({said})"
+    return f"predict: the law's self-check failed: {said} ({check.why})"

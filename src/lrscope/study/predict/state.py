@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
-from lrscope.study.predict.probes import PROBE_SHARE, compression, probe_plan
+from lrscope.study.predict.probes import PROBE_SHARE, PROBES, Probes, compression
 from lrscope.study.predict.race import Budget, Interval, turns_back
 from lrscope.study.recipes import Suite, explicit
 from lrscope.study.run import trial_key
@@ -76,12 +75,9 @@ class StudyState:
         # the probes (.probes): a suite with lr_scales is not probed (they compare shapes at
         # one peak, not peaks), nor a run too short to compress; their compression fits
         # PROBE_SHARE of the budget
-        self.probe_factor = compression(len(suite.schedules), plan.steps, PROBE_SHARE * (
-            self.budget.limit - range_steps))
-        self.probing = not plan.lr_scales and self.probe_factor > 1
-        self.probes, self.probe_labels = probe_plan(plan, suite, self.probe_factor)
-        self.probe_lrs = {label: lr_sequence_of(spec, self.probes.steps)
-                          for label, spec in self.probe_labels.items()}
+        self.probes = Probes(plan, suite, out, compression(
+            len(suite.schedules), plan.steps, PROBE_SHARE * (self.budget.limit - range_steps)))
+        self.probing = not plan.lr_scales and self.probes.factor > 1
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -108,52 +104,14 @@ class StudyState:
         with Store.in_dir(self.out) as store:
             return {t.key: t for t in store.trials(self.run_id) if t.key in self.chosen}
 
-    def probe_trials(self) -> dict[str, TrialRecord]:
-        """The probes the store holds, by candidate label (none unless probed)."""
-        by_probe = {probe: label for label, probe in self.probe_labels.items()}
-        with Store.in_dir(self.out) as store:
-            run = store.find_run(self.probes.name)
-            if run is None:
-                return {}
-            return {by_probe[t.label]: t for t in store.trials(run.id)
-                    if t.label in by_probe and t.seed == self.probes.seeds[0]}
-
     def probed(self) -> Generator[set[str], None, None]:
         """Ask for the probes (a batch holding :data:`PROBES`, unless all ran before); after
         they ran, :class:`Incomplete` when any has no result."""
-        if len(self.probe_trials()) < len(self.probe_labels) or any(
-                t.status not in DONE_STATUSES for t in self.probe_trials().values()):
+        if self.probes.missing():
             yield {PROBES}
-        missing = [label for label in self.probe_labels
-                   if getattr(self.probe_trials().get(label), "status", None)
-                   not in DONE_STATUSES]
-        if missing:
+        if missing := self.probes.missing():
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise Incomplete(f"{len(missing)} of its probes ({shown})")
-
-    def probe_curve(self, label: str) -> Curve | None:
-        """``label``'s probe curve (its compressed schedule's LRs), None unless it finished."""
-        from lrscope.study.predict.curves import trial_curve
-
-        trial = self.probe_trials().get(label)
-        if trial is None or trial.status != "finished":
-            return None
-        with Store.in_dir(self.out) as store:
-            run = store.find_run(self.probes.name)
-            assert run is not None  # it holds the trial
-            # the probes' own run decides the split: before any full-length trial the study's
-            # run has no validation metric to show and would read the test set
-            return trial_curve(store, trial, run_metric(store, run.id), self.probe_lrs[label])
-
-    def probe_order(self) -> list[str]:
-        """The candidates by their probes' final values, best first (no value: last)."""
-        def final(label: str) -> float:
-            curve = self.probe_curve(label)
-            value = float(curve.values[-1]) if curve is not None and len(curve.values) \
-                else math.inf
-            return value if math.isfinite(value) else math.inf
-        finals = {label: final(label) for label in self.probe_labels}
-        return sorted(finals, key=lambda label: (finals[label], label))
 
     def done(self) -> set[str]:
         return {key for key, t in self._trials().items() if t.status in DONE_STATUSES}
@@ -166,13 +124,11 @@ class StudyState:
     def spent(self) -> int:
         """Trial steps trained: the range test and every step each chosen trial ran (a diverged
         trial counts the steps it ran before it stopped)."""
-        probes = [t.id for t in self.probe_trials().values() if t.status in DONE_STATUSES]
         with Store.in_dir(self.out) as store:
             ran = sum(len(store.metric_series(t.id, "lr")[0])
                       for t in store.trials(self.run_id)
                       if t.key in self.chosen and t.status in DONE_STATUSES)
-            ran += sum(len(store.metric_series(trial, "lr")[0]) for trial in probes)
-        return self.budget.range_test_steps + ran
+        return self.budget.range_test_steps + ran + self.probes.steps_trained()
 
     def percent(self) -> str:
         return f"{self.spent() / max(1, self.budget.full_steps):.0%}"
@@ -238,8 +194,8 @@ class StudyState:
             curves.append(curve)
         full = curves[0] if curves else None
         if probes:  # a probe without a finite curve (diverged at once) tells the law nothing
-            curves += [curve for label in self.probe_labels
-                       if (curve := self.probe_curve(label)) is not None
+            curves += [curve for label in self.probes.labels
+                       if (curve := self.probes.curve(label)) is not None
                        and np.all(np.isfinite(curve.values))]
         try:
             fitted = fit_law(curves, self.law, seed=0)
@@ -314,17 +270,7 @@ class StudyState:
                                 tie=tuple(dict.fromkeys(tie)), optimised=self.optimised,
                                 lines=tuple(self.lines),
                                 law_params=self.params,
-                                probe_factor=self.probe_factor if self.probe_trials() else None)
-
-
-PROBES = "<probes>"  # a batch holding it asks for the probe study (every probe at once)
-
-
-def lr_sequence_of(spec: str, steps: int) -> np.ndarray:
-    """The LRs of the schedule ``spec`` over ``steps`` optimizer steps (what the law reads)."""
-    from lrscope.study.predict.curves import lr_sequence
-
-    return lr_sequence(parse(spec, total_steps=steps), steps)
+                                probe_factor=self.probes.factor if self.probes.trials() else None)
 
 
 def shown(metric: RankingMetric, value: float) -> float:

@@ -1,6 +1,6 @@
 """The phases of a ``strategy="predict"`` study (see the package docstring and issue 18).
 
-Without ``lr_scales`` the study probes every candidate first (:func:`_probe_phases`,
+Without ``lr_scales`` the study probes every candidate first (:mod:`.probe_phases`,
 :mod:`.probes`). With them it runs these phases (a compressed run prefers another peak LR
 than a full one, so probes cannot compare the scales):
 
@@ -33,24 +33,24 @@ from pathlib import Path
 from lrscope.engines.base import Engine
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.predict.choice import fit_runs
-from lrscope.study.predict.probes import probe_plan
+from lrscope.study.predict.probe_phases import Decisions, probe_phases
+from lrscope.study.predict.probes import PROBES, probe_plan
 from lrscope.study.predict.race import (
     check_fails,
+    check_line,
     contenders,
     fit_fails,
     gap,
     race_stop,
     seed_round,
 )
-from lrscope.study.predict.state import PROBES, Incomplete, StudyState
+from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
 from lrscope.study.sink import TrialSink
 from lrscope.study.stats.verdict import tie_group
-from lrscope.study.store.predictions import PredictionRecord, SelfCheck, save_predictions
+from lrscope.study.store.predictions import PredictionRecord, save_predictions
 from lrscope.study.strategies import default_budget
-
-Decisions = Generator[set[str], None, PredictionRecord]
 
 
 def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float | None = None,
@@ -96,7 +96,7 @@ def _run_probes(plan: StudyPlan, out: Path, engine: Engine, suite: Suite,
                 state: StudyState | None, announce: Callable[[str], None] | None) -> None:
     """The probe study (:mod:`.probes`); its compression is the main rank's (the others hear
     it through ``engine.mean``: only the main rank reads the range test's steps)."""
-    k = state.probe_factor if state is not None else 0
+    k = state.probes.factor if state is not None else 0
     k = round(engine.mean(float(k)) * engine.world_size) if engine.world_size > 1 else k
     probes, _ = probe_plan(plan, suite, k)
     run_study(probes, out, engine, announce=announce)
@@ -124,7 +124,7 @@ def _decisions(state: StudyState) -> Decisions:
 
 def _phases(state: StudyState) -> Decisions:
     if state.probing:
-        return (yield from _probe_phases(state))
+        return (yield from probe_phases(state))
     plan = state.plan
     s0, lrs = plan.seeds[0], state.lrs
     fits = fit_runs(lrs, state.suite.origins)
@@ -190,83 +190,6 @@ def _phases(state: StudyState) -> Decisions:
                         tie=(*tie_group(rows), *waiting))
 
 
-def _probe_phases(state: StudyState) -> Decisions:
-    """The phases with probes (:mod:`.probes`): every candidate probed; the best-probed
-    trained at full length; then, while the budget allows one more run, the law fitted to the
-    probes and the full-length runs so far names the next (the best it predicts, the schedule
-    optimised on it among them once the law passed its self-check: its first prediction of a
-    run it was not fitted on). A law that cannot be fitted or fails the check is said once,
-    and the probes' order names the rest."""
-    s0 = state.plan.seeds[0]
-    state.say(f"predict: probing every candidate at 1/{state.probe_factor} of its length "
-              f"({len(state.probe_labels)} runs of {state.probes.steps} steps, seed {s0})")
-    yield from state.probed()
-    order = state.probe_order()
-    trained = [order[0]]
-    yield from state.train(trained, s0)
-    trusted, optimised = True, False
-    while True:
-        fitted = state.fit(trained, probes=True) if trusted else None
-        if trusted and fitted is None:
-            trusted = False
-            state.say(f"predict: {state.why_not_fitted}; training the best-probed candidates "
-                      "instead")
-        said, spread = None, 0.0
-        if fitted is not None:
-            state.predict(fitted)
-            state.fit_trials = tuple(trial_key(label, s0) for label in trained)
-            if not optimised and state.check is not None and state.check.passed:
-                optimised = True  # item 2: the law's own best, once it has passed its check
-                state.optimise(min(trained, key=lambda label: (state.measured(label, s0),
-                                                                label)))
-            ranked = state.ranked_predictions()
-            spread = gap({label: value for label, (value, _, _) in state.predictions.items()})
-        else:
-            ranked = order
-        untried = [label for label in ranked if label not in trained]
-        if not untried or state.budget.affordable(state.spent(), 1) == 0:
-            break
-        target = untried[0]
-        if fitted is not None and state.check is None:
-            said = state.predictions[target]
-        yield from state.train([target], s0)
-        trained.append(target)
-        if said is not None:
-            measured = state.measured(target, s0)
-            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
-                      for label in trained[:-1]}
-            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
-            state.check = state.self_check(target, said, measured, spread, why)
-            if why:
-                trusted = False
-                state.say(f"{check_line(state.check)}; training the best-probed candidates "
-                          "instead")
-    stopped = "budget" if untried else "all trained"
-    if trusted and not untried:  # everything trained, budget left: race the seeds
-        while True:
-            rows = state.rows()
-            seed, racing = seed_round(rows, state.plan.seeds, state.done())
-            if seed is None:
-                stopped = race_stop(rows)
-                break
-            count = state.budget.affordable(state.spent(), len(racing))
-            if count == 0:
-                break
-            yield from state.train(racing[:count], seed)
-    if state.spent() > state.budget.limit:
-        state.say(f"predict: the probes and the first full-length run took {state.percent()} "
-                  f"of the full study's steps, beyond the budget of "
-                  f"{state.budget.fraction:.0%}")
-    if not trusted:
-        left = [label for label in order if label not in trained]
-        if left:
-            state.say(f"predict: not trained, by their probes: {', '.join(left)}")
-    waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
-               if trusted else [])
-    return state.record(stopped=stopped if trusted else "fallback",
-                        tie=(*tie_group(state.rows()), *waiting))
-
-
 def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
     """Item 2: the schedule the final law predicts best (a WSD of free decay length and shape
     at the best measured candidate's peak and warmup), trained at the first seed when the
@@ -302,25 +225,6 @@ def summary_lines(record: PredictionRecord | None) -> list[str]:
     elif record.law_params == {} and record.stopped == "fallback":
         lines.append(f"predict: the law could not be fitted; {instead}")
     return lines
-
-
-def check_line(check: SelfCheck) -> str:
-    """The self-check in one line, with its numbers (in the metric's own direction).
-
-    >>> print(check_line(SelfCheck("cosine/seed0", 0.41, 0.52, 0.11, 0.03, False,
-    ...                            "error 0.11 larger than the 0.03 gap between candidates")))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    predict: the law's self-check failed: it predicted 0.41 for cosine/seed0, measured 0.52
-    (error 0.11 larger than the 0.03 gap between candidates)
-    """
-    said = (f"it predicted {check.predicted:.3g} for {check.trial}, measured "
-            f"{check.measured:.3g}")
-    if check.passed:
-        return (f"predict: the law's self-check passed: {said} (error {check.error:.3g}, within "
-                f"the {check.gap:.3g} gap between candidates and the interval it claimed)")
-    if check.why.startswith("it misses"):  # its own fit runs: the held-out run is beside it
-        return f"predict: the law's self-check failed: {check.why} between candidates ({said})"
-    return f"predict: the law's self-check failed: {said} ({check.why})"
 
 
 def _count(runs: float) -> str:

@@ -1,0 +1,103 @@
+"""The phases of a ``strategy="predict"`` study with probes (:mod:`.probes`; a suite without
+``lr_scales``): every candidate probed; the best-probed trained at full length; then, while the
+budget allows one more run, the law fitted to the probes and the full-length runs so far names
+the next (see :func:`probe_phases`). Like every phase of the study, a generator of batches of
+trial keys (:data:`.probes.PROBES` asks for the probe study), a pure function of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from lrscope.study.predict.race import (
+    check_fails,
+    check_line,
+    contenders,
+    fit_fails,
+    gap,
+    race_stop,
+    seed_round,
+)
+from lrscope.study.predict.state import StudyState
+from lrscope.study.run import trial_key
+from lrscope.study.stats.verdict import tie_group
+from lrscope.study.store.predictions import PredictionRecord
+
+Decisions = Generator[set[str], None, PredictionRecord]
+
+
+def probe_phases(state: StudyState) -> Decisions:
+    """The phases with probes (:mod:`.probes`): every candidate probed; the best-probed
+    trained at full length; then, while the budget allows one more run, the law fitted to the
+    probes and the full-length runs so far names the next (the best it predicts, the schedule
+    optimised on it among them once the law passed its self-check: its first prediction of a
+    run it was not fitted on). A law that cannot be fitted or fails the check is said once,
+    and the probes' order names the rest."""
+    s0 = state.plan.seeds[0]
+    state.say(f"predict: probing every candidate at 1/{state.probes.factor} of its length "
+              f"({len(state.probes.labels)} runs of {state.probes.plan.steps} steps, seed {s0})")
+    yield from state.probed()
+    order = state.probes.order()
+    trained = [order[0]]
+    yield from state.train(trained, s0)
+    trusted, optimised = True, False
+    while True:
+        fitted = state.fit(trained, probes=True) if trusted else None
+        if trusted and fitted is None:
+            trusted = False
+            state.say(f"predict: {state.why_not_fitted}; training the best-probed candidates "
+                      "instead")
+        said, spread = None, 0.0
+        if fitted is not None:
+            state.predict(fitted)
+            state.fit_trials = tuple(trial_key(label, s0) for label in trained)
+            if not optimised and state.check is not None and state.check.passed:
+                optimised = True  # item 2: the law's own best, once it has passed its check
+                state.optimise(min(trained, key=lambda label: (state.measured(label, s0),
+                                                                label)))
+            ranked = state.ranked_predictions()
+            spread = gap({label: value for label, (value, _, _) in state.predictions.items()})
+        else:
+            ranked = order
+        untried = [label for label in ranked if label not in trained]
+        if not untried or state.budget.affordable(state.spent(), 1) == 0:
+            break
+        target = untried[0]
+        if fitted is not None and state.check is None:
+            said = state.predictions[target]
+        yield from state.train([target], s0)
+        trained.append(target)
+        if said is not None:
+            measured = state.measured(target, s0)
+            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
+                      for label in trained[:-1]}
+            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
+            state.check = state.self_check(target, said, measured, spread, why)
+            if why:
+                trusted = False
+                state.say(f"{check_line(state.check)}; training the best-probed candidates "
+                          "instead")
+    stopped = "budget" if untried else "all trained"
+    if trusted and not untried:  # everything trained, budget left: race the seeds
+        while True:
+            rows = state.rows()
+            seed, racing = seed_round(rows, state.plan.seeds, state.done())
+            if seed is None:
+                stopped = race_stop(rows)
+                break
+            count = state.budget.affordable(state.spent(), len(racing))
+            if count == 0:
+                break
+            yield from state.train(racing[:count], seed)
+    if state.spent() > state.budget.limit:
+        state.say(f"predict: the probes and the first full-length run took {state.percent()} "
+                  f"of the full study's steps, beyond the budget of "
+                  f"{state.budget.fraction:.0%}")
+    if not trusted:
+        left = [label for label in order if label not in trained]
+        if left:
+            state.say(f"predict: not trained, by their probes: {', '.join(left)}")
+    waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
+               if trusted else [])
+    return state.record(stopped=stopped if trusted else "fallback",
+                        tie=(*tie_group(state.rows()), *waiting))
