@@ -175,6 +175,25 @@ class Schedule:
         return self.spec()
 
 
+class AroundOne(Schedule):
+    """Base of the combinators around one schedule, its ``schedule`` field (warmup, compress):
+    whether they cycle momentum, are finite, or still need their total steps is the
+    schedule's."""
+
+    schedule: Schedule
+
+    @property
+    def cycles_momentum(self) -> bool:
+        return self.schedule.cycles_momentum
+
+    @property
+    def is_finite(self) -> bool:
+        return self.schedule.is_finite
+
+    def needs_total_steps(self) -> bool:
+        return self.schedule.needs_total_steps()
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, Schedule):  # a combinator's nested schedule
         return value.spec()

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrscope.errors import InputError, InputTypeError
-from lrscope.schedules.base import Schedule, _format_value, register
+from lrscope.schedules.base import AroundOne, Schedule, _format_value, register
 
 __all__ = ["Compress"]
 
 
 @register
 @dataclass(frozen=True)
-class Compress(Schedule):
+class Compress(AroundOne):
     """``schedule`` at ``factor`` times its speed: ``lr(t) = schedule(floor(t * factor))``
     (momentum likewise). ``total_steps`` is the schedule's divided by ``factor``, rounded up;
     one left without gets ``total_steps * factor`` from :meth:`with_total_steps`."""
@@ -60,17 +60,6 @@ class Compress(Schedule):
 
     def momentum(self, step: int) -> float | None:
         return self.schedule.momentum(self._inner(step))
-
-    @property
-    def cycles_momentum(self) -> bool:
-        return self.schedule.cycles_momentum
-
-    @property
-    def is_finite(self) -> bool:
-        return self.schedule.is_finite
-
-    def needs_total_steps(self) -> bool:
-        return self.schedule.needs_total_steps()
 
     def require_total_steps(self) -> int:
         return math.ceil(self.schedule.require_total_steps() / self.factor - 1e-9)

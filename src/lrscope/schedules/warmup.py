@@ -20,7 +20,7 @@ from typing import Any
 
 from lrscope._checks import check_int, check_positive
 from lrscope.errors import InputError, InputTypeError
-from lrscope.schedules.base import Schedule, _format_value, register
+from lrscope.schedules.base import AroundOne, Schedule, _format_value, register
 
 
 def warmup_lr(peak: float, step: int, warmup_steps: int) -> float:
@@ -44,7 +44,7 @@ def check_warmup(family: str, warmup_steps: int, total_steps: int | None) -> Non
 
 @register
 @dataclass(frozen=True)
-class Warmup(Schedule):
+class Warmup(AroundOne):
     """A linear warmup over the first ``steps`` steps, then ``schedule(step - steps)``.
 
     The warmup climbs to the schedule's first LR, ``peak = schedule(0)``, which is reached at
@@ -99,17 +99,6 @@ class Warmup(Schedule):
 
     def momentum(self, step: int) -> float | None:
         return self.schedule.momentum(max(step - self.steps, 0))
-
-    @property
-    def cycles_momentum(self) -> bool:
-        return self.schedule.cycles_momentum
-
-    @property
-    def is_finite(self) -> bool:
-        return self.schedule.is_finite
-
-    def needs_total_steps(self) -> bool:
-        return self.schedule.needs_total_steps()
 
     def require_total_steps(self) -> int:
         return self.steps + self.schedule.require_total_steps()
