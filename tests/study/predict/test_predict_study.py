@@ -1,8 +1,8 @@
 """Issue 18, ``strategy="predict"`` end to end on small studies (study_script.py): every
 candidate probed, the best always trained, the record marks trained/predicted, the cost counts
 the range test and the probes and stays in budget, a problem where the law fails falls back to
-the probes' order with the reason in one line, a kill -9 resumes to the same result, and
-``strategy="full"`` afterwards trains only what is missing."""
+the probes' order with the reason in one line (with lr_scales: to every candidate), a kill -9
+resumes to the same result, and ``strategy="full"`` afterwards trains only what is missing."""
 
 from __future__ import annotations
 
@@ -152,6 +152,26 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_traine
         shown = with_predictions(leaderboard(store, run.id), record)
     assert sorted(row.label for row in shown) == sorted(trained)
     assert all(row.status == "measured" for row in shown)
+
+
+@pytest.mark.slow
+def test_issue18_with_lr_scales_a_law_that_does_not_hold_trains_every_candidate(tmp_path):
+    """With lr_scales there are no probes (a compressed run prefers another peak LR): two fit
+    runs decide, and when the law does not hold every candidate is trained at the first seed,
+    the reason in one line, the cost beyond the budget said."""
+    call = prepared(study_script.overfit, tmp_path, lr_scales=[0.5, 1.0], budget=0.2)
+    said: list[str] = []
+    suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget,
+                                announce=said.append)
+    assert record is not None and record.stopped == "fallback" and record.probe_factor is None
+    fallback = [line for line in said if "training every candidate instead" in line]
+    assert len(fallback) == 1 and "\n" not in fallback[0]
+    assert fallback[0].startswith("predict: the fit run ") and " overfits: it ended " in fallback[0]
+    trials = stored(tmp_path)  # no probe study: the study's own trials only
+    assert set(trials) == {trial_key(label, 0) for label in suite.labels()}
+    assert len(suite.labels()) == 12 and all(p.trained for p in record.candidates.values())
+    assert record.cost.steps == record.cost.range_test_steps + 150 * 12  # none diverged
+    assert any(line.startswith("predict: training every candidate took ") for line in said)
 
 
 def _finished(db: Path) -> int:
