@@ -13,7 +13,7 @@ optimizer.
 >>> round(s(0), 6), round(s(703), 6), s.momentum(0)
 (0.044, 1.1, 0.95)
 >>> sorted(schedules.REGISTRY)[:4]
-['constant', 'cosine', 'cosine_restarts', 'cyclic']
+['compress', 'constant', 'cosine', 'cosine_restarts']
 >>> schedules.parse("warmup(step(lr=1, step_size=100, gamma=0.5), steps=50)")(150)
 0.5
 """
