@@ -47,9 +47,9 @@ import numpy as np
 import torch
 from schedule_prediction import DEFAULT_OUT, DEFAULT_WORK
 from schedule_prediction_problems import PARALLEL, Settings, lrscope_task, make_optimizer
-from schedule_prediction_runs import NAME
-from schedule_prediction_scores import _tau, informative
-from schedule_prediction_table import num, pct
+from schedule_prediction_runs import NAME, per_candidate
+from schedule_prediction_scores import _regret, _tau, informative
+from schedule_prediction_table import median, num, pct
 
 from lrscope.schedules import parse
 from lrscope.study.api import prepare_compare
@@ -102,24 +102,13 @@ def curves(out: Path, steps: int, seed: int, labels: dict[str, str]) -> dict[str
     return found
 
 
-def final_values(study: dict[str, Any]) -> dict[str, float]:
-    """label -> median final validation loss over its seeds (inf unless finished): the full
-    study's rank statistic."""
-    values: dict[str, list[float]] = {}
-    for t in study["trials"]:
-        values.setdefault(t["label"], []).append(t["val"] if t["status"] == "finished"
-                                                 else math.inf)
-    return {label: float(np.median(v)) for label, v in values.items()}
-
-
 def final(curve: Curve | None) -> float:
     return float(curve.values[-1]) if curve is not None and len(curve.values) else math.inf
 
 
 def regrets(pick: str | None, truth: dict[str, float], oracle: float) -> tuple[float, float]:
-    best = min(truth.values())
     value = truth.get(pick, math.inf) if pick else math.inf
-    return value / best - 1, value / oracle - 1
+    return _regret(value, min(truth.values())), _regret(value, oracle)  # type: ignore[return-value]
 
 
 def with_law(probes: dict[str, Curve | None], full: dict[str, Curve | None], steps: int,
@@ -156,12 +145,7 @@ def score(problem: str, scales: bool, shares: list[float], settings: Settings,
     arms = work / problem
     arm = "full-scales" if scales else "full"
     full = json.loads((arms / f"{arm}.json").read_text())
-    truth_study = json.loads((arms / "truth.json").read_text())
-    test: dict[str, list[float]] = {}
-    for t in truth_study["trials"]:
-        test.setdefault(t["label"], []).append(t["test"] if t["status"] == "finished"
-                                               else math.inf)
-    truth_all = {label: float(np.mean(v)) for label, v in test.items()}
+    truth_all = per_candidate(json.loads((arms / "truth.json").read_text()), "test", "mean")
     oracle = min(truth_all.values())
     candidates = sorted(full["origins"])
     truth = {c: truth_all[c] for c in candidates}
@@ -172,7 +156,8 @@ def score(problem: str, scales: bool, shares: list[float], settings: Settings,
     at_seed0 = {c: final(at_full.get(c)) for c in candidates}
     suite = "scales" if scales else "default"
     base = {"problem": problem, "suite": suite, "informative": informative(truth)}
-    rows = [{**base, "how": "full (3 seeds)", "k": "-", "tau": _tau(final_values(full), truth),
+    ranked = per_candidate(full, "val")
+    rows = [{**base, "how": "full (3 seeds)", "k": "-", "tau": _tau(ranked, truth),
              "m": len(candidates), "regret": regrets(full["pick"], truth, oracle),
              "fraction": 1.0},
             {**base, "how": "seed 0, every candidate", "k": "-", "tau": _tau(at_seed0, truth),
@@ -227,15 +212,11 @@ def render(rows: list[dict[str, Any]], argv: list[str], wall_s: float) -> str:
                     and r["informative"]]
             taus = [r["tau"] for r in mine if r["tau"] is not None]
             lines.append(
-                f"| {suite} | {how} | {len(mine)} | {num(_median(taus))} | "
-                f"{pct(_median([r['regret'][0] for r in mine]))} | "
-                f"{pct(_median([r['regret'][1] for r in mine]))} | "
-                f"{pct(_median([r['fraction'] for r in mine]))} |")
+                f"| {suite} | {how} | {len(mine)} | {num(median(taus))} | "
+                f"{pct(median([r['regret'][0] for r in mine]))} | "
+                f"{pct(median([r['regret'][1] for r in mine]))} | "
+                f"{pct(median([r['fraction'] for r in mine]))} |")
     return "\n".join(lines) + "\n"
-
-
-def _median(values: list[float]) -> float | None:
-    return float(np.median(values)) if values else None
 
 
 def main(argv: list[str] | None = None) -> int:

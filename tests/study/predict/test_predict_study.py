@@ -256,7 +256,8 @@ def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp
         run = store.find_run(probes.name)
         assert run is not None and run.config["probes_of"] == "study"
         val = {t.label: store.metric_series(t.id, "val_loss")[1] for t in store.trials(run.id)}
+    curves = state.probes.curves()
     for label, spec in state.probes.labels.items():
-        curve = state.probes.curve(label)
+        curve = curves[label]
         assert curve is not None and list(curve.values) == list(val[spec])
     assert state.spent() == 20 + len(suite.labels()) * probes.steps  # range test + probes

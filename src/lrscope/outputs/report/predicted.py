@@ -93,8 +93,6 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
               "line the law was exact.", "predicted against measured"))
 
 
-
-
 def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],
                   metric: RankingMetric, title: str) -> Figure:
     """(a) measured and predicted curves, one colour per trained candidate."""

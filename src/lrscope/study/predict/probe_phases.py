@@ -9,18 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-from lrscope.study.predict.race import (
-    check_fails,
-    check_line,
-    contenders,
-    fit_fails,
-    gap,
-    race_stop,
-    seed_round,
-)
+from lrscope.study.predict.race import check_fails, check_line, fit_fails, gap
 from lrscope.study.predict.state import StudyState
 from lrscope.study.run import trial_key
-from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store.predictions import PredictionRecord
 
 Decisions = Generator[set[str], None, PredictionRecord]
@@ -79,16 +70,7 @@ def probe_phases(state: StudyState) -> Decisions:
                           "instead")
     stopped = "budget" if untried else "all trained"
     if trusted and not untried:  # everything trained, budget left: race the seeds
-        while True:
-            rows = state.rows()
-            seed, racing = seed_round(rows, state.plan.seeds, state.done())
-            if seed is None:
-                stopped = race_stop(rows)
-                break
-            count = state.budget.affordable(state.spent(), len(racing))
-            if count == 0:
-                break
-            yield from state.train(racing[:count], seed)
+        stopped = yield from state.race_seeds()
     if state.spent() > state.budget.limit:
         state.say(f"predict: the probes and the first full-length run took {state.percent()} "
                   f"of the full study's steps, beyond the budget of "
@@ -97,7 +79,4 @@ def probe_phases(state: StudyState) -> Decisions:
         left = [label for label in order if label not in trained]
         if left:
             state.say(f"predict: not trained, by their probes: {', '.join(left)}")
-    waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
-               if trusted else [])
-    return state.record(stopped=stopped if trusted else "fallback",
-                        tie=(*tie_group(state.rows()), *waiting))
+    return state.finish(stopped, trusted)

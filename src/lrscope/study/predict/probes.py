@@ -27,11 +27,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from lrscope.schedules import parse
 from lrscope.study.plan import StudyPlan
-from lrscope.study.recipes import Suite
+from lrscope.study.predict.choice import lr_sequences
+from lrscope.study.recipes import Suite, explicit
 from lrscope.study.stats.leaderboard import run_metric
 from lrscope.study.store import DONE_STATUSES, Store
 from lrscope.study.store.records import TrialRecord
@@ -44,8 +42,6 @@ if TYPE_CHECKING:
 PROBE_SHARE = 0.25
 EVALUATIONS = 8  # per probe: enough points to fit a law's curve, cheap at a probe's length
 SUFFIX = "-probes"  # the probe study's name: the study's own, with this after it
-
-
 MIN_STEPS = 8  # the shortest probe: a curve the law can read, however small the budget
 
 
@@ -87,8 +83,9 @@ class Probes:
     def __init__(self, plan: StudyPlan, suite: Suite, out: Path, factor: int) -> None:
         self.factor, self.out = factor, out
         self.plan, self.labels = probe_plan(plan, suite, factor)
-        self.lrs = {label: lr_sequence_of(spec, self.plan.steps)
-                    for label, spec in self.labels.items()}
+        by_spec = lr_sequences(explicit(list(self.labels.values()), self.plan.steps),
+                               self.plan.steps)
+        self.lrs = {label: by_spec[spec] for label, spec in self.labels.items()}
 
     def trials(self) -> dict[str, TrialRecord]:
         """The probes the store holds, by candidate label (none before they ran)."""
@@ -106,28 +103,29 @@ class Probes:
         return [label for label in self.labels
                 if getattr(held.get(label), "status", None) not in DONE_STATUSES]
 
-    def curve(self, label: str) -> Curve | None:
-        """``label``'s probe curve (its compressed schedule's LRs), None unless it finished.
-        Read on the probes' own run's split: before any full-length trial the study's run holds
-        no validation metric and would read the test set."""
+    def curves(self) -> dict[str, Curve | None]:
+        """Every candidate's probe curve (its compressed schedule's LRs), None unless it
+        finished: one read of the store. Read on the probes' own run's split: before any
+        full-length trial the study's run holds no validation metric and would read the test
+        set."""
         from lrscope.study.predict.curves import trial_curve
 
-        trial = self.trials().get(label)
-        if trial is None or trial.status != "finished":
-            return None
+        held = self.trials()
         with Store.in_dir(self.out) as store:
             run = store.find_run(self.plan.name)
-            assert run is not None  # it holds the trial
-            return trial_curve(store, trial, run_metric(store, run.id), self.lrs[label])
+            metric = run_metric(store, run.id) if run is not None else None
+            return {label: trial_curve(store, trial, metric, self.lrs[label])
+                    if metric is not None and trial is not None and trial.status == "finished"
+                    else None
+                    for label in self.labels for trial in [held.get(label)]}
 
     def order(self) -> list[str]:
         """The candidates by their probes' final values, best first (no value: last)."""
-        def final(label: str) -> float:
-            curve = self.curve(label)
+        finals = {}
+        for label, curve in self.curves().items():
             value = float(curve.values[-1]) if curve is not None and len(curve.values) \
                 else math.inf
-            return value if math.isfinite(value) else math.inf
-        finals = {label: final(label) for label in self.labels}
+            finals[label] = value if math.isfinite(value) else math.inf
         return sorted(finals, key=lambda label: (finals[label], label))
 
     def steps_trained(self) -> int:
@@ -135,13 +133,6 @@ class Probes:
         done = [t.id for t in self.trials().values() if t.status in DONE_STATUSES]
         with Store.in_dir(self.out) as store:
             return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
-
-
-def lr_sequence_of(spec: str, steps: int) -> np.ndarray:
-    """The LRs of the schedule ``spec`` over ``steps`` optimizer steps (what the law reads)."""
-    from lrscope.study.predict.curves import lr_sequence
-
-    return lr_sequence(parse(spec, total_steps=steps), steps)
 
 
 def is_probe_run(config: dict[str, object]) -> bool:

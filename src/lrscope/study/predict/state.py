@@ -18,7 +18,14 @@ import numpy as np
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
 from lrscope.study.predict.probes import PROBE_SHARE, PROBES, Probes, compression
-from lrscope.study.predict.race import Budget, Interval, turns_back
+from lrscope.study.predict.race import (
+    Budget,
+    Interval,
+    contenders,
+    race_stop,
+    seed_round,
+    turns_back,
+)
 from lrscope.study.recipes import Suite, explicit
 from lrscope.study.run import trial_key
 from lrscope.study.stats.leaderboard import (
@@ -29,6 +36,7 @@ from lrscope.study.stats.leaderboard import (
     summarize,
 )
 from lrscope.study.stats.ranking import RankingMetric
+from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store import DONE_STATUSES, Store
 from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
 from lrscope.study.store.records import TrialRecord
@@ -194,9 +202,8 @@ class StudyState:
             curves.append(curve)
         full = curves[0] if curves else None
         if probes:  # a probe without a finite curve (diverged at once) tells the law nothing
-            curves += [curve for label in self.probes.labels
-                       if (curve := self.probes.curve(label)) is not None
-                       and np.all(np.isfinite(curve.values))]
+            curves += [curve for curve in self.probes.curves().values()
+                       if curve is not None and np.all(np.isfinite(curve.values))]
         try:
             fitted = fit_law(curves, self.law, seed=0)
         except LawFitError as err:
@@ -242,6 +249,29 @@ class StudyState:
 
     def ranked_predictions(self) -> list[str]:
         return sorted(self.predictions, key=lambda label: (self.predictions[label][0], label))
+
+    # -- the end of either route --------------------------------------------------------------
+    def race_seeds(self) -> Generator[set[str], None, str]:
+        """The race's seed rounds (:func:`.race.seed_round`) while the budget allows; returns
+        why it ended: "separated", "all trained" or "budget"."""
+        while True:
+            rows = self.rows()
+            seed, racing = seed_round(rows, self.plan.seeds, self.done())
+            if seed is None:
+                return race_stop(rows)
+            count = self.budget.affordable(self.spent(), len(racing))
+            if count == 0:
+                return "budget"
+            yield from self.train(racing[:count], seed)
+
+    def finish(self, stopped: str, trusted: bool) -> PredictionRecord:
+        """The record: a law not trusted is a fallback; the tie group is the study's own and,
+        with a trusted law, the untrained candidates whose interval reaches the best."""
+        s0 = self.plan.seeds[0]
+        waiting = (contenders(self.predictions, self.trained(s0), self.best_measured(s0))
+                   if trusted else [])
+        return self.record(stopped=stopped if trusted else "fallback",
+                           tie=(*tie_group(self.rows()), *waiting))
 
     # -- what is kept -------------------------------------------------------------------------
     def self_check(self, label: str, said: Interval, measured: float, spread: float,

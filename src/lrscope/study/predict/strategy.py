@@ -41,14 +41,11 @@ from lrscope.study.predict.race import (
     contenders,
     fit_fails,
     gap,
-    race_stop,
-    seed_round,
 )
 from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
 from lrscope.study.sink import TrialSink
-from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store.predictions import PredictionRecord, save_predictions
 from lrscope.study.strategies import default_budget
 
@@ -172,22 +169,9 @@ def _phases(state: StudyState) -> Decisions:
             yield from state.train(todo[:count], s0)
         if not stopped:  # item 2 before the seeds, so that the race covers it too
             yield from _beyond_the_suite(state)
-    while not stopped:
-        rows = state.rows()
-        seed, racing = seed_round(rows, plan.seeds, state.done())
-        if seed is None:
-            stopped = race_stop(rows)
-            break
-        count = state.budget.affordable(state.spent(), len(racing))
-        if count == 0:
-            stopped = "budget"
-            break
-        yield from state.train(racing[:count], seed)
-    waiting = (contenders(state.predictions, state.trained(s0), state.best_measured(s0))
-               if trusted else [])
-    rows = state.rows()
-    return state.record(stopped=stopped if trusted else "fallback",
-                        tie=(*tie_group(rows), *waiting))
+    if not stopped:
+        stopped = yield from state.race_seeds()
+    return state.finish(stopped, trusted)
 
 
 def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
