@@ -59,7 +59,13 @@ def test_issue16_item16_processes_run_a_compare_problem_of_lambdas(tmp_path):
         res = _compare(tmp_path / mode, mode, _train_data())
         assert res.missing == 0
         rows[mode] = [(r.label, r.rank_loss) for r in res.leaderboard]
-    assert rows["processes"] == rows["none"] and len(rows["none"]) == 2
+    assert [label for label, _ in rows["processes"]] == [label for label, _ in rows["none"]]
+    assert len(rows["none"]) == 2
+    # The same trials, to float precision: a worker process (its own torch threads and kernel
+    # choice) is not bit-identical on every machine; CI's once gave 0.3773186182 where the
+    # parent gave 0.3773186157 (this one gives both the same), so equal means within 1e-6.
+    assert [loss for _, loss in rows["processes"]] == pytest.approx(
+        [loss for _, loss in rows["none"]], rel=1e-6)
 
 
 class LockedBatches(list):
