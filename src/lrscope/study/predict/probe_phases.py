@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
+from lrscope.study.predict.probes import contradicted
 from lrscope.study.predict.race import check_fails, check_line, fit_fails, gap
 from lrscope.study.predict.state import StudyState
 from lrscope.study.run import trial_key
@@ -79,4 +80,8 @@ def probe_phases(state: StudyState) -> Decisions:
         left = [label for label in order if label not in trained]
         if left:
             state.say(f"predict: not trained, by their probes: {', '.join(left)}")
+            against = contradicted(order, {label: state.measured(label, s0) for label in trained})
+            if against:
+                state.say(f"predict: {against}: their order of the rest may not hold at full "
+                          "length")
     return state.finish(stopped, trusted)

@@ -135,6 +135,26 @@ class Probes:
             return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
 
 
+def contradicted(order: list[str], measured: dict[str, float]) -> str | None:
+    """What the full-length runs say against the probes' ``order`` (best first): the trained
+    candidate (``measured``: candidate -> its final value at full length) probed best, when
+    another trained one measured better, with both values; None when they agree.
+
+    >>> contradicted(["a", "b", "c"], {"a": 0.46, "b": 0.11})
+    'the probes put a before b; at full length a measured 0.46, b 0.11'
+    >>> contradicted(["a", "b", "c"], {"a": 0.11, "b": 0.46}) is None
+    True
+    """
+    ranked = [label for label in order if label in measured]
+    if not ranked:
+        return None
+    first, best = ranked[0], min(ranked, key=lambda label: (measured[label], label))
+    if measured[best] >= measured[first]:
+        return None
+    return (f"the probes put {first} before {best}; at full length {first} measured "
+            f"{measured[first]:.3g}, {best} {measured[best]:.3g}")
+
+
 def is_probe_run(config: dict[str, object]) -> bool:
     """Whether a stored run's config is a predict study's probes (the report leaves it out)."""
     return config.get("probes_of") is not None
