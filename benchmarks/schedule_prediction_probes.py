@@ -23,6 +23,10 @@ as the full study's). Scored:
   next one is the best the annealing law predicts, fitted to every probe's curve and every
   full-length curve so far (the probes give the law many shapes, the full runs the horizon);
   the ranking shown is the measured value where trained, the law's prediction elsewhere.
+* with lr_scales, **shapes probed, then scales**: the shapes ordered by their probes at the
+  middle scale (only those probes counted), the best-probed shape trained at full length at
+  every scale and the next shapes at the scale that measured best, as the budget allows: peaks
+  compared at full length, where the probes mislead.
 * beside them, from the same cached arms: **full** (3 seeds) and **seed 0**: every candidate at
   full length at the first seed only (what predict's fallback trains), its pick and tau.
 
@@ -136,6 +140,24 @@ def with_law(probes: dict[str, Curve | None], full: dict[str, Curve | None], ste
     return trained, predicted
 
 
+def shapes_then_scales(origins: dict[str, list[Any]], probe: dict[str, float],
+                       at_seed0: dict[str, float], runs: int) -> list[str]:
+    """With lr_scales, peaks measured at full length, shapes by their probes: the shapes
+    ordered by their probes at the scale nearest 1, the best-probed shape trained at every
+    scale, then the next shapes at the scale that measured best, while ``runs`` allow.
+    Returns the trained candidates (``origins``: candidate -> [its shape, its scale])."""
+    at = {(shape, scale): c for c, (shape, scale) in origins.items()}
+    scales = sorted({scale for _, scale in origins.values()})
+    middle = min(scales, key=lambda scale: abs(math.log(scale)))
+    shapes = sorted({shape for shape, _ in origins.values()},
+                    key=lambda shape: (probe[at[(shape, middle)]], shape))
+    trained = [at[(shapes[0], scale)] for scale in scales][:runs]
+    if not trained:
+        return []
+    best = origins[min(trained, key=lambda c: (at_seed0[c], c))][1]
+    return trained + [at[(shape, best)] for shape in shapes[1:]][:runs - len(trained)]
+
+
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else math.inf
 
@@ -187,6 +209,16 @@ def score(problem: str, scales: bool, shares: list[float], settings: Settings,
             rows.append({**base, "how": f"probes + law ({share:.0%} of the budget), then "
                          "confirm", "k": str(k), "tau": _tau(shown, truth), "m": m,
                          "regret": regrets(pick, truth, oracle), "fraction": fraction})
+        if scales:  # the same probes, those at the middle scale only: the shapes' order
+            shapes = len({shape for shape, _ in full["origins"].values()})
+            spent = full["range_steps"] + shapes * short
+            m = max(0, (limit - spent) // steps)
+            trained = shapes_then_scales(full["origins"], probe, at_seed0, m)
+            pick = min(trained, key=lambda c: (at_seed0[c], c)) if trained else None
+            rows.append({**base, "how": f"shapes probed ({share:.0%}), the best one's scales "
+                         "and the next shapes at its best scale", "k": str(k), "tau": None,
+                         "m": m, "regret": regrets(pick, truth, oracle),
+                         "fraction": (spent + m * steps) / full_steps})
     return rows
 
 
