@@ -33,4 +33,5 @@ def record_of(directory: Path, passed: bool = True) -> PredictionRecord:
         "multi_power", FIT, candidates, Cost(4 * STEPS + 80, 15 * STEPS + 80, 80, STEPS, 1 / 3),
         SelfCheck("exponential(lr=0.5, gamma=0.995)/seed0", 0.3, 0.31, 0.01, 0.05, passed,
                   "" if passed else "error larger than the gap"),
-        "budget" if passed else "fallback", law_params={"L0": 0.1, "alpha": 0.5})
+        "budget" if passed else "fallback", law_params={"L0": 0.1, "alpha": 0.5},
+        untrained=(UNTRAINED,))

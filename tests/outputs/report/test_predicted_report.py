@@ -4,6 +4,7 @@ two figures, the cost and self-check lines; a failed self-check ranks no predict
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,33 @@ def test_issue18_the_predicted_then_measured_section_and_its_two_figures(
         figure = next(name for name in names if name.endswith(f"{slug}.png"))
         assert f"(figures/{figure})" in section
     assert predicted_report.markdown.parent.joinpath("figures", figure).stat().st_size > 10_000
+    # the untrained, next first, with the law's prediction (nothing was probed: no probe column)
+    assert ("Not trained, in the order the study would train them next (by the law's "
+            "prediction).\n\n| not trained (next first) | law's prediction \\[95%\\] |\n"
+            f"| --- | --- |\n| {UNTRAINED} | 0\\.01 \\[0.005, 0.02\\] |") in section
+
+
+def test_issue18_the_untrained_by_their_probes_with_each_probes_value(
+        study_dir: Path, tmp_path: Path) -> None:
+    """A probed study whose law was not trusted: the untrained in the probes' order, each with
+    its probe's value (said to be a compressed run's) and the law's prediction, not trusted;
+    the HTML report holds the same table."""
+    shutil.copy(study_dir / STORE_FILENAME, tmp_path / STORE_FILENAME)
+    failed = record_of(tmp_path, passed=False)
+    record = dataclasses.replace(failed, probe_factor=9, untrained=(UNTRAINED, "wsd(lr=0.5)"),
+                                 probes={UNTRAINED: 0.25, "wsd(lr=0.5)": None})
+    save_predictions(tmp_path, "digits-study", record)
+    files = write_report(tmp_path)
+    section = files.markdown.read_text().split("### Predicted, then measured")[1]
+    assert ("Not trained, in the order the study would train them next (by their probes); a "
+            "probe trains the candidate's whole schedule compressed, so its value is not the "
+            "candidate's at full length.") in section
+    assert ("| not trained (next first) | probe's test loss (1/9 of the run, first seed) | "
+            "law's prediction \\[95%\\] (not trusted) |\n| --- | --- | --- |\n"
+            f"| {UNTRAINED} | 0\\.25 | 0\\.01 \\[0.005, 0.02\\] |\n"
+            "| wsd(lr=0.5) | — | — |") in section
+    page = files.html.read_text()
+    assert f"<td>{UNTRAINED}</td><td>0.25</td>" in page and "<td>wsd(lr=0.5)</td>" in page
 
 
 def test_issue18_a_failed_self_check_ranks_no_prediction(study_dir: Path, tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ import pytest
 import lrscope
 from lrscope.study.api import PreparedCompare, prepare_compare
 from lrscope.study.plan import TrialEvent
-from lrscope.study.predict.strategy import run_predict
+from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
-from lrscope.study.stats.predicted import with_predictions
+from lrscope.study.stats.predicted import fell_back, with_predictions
 from lrscope.study.store.predictions import load_predictions
 from lrscope.study.store.sqlite import Store
 
@@ -97,6 +97,15 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     best_probed = min(finals, key=lambda label: (finals[label], label))
     assert best_probed.startswith(f"compress({first.label[:-1]}")
     short = -(-60 // record.probe_factor)
+    # the record keeps every probe's final value, and the untrained, the next to train first
+    assert set(record.probes) == set(labels)
+    assert sorted(record.probes.values()) == pytest.approx(sorted(finals.values()))
+    done = {key.rsplit("/", 1)[0] for key in stored(tmp_path, "study")}
+    assert set(record.untrained) == set(res.predictions) - done and record.untrained
+    by = (record.probes if fell_back(record)
+          else {label: p.value for label, p in record.candidates.items()})
+    assert [by[label] for label in record.untrained] == sorted(
+        by[label] for label in record.untrained)
     # the cost: every stored trial's steps, the probes' and the range test's; within budget
     trials = stored(tmp_path, "study")
     assert res.cost is not None and res.full_cost == res.cost.full_steps
@@ -153,6 +162,10 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_traine
         f"predict: the probes put {first} before {best}; at full length {first} measured "
         f"{measured[first]:.3g}, {best} {measured[best]:.3g}: their order of the rest may not "
         "hold at full length")
+    # the summary under the leaderboard repeats both, the untrained from the record
+    assert ", ".join(record.untrained) == named
+    assert summary_lines(record)[-2:] == [
+        f"predict: not trained, next first by their probes: {named}", said[-1]]
     assert record.cost.steps <= call.budget * record.cost.full_steps
     # the leaderboard holds the measured rows only
     with Store.in_dir(tmp_path, create=False) as store:

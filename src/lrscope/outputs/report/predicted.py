@@ -27,7 +27,7 @@ from lrscope.outputs.report.figures import (
 )
 from lrscope.study.predict.strategy import summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
-from lrscope.study.stats.predicted import NOT_TRAINED, fell_back, interval_text
+from lrscope.study.stats.predicted import fell_back, interval_text
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.store.predictions import PredictionRecord
 
@@ -51,7 +51,7 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         + (f" and on every candidate's probe (its schedule compressed into 1/"
            f"{record.probe_factor} of the run, at the first seed)" if record.probe_factor
            else "") + f". Values are the final {metric.label}."))
-    section.add(*(Paragraph(line) for line in summary_lines(record)))
+    section.add(*(Paragraph(line) for line in summary_lines(record, untrained=False)))
     if fell_back(record):
         instead = ("trained the best-probed candidates instead, as far as the budget allowed"
                    if record.probe_factor else "trained every candidate instead")
@@ -73,11 +73,9 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         cells.append([label, interval_text(p.value, p.low, p.high),
                       "—" if final is None else f"{final:.4g}",
                       "—" if run is None else run.trial])
-    untrained = len(record.candidates) - len(trained)
     section.add(Table(["trained candidate", f"predicted {metric.label} [95%]",
-                       f"measured {metric.label}", "run"], cells),
-                Paragraph(f"{untrained} candidate{'' if untrained == 1 else 's'} "
-                          f"{NOT_TRAINED}."))
+                       f"measured {metric.label}", "run"], cells))
+    section.add(*untrained_part(record, metric))
     path = writer.path(run_id, "predicted-curves")
     save(curves_figure(record, measured, metric, f"{run_name}: predicted and measured curves"),
          path)
@@ -91,6 +89,33 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         path, f"Final {metric.label} of each trained candidate: predicted by the law (its 95% "
               "interval as the error bar) against measured at the first seed; on the dotted "
               "line the law was exact.", "predicted against measured"))
+
+
+def untrained_part(record: PredictionRecord, metric: RankingMetric) -> list[Paragraph | Table]:
+    """The candidates not trained, the one the study would train next first, each with its
+    probe's value (a compressed run, not the candidate) and the law's prediction."""
+    if not record.untrained:
+        return []
+    by = "their probes" if fell_back(record) else "the law's prediction"
+    law = any(label in record.candidates for label in record.untrained)
+    header = ["not trained (next first)"]
+    if record.probes:
+        header.append(f"probe's {metric.label} (1/{record.probe_factor} of the run, first seed)")
+    if law:
+        header.append("law's prediction [95%]" + (" (not trusted)" if fell_back(record) else ""))
+    cells = []
+    for label in record.untrained:
+        value, p = record.probes.get(label), record.candidates.get(label)
+        row = [label]
+        if record.probes:
+            row.append("—" if value is None else f"{value:.4g}")
+        if law:
+            row.append("—" if p is None else interval_text(p.value, p.low, p.high))
+        cells.append(row)
+    said = ("; a probe trains the candidate's whole schedule compressed, so its value is not "
+            "the candidate's at full length" if record.probes else "")
+    return [Paragraph(f"Not trained, in the order the study would train them next (by {by})"
+                      f"{said}."), Table(header, cells)]
 
 
 def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],

@@ -82,6 +82,6 @@ def probe_phases(state: StudyState) -> Decisions:
             state.say(f"predict: not trained, by their probes: {', '.join(left)}")
             against = contradicted(order, {label: state.measured(label, s0) for label in trained})
             if against:
-                state.say(f"predict: {against}: their order of the rest may not hold at full "
-                          "length")
-    return state.finish(stopped, trusted)
+                state.say(f"predict: {against}: their order of the rest may not hold at "
+                          "full length")  # opens with PROBES_CONTRADICTED
+    return state.finish(stopped, trusted, order)

@@ -135,6 +135,9 @@ class Probes:
             return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
 
 
+PROBES_CONTRADICTED = "predict: the probes put "  # the study's line of :func:`contradicted`
+
+
 def contradicted(order: list[str], measured: dict[str, float]) -> str | None:
     """What the full-length runs say against the probes' ``order`` (best first): the trained
     candidate (``measured``: candidate -> its final value at full length) probed best, when

@@ -264,14 +264,20 @@ class StudyState:
                 return "budget"
             yield from self.train(racing[:count], seed)
 
-    def finish(self, stopped: str, trusted: bool) -> PredictionRecord:
+    def finish(self, stopped: str, trusted: bool,
+               order: Sequence[str] = ()) -> PredictionRecord:
         """The record: a law not trusted is a fallback; the tie group is the study's own and,
-        with a trusted law, the untrained candidates whose interval reaches the best."""
+        with a trusted law, the untrained candidates whose interval reaches the best. The
+        untrained are listed by the law's prediction when it is trusted, else in ``order``
+        (the probes')."""
         s0 = self.plan.seeds[0]
         waiting = (contenders(self.predictions, self.trained(s0), self.best_measured(s0))
                    if trusted else [])
+        trained = self.trained(s0)
+        untrained = [label for label in (self.ranked_predictions() if trusted else order)
+                     if label not in trained]
         return self.record(stopped=stopped if trusted else "fallback",
-                           tie=(*tie_group(self.rows()), *waiting))
+                           tie=(*tie_group(self.rows()), *waiting), untrained=untrained)
 
     # -- what is kept -------------------------------------------------------------------------
     def self_check(self, label: str, said: Interval, measured: float, spread: float,
@@ -282,7 +288,8 @@ class StudyState:
                          predicted=shown(metric, said[0]), measured=shown(metric, measured),
                          error=abs(measured - said[0]), gap=spread, passed=not why, why=why)
 
-    def record(self, stopped: str, tie: Sequence[str] = ()) -> PredictionRecord:
+    def record(self, stopped: str, tie: Sequence[str] = (),
+               untrained: Sequence[str] = ()) -> PredictionRecord:
         metric = self.metric()
         measured = {t.label for t in self._trials().values() if t.status in DONE_STATUSES}
         candidates = {}
@@ -292,6 +299,10 @@ class StudyState:
                 shown(metric, value), ends[0], ends[1], trained=label in measured,
                 curve_steps=self.curve_steps,
                 curve=tuple(shown(metric, v) for v in self.curves.get(label, ())))
+        probes = {label: (shown(metric, float(curve.values[-1])) if curve is not None
+                          and len(curve.values) and math.isfinite(curve.values[-1]) else None)
+                  for label, curve in self.probes.curves().items()} \
+            if self.probes.trials() else {}
         cost = Cost(steps=self.spent(), full_steps=self.budget.full_steps,
                     range_test_steps=self.budget.range_test_steps, run_steps=self.plan.steps,
                     budget=self.budget.fraction)
@@ -300,7 +311,8 @@ class StudyState:
                                 tie=tuple(dict.fromkeys(tie)), optimised=self.optimised,
                                 lines=tuple(self.lines),
                                 law_params=self.params,
-                                probe_factor=self.probes.factor if self.probes.trials() else None)
+                                probe_factor=self.probes.factor if probes else None,
+                                probes=probes, untrained=tuple(untrained))
 
 
 def shown(metric: RankingMetric, value: float) -> float:

@@ -34,7 +34,7 @@ from lrscope.engines.base import Engine
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.predict.choice import fit_runs
 from lrscope.study.predict.probe_phases import Decisions, probe_phases
-from lrscope.study.predict.probes import PROBES, probe_plan
+from lrscope.study.predict.probes import PROBES, PROBES_CONTRADICTED, probe_plan
 from lrscope.study.predict.race import (
     check_fails,
     check_line,
@@ -46,6 +46,7 @@ from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
 from lrscope.study.sink import TrialSink
+from lrscope.study.stats.predicted import fell_back
 from lrscope.study.store.predictions import PredictionRecord, save_predictions
 from lrscope.study.strategies import default_budget
 
@@ -185,9 +186,10 @@ def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
         yield from state.train([label], state.plan.seeds[0])
 
 
-def summary_lines(record: PredictionRecord | None) -> list[str]:
-    """What the terminal prints under a predict study's leaderboard: the cost, then the
-    self-check (nothing for a full study).
+def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> list[str]:
+    """What the terminal prints under a predict study's leaderboard: the cost, the self-check,
+    then (``untrained``) the candidates not trained, next first, and whether the full-length
+    runs measured against the probes' order (nothing for a full study).
 
     >>> from lrscope.study.store.predictions import Cost
     >>> record = PredictionRecord("multi_power", (), {}, Cost(520, 2500, 100, 100, 1 / 6))
@@ -208,6 +210,11 @@ def summary_lines(record: PredictionRecord | None) -> list[str]:
                                                       f"; {instead}"))
     elif record.law_params == {} and record.stopped == "fallback":
         lines.append(f"predict: the law could not be fitted; {instead}")
+    if untrained and record.untrained:
+        by = "their probes" if fell_back(record) else "the law's prediction"
+        lines.append(f"predict: not trained, next first by {by}: "
+                     f"{', '.join(record.untrained)}")
+    lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
     return lines
 
 

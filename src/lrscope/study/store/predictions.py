@@ -105,6 +105,12 @@ class PredictionRecord:
     law_params: dict[str, float] = field(default_factory=dict)
     # the probes' compression k (lrscope.study.predict.probes), None when nothing was probed
     probe_factor: int | None = None
+    # each candidate's probe: its final selection value, in the metric's own direction (None:
+    # the probe did not finish); {} when nothing was probed
+    probes: dict[str, float | None] = field(default_factory=dict)
+    # the candidates left untrained, the one the study would train next first (by the law's
+    # prediction when it is trusted, else by their probes)
+    untrained: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,7 +128,8 @@ class PredictionRecord:
             stopped=data.get("stopped", ""), tie=tuple(data.get("tie", ())),
             optimised=data.get("optimised"), lines=tuple(data.get("lines", ())),
             law_params=dict(data.get("law_params", {})),
-            probe_factor=data.get("probe_factor"))
+            probe_factor=data.get("probe_factor"), probes=dict(data.get("probes", {})),
+            untrained=tuple(data.get("untrained", ())))
 
 
 def save_predictions(out: str | Path, name: str, record: PredictionRecord) -> Path:
