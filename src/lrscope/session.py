@@ -187,4 +187,4 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     return CompareResult(list(rows), best, out, files.html, suite, files.leaderboard_csv,
                          parallel, missing, tie, trials, confirmation, cost=record.cost,
                          full_cost=record.cost.full_steps,
-                         predictions=dict(record.candidates))
+                         predictions=dict(record.candidates), untrained=record.untrained)

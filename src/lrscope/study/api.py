@@ -67,6 +67,9 @@ class CompareResult:
     cost: Cost | None = None
     full_cost: int | None = None
     predictions: dict[str, Prediction] = field(default_factory=dict)
+    # with strategy="predict": the candidates not trained, the one to train next first (by the
+    # law's prediction when it passed its self-check, else by their probes)
+    untrained: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

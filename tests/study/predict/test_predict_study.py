@@ -102,6 +102,7 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     assert sorted(record.probes.values()) == pytest.approx(sorted(finals.values()))
     done = {key.rsplit("/", 1)[0] for key in stored(tmp_path, "study")}
     assert set(record.untrained) == set(res.predictions) - done and record.untrained
+    assert res.untrained == record.untrained
     by = (record.probes if fell_back(record)
           else {label: p.value for label, p in record.candidates.items()})
     assert [by[label] for label in record.untrained] == sorted(
