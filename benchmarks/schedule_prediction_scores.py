@@ -70,6 +70,22 @@ def predict_ranking(study: dict[str, Any]) -> dict[str, float]:
     return {**ranking, **measured}
 
 
+def untrained_order(study: dict[str, Any],
+                    truth: dict[str, float]) -> tuple[str, float | None, float | None]:
+    """How a predict study put its untrained candidates in order (the record's
+    ``untrained_by``), and the Kendall tau against the truth of that set ordered by the law's
+    values and by the probes' (None where either is missing): which of the two orders the
+    study should follow once the law's values fail their self-check."""
+    record = study.get("record") or {}
+    untrained = [label for label in record.get("untrained", ()) if label in truth]
+    law = {label: p["value"] for label, p in record.get("candidates", {}).items()
+           if label in untrained}
+    probes = {label: value for label, value in (record.get("probes") or {}).items()
+              if label in untrained and value is not None}
+    return (record.get("untrained_by", ""), _tau(law, truth) if len(law) == len(untrained)
+            else None, _tau(probes, truth) if len(probes) == len(untrained) else None)
+
+
 def law_numbers(study: dict[str, Any],
                 truth_val: dict[str, float]) -> tuple[float | None, float | None, str, str]:
     """The law's error on held-out candidates: every candidate whose curve the law was not

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from code_version import code_version
 from schedule_prediction_problems import Settings, kind, oracle_factor
-from schedule_prediction_scores import Score, score_problem
+from schedule_prediction_runs import per_candidate
+from schedule_prediction_scores import Score, score_problem, untrained_order
 
 STRATEGIES = ("full", "predict", "full+scales", "predict+scales", "oracle grid")
 COLUMNS = ("problem", "strategy", "cand.", "tau", "regret vs best", "regret vs oracle",
@@ -136,6 +137,17 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
         lines += ["", "The oracle grid's pick lies at an end of its peak-LR grid on "
                   f"{', '.join(edges)}: the grid may not hold that family's optimum."]
     lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
+    lines += ["", "## The untrained candidates' order (predict, default suite)", "",
+              "Kendall tau against the truth of the candidates predict left untrained, ordered "
+              "by the law's values and by their probes; the study follows the law's order once "
+              "its values failed their self-check, the probes' where no law was fitted.", "",
+              "| problem | ordered by | tau, law's order | tau, probes' order |",
+              "|---|---|---|---|"]
+    for problem, arms in results.items():
+        if "predict" in arms and "truth" in arms:
+            truth = per_candidate(arms["truth"], "test", "mean")
+            by, law, probes = untrained_order(arms["predict"], truth)
+            lines.append(f"| {problem} | {by or '-'} | {num(law)} | {num(probes)} |")
     if not predict_here:
         lines += ["", "strategy=\"predict\" is not available in this lrscope: the predict rows "
                   "are missing, not zero."]

@@ -99,9 +99,10 @@ def compare(*args: Any, **kwargs: Any) -> CompareResult:
     fits a loss-curve law to the probes and the full-length runs, checks it on a run it was not
     fitted on, and trains what it predicts best under ``budget`` (a fraction of the full
     study's trial steps, range test included; default 1/6, 1/12 with ``lr_scales``, which fits
-    two full-length runs instead of probing): ``res.cost``, ``res.predictions``
-    (lrscope.study.predict). The best is always a trained candidate; a law not trusted is said
-    in one line and the probes' order (with ``lr_scales``: every candidate) is trained instead.
+    two full-length runs instead of probing): ``res.cost``, ``res.predictions``,
+    ``res.untrained`` (lrscope.study.predict). The best is always a trained candidate; a law
+    not trusted is said in one line, and what is trained next follows its order, not its
+    values (the probes' where no law was fitted; with ``lr_scales``: every candidate).
     ``strategy="full"`` afterwards on the same ``out`` trains only what is still missing.
     """
     return run_prepared(prepare_compare(*args, **kwargs))

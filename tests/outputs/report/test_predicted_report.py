@@ -53,11 +53,11 @@ def test_issue18_the_predicted_then_measured_section_and_its_two_figures(
             f"| --- | --- |\n| {UNTRAINED} | 0\\.01 \\[0.005, 0.02\\] |") in section
 
 
-def test_issue18_the_untrained_by_their_probes_with_each_probes_value(
+def test_issue18_the_untrained_in_the_failed_laws_order_with_each_probes_value(
         study_dir: Path, tmp_path: Path) -> None:
-    """A probed study whose law was not trusted: the untrained in the probes' order, each with
-    its probe's value (said to be a compressed run's) and the law's prediction, not trusted;
-    the HTML report holds the same table."""
+    """A probed study whose law failed its self-check: the untrained in the law's order, each
+    with its probe's value (said to be a compressed run's) and the law's prediction, not
+    trusted; the HTML report holds the same table."""
     shutil.copy(study_dir / STORE_FILENAME, tmp_path / STORE_FILENAME)
     failed = record_of(tmp_path, passed=False)
     record = dataclasses.replace(failed, probe_factor=9, untrained=(UNTRAINED, "wsd(lr=0.5)"),
@@ -65,9 +65,11 @@ def test_issue18_the_untrained_by_their_probes_with_each_probes_value(
     save_predictions(tmp_path, "digits-study", record)
     files = write_report(tmp_path)
     section = files.markdown.read_text().split("### Predicted, then measured")[1]
-    assert ("Not trained, in the order the study would train them next (by their probes); a "
-            "probe trains the candidate's whole schedule compressed, so its value is not the "
-            "candidate's at full length.") in section
+    assert ("The law was not trusted, so the next were trained in the law's order instead "
+            "(its values not trusted), as far as the budget allowed") in section
+    assert ("Not trained, in the order the study would train them next (by the law's order, "
+            "its values not trusted); a probe trains the candidate's whole schedule "
+            "compressed, so its value is not the candidate's at full length.") in section
     assert ("| not trained (next first) | probe's test loss (1/9 of the run, first seed) | "
             "law's prediction \\[95%\\] (not trusted) |\n| --- | --- | --- |\n"
             f"| {UNTRAINED} | 0\\.25 | 0\\.01 \\[0.005, 0.02\\] |\n"
@@ -84,5 +86,5 @@ def test_issue18_a_failed_self_check_ranks_no_prediction(study_dir: Path, tmp_pa
         assert {r["status"] for r in csv.DictReader(handle)} == {"measured"}
     md = files.markdown.read_text()
     assert "self-check failed" in md
-    assert "The law was not trusted, so the study trained every candidate instead" in md
+    assert "The law was not trusted, so every candidate was trained instead" in md
     assert UNTRAINED not in md.split("### Predicted, then measured")[0]

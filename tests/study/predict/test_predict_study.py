@@ -19,6 +19,7 @@ import pytest
 import lrscope
 from lrscope.study.api import PreparedCompare, prepare_compare
 from lrscope.study.plan import TrialEvent
+from lrscope.study.predict.probes import BY_LAW, BY_LAWS_ORDER, BY_PROBES
 from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
@@ -103,8 +104,10 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     done = {key.rsplit("/", 1)[0] for key in stored(tmp_path, "study")}
     assert set(record.untrained) == set(res.predictions) - done and record.untrained
     assert res.untrained == record.untrained
-    by = (record.probes if fell_back(record)
-          else {label: p.value for label, p in record.candidates.items()})
+    # by the law's values: trusted, or failed on its values (its order beats the probes')
+    assert record.untrained_by in (BY_LAW, BY_LAWS_ORDER)
+    assert (record.untrained_by == BY_LAWS_ORDER) == fell_back(record)
+    by = {label: p.value for label, p in record.candidates.items()}
     assert [by[label] for label in record.untrained] == sorted(
         by[label] for label in record.untrained)
     # the cost: every stored trial's steps, the probes' and the range test's; within budget
@@ -164,7 +167,7 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_traine
         f"{measured[first]:.3g}, {best} {measured[best]:.3g}: their order of the rest may not "
         "hold at full length")
     # the summary under the leaderboard repeats both, the untrained from the record
-    assert ", ".join(record.untrained) == named
+    assert ", ".join(record.untrained) == named and record.untrained_by == BY_PROBES
     assert summary_lines(record)[-2:] == [
         f"predict: not trained, next first by their probes: {named}", said[-1]]
     assert record.cost.steps <= call.budget * record.cost.full_steps

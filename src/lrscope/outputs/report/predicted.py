@@ -25,7 +25,7 @@ from lrscope.outputs.report.figures import (
     plain_text,
     save,
 )
-from lrscope.study.predict.strategy import summary_lines
+from lrscope.study.predict.strategy import fallback_phrase, summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.predicted import fell_back, interval_text
 from lrscope.study.stats.ranking import RankingMetric
@@ -53,9 +53,7 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
            else "") + f". Values are the final {metric.label}."))
     section.add(*(Paragraph(line) for line in summary_lines(record, untrained=False)))
     if fell_back(record):
-        instead = ("trained the best-probed candidates instead, as far as the budget allowed"
-                   if record.probe_factor else "trained every candidate instead")
-        section.add(Paragraph(f"The law was not trusted, so the study {instead}: the "
+        section.add(Paragraph(f"The law was not trusted, so {fallback_phrase(record)}: the "
                               "leaderboard holds measurements only; the law's predictions are "
                               "shown here for what they were worth."))
     if record.stopped:
@@ -96,7 +94,7 @@ def untrained_part(record: PredictionRecord, metric: RankingMetric) -> list[Para
     probe's value (a compressed run, not the candidate) and the law's prediction."""
     if not record.untrained:
         return []
-    by = "their probes" if fell_back(record) else "the law's prediction"
+    by = record.untrained_by
     law = any(label in record.candidates for label in record.untrained)
     header = ["not trained (next first)"]
     if record.probes:

@@ -135,6 +135,10 @@ class Probes:
             return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
 
 
+# how the untrained candidates were put in order (PredictionRecord.untrained_by)
+BY_LAW = "the law's prediction"  # the law passed its self-check
+BY_LAWS_ORDER = "the law's order, its values not trusted"  # it failed the check
+BY_PROBES = "their probes"  # no law could be fitted
 PROBES_CONTRADICTED = "predict: the probes put "  # the study's line of :func:`contradicted`
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
-from lrscope.study.predict.probes import PROBE_SHARE, PROBES, Probes, compression
+from lrscope.study.predict.probes import BY_LAW, PROBE_SHARE, PROBES, Probes, compression
 from lrscope.study.predict.race import (
     Budget,
     Interval,
@@ -264,12 +264,12 @@ class StudyState:
                 return "budget"
             yield from self.train(racing[:count], seed)
 
-    def finish(self, stopped: str, trusted: bool,
-               order: Sequence[str] = ()) -> PredictionRecord:
+    def finish(self, stopped: str, trusted: bool, order: Sequence[str] = (),
+               by: str = "") -> PredictionRecord:
         """The record: a law not trusted is a fallback; the tie group is the study's own and,
         with a trusted law, the untrained candidates whose interval reaches the best. The
         untrained are listed by the law's prediction when it is trusted, else in ``order``
-        (the probes')."""
+        (put in order ``by`` what, :data:`.probes.BY_PROBES` say)."""
         s0 = self.plan.seeds[0]
         waiting = (contenders(self.predictions, self.trained(s0), self.best_measured(s0))
                    if trusted else [])
@@ -277,7 +277,8 @@ class StudyState:
         untrained = [label for label in (self.ranked_predictions() if trusted else order)
                      if label not in trained]
         return self.record(stopped=stopped if trusted else "fallback",
-                           tie=(*tie_group(self.rows()), *waiting), untrained=untrained)
+                           tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
+                           untrained_by=(BY_LAW if trusted else by) if untrained else "")
 
     # -- what is kept -------------------------------------------------------------------------
     def self_check(self, label: str, said: Interval, measured: float, spread: float,
@@ -288,8 +289,8 @@ class StudyState:
                          predicted=shown(metric, said[0]), measured=shown(metric, measured),
                          error=abs(measured - said[0]), gap=spread, passed=not why, why=why)
 
-    def record(self, stopped: str, tie: Sequence[str] = (),
-               untrained: Sequence[str] = ()) -> PredictionRecord:
+    def record(self, stopped: str, tie: Sequence[str] = (), untrained: Sequence[str] = (),
+               untrained_by: str = "") -> PredictionRecord:
         metric = self.metric()
         measured = {t.label for t in self._trials().values() if t.status in DONE_STATUSES}
         candidates = {}
@@ -312,7 +313,8 @@ class StudyState:
                                 lines=tuple(self.lines),
                                 law_params=self.params,
                                 probe_factor=self.probes.factor if probes else None,
-                                probes=probes, untrained=tuple(untrained))
+                                probes=probes, untrained=tuple(untrained),
+                                untrained_by=untrained_by)
 
 
 def shown(metric: RankingMetric, value: float) -> float:

@@ -46,7 +46,6 @@ from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
 from lrscope.study.run import run_study, trial_key
 from lrscope.study.sink import TrialSink
-from lrscope.study.stats.predicted import fell_back
 from lrscope.study.store.predictions import PredictionRecord, save_predictions
 from lrscope.study.strategies import default_budget
 
@@ -203,19 +202,27 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
     lines = [f"predict: trained {cost.runs:.1f} runs' worth of steps (range test included), "
              f"{cost.fraction:.0%} of the full study's {_count(cost.full_runs)} runs (budget "
              f"{cost.budget:.0%})"]
-    instead = ("the best-probed candidates were trained instead, as far as the budget allowed"
-               if record.probe_factor else "every candidate was trained")
+    instead = fallback_phrase(record)
     if record.self_check is not None:
         lines.append(check_line(record.self_check) + ("" if record.self_check.passed else
                                                       f"; {instead}"))
     elif record.law_params == {} and record.stopped == "fallback":
         lines.append(f"predict: the law could not be fitted; {instead}")
     if untrained and record.untrained:
-        by = "their probes" if fell_back(record) else "the law's prediction"
-        lines.append(f"predict: not trained, next first by {by}: "
+        lines.append(f"predict: not trained, next first by {record.untrained_by}: "
                      f"{', '.join(record.untrained)}")
     lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
     return lines
+
+
+def fallback_phrase(record: PredictionRecord) -> str:
+    """What a study trained once it stopped trusting its law."""
+    if not record.probe_factor:
+        return "every candidate was trained instead"
+    if record.self_check is not None and not record.self_check.passed:
+        return ("the next were trained in the law's order instead (its values not trusted), "
+                "as far as the budget allowed")
+    return "the best-probed candidates were trained instead, as far as the budget allowed"
 
 
 def _count(runs: float) -> str:

@@ -108,9 +108,11 @@ class PredictionRecord:
     # each candidate's probe: its final selection value, in the metric's own direction (None:
     # the probe did not finish); {} when nothing was probed
     probes: dict[str, float | None] = field(default_factory=dict)
-    # the candidates left untrained, the one the study would train next first (by the law's
-    # prediction when it is trusted, else by their probes)
+    # the candidates left untrained, the one the study would train next first, and by what
+    # (lrscope.study.predict.probes.BY_LAW and the rest: the law's prediction, its order when
+    # its values failed the self-check, or the probes when no law was fitted)
     untrained: tuple[str, ...] = ()
+    untrained_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,7 +131,8 @@ class PredictionRecord:
             optimised=data.get("optimised"), lines=tuple(data.get("lines", ())),
             law_params=dict(data.get("law_params", {})),
             probe_factor=data.get("probe_factor"), probes=dict(data.get("probes", {})),
-            untrained=tuple(data.get("untrained", ())))
+            untrained=tuple(data.get("untrained", ())),
+            untrained_by=data.get("untrained_by", ""))
 
 
 def save_predictions(out: str | Path, name: str, record: PredictionRecord) -> Path:
