@@ -222,6 +222,14 @@ def _rows(res: lrscope.CompareResult) -> list[tuple]:
     return [(r.label, r.rank, r.n_finished, r.n_diverged, r.rank_loss) for r in res.leaderboard]
 
 
+def _same_rows(got: lrscope.CompareResult, reference: lrscope.CompareResult) -> None:
+    """The same trials in a worker process: the same rows, the losses to float precision (a
+    worker is not bit-identical on every machine: CI's once differed in the 9th digit)."""
+    assert [row[:4] for row in _rows(got)] == [row[:4] for row in _rows(reference)]
+    assert [row[4] for row in _rows(got)] == pytest.approx([row[4] for row in _rows(reference)],
+                                                          rel=1e-6, nan_ok=True)
+
+
 @pytest.mark.slow
 def test_processes_and_auto_leaderboards_equal_nones(tmp_path):
     import json
@@ -229,9 +237,9 @@ def test_processes_and_auto_leaderboards_equal_nones(tmp_path):
     reference = _digits_study(tmp_path / "none", "none")
     assert reference.parallel is None  # only auto chooses, and says so
     processes = _digits_study(tmp_path / "processes", "processes")
-    assert _rows(processes) == _rows(reference)  # the same trials, to the last bit
+    _same_rows(processes, reference)
     auto = _digits_study(tmp_path / "auto", "auto")  # small: not measured, runs none
-    assert _rows(auto) == _rows(reference)
+    assert _rows(auto) == _rows(reference)  # the same process: to the last bit
     saved = json.loads((tmp_path / "auto" / "parallel.json").read_text())["study"]
     assert saved["line"] == auto.parallel and auto.parallel.startswith("parallel auto: ")
     assert saved["mode"] in ("none", "batched", "processes")
