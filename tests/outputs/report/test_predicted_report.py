@@ -65,8 +65,8 @@ def test_issue18_the_untrained_in_the_failed_laws_order_with_each_probes_value(
     save_predictions(tmp_path, "digits-study", record)
     files = write_report(tmp_path)
     section = files.markdown.read_text().split("### Predicted, then measured")[1]
-    assert ("The law was not trusted, so the next were trained in the law's order instead "
-            "(its values not trusted), as far as the budget allowed") in section
+    assert ("; the next were trained in the law's order instead (its values not trusted), as "
+            "far as the budget allowed") in section
     assert ("Not trained, in the order the study would train them next (by the law's order, "
             "its values not trusted); a probe trains the candidate's whole schedule "
             "compressed, so its value is not the candidate's at full length.") in section
@@ -86,5 +86,6 @@ def test_issue18_a_failed_self_check_ranks_no_prediction(study_dir: Path, tmp_pa
         assert {r["status"] for r in csv.DictReader(handle)} == {"measured"}
     md = files.markdown.read_text()
     assert "self-check failed" in md
-    assert "The law was not trusted, so every candidate was trained instead" in md
+    assert "; every candidate was trained instead" in md
+    assert "The law was not trusted (what was trained instead: above): the leaderboard" in md
     assert UNTRAINED not in md.split("### Predicted, then measured")[0]

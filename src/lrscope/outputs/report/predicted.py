@@ -25,7 +25,7 @@ from lrscope.outputs.report.figures import (
     plain_text,
     save,
 )
-from lrscope.study.predict.strategy import fallback_phrase, summary_lines
+from lrscope.study.predict.strategy import summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.predicted import fell_back, interval_text
 from lrscope.study.stats.ranking import RankingMetric
@@ -53,7 +53,7 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
            else "") + f". Values are the final {metric.label}."))
     section.add(*(Paragraph(line) for line in summary_lines(record, untrained=False)))
     if fell_back(record):
-        section.add(Paragraph(f"The law was not trusted, so {fallback_phrase(record)}: the "
+        section.add(Paragraph("The law was not trusted (what was trained instead: above): the "
                               "leaderboard holds measurements only; the law's predictions are "
                               "shown here for what they were worth."))
     if record.stopped:
