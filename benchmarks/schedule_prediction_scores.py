@@ -3,7 +3,8 @@
 A strategy's *ranking* is its selection statistic per candidate: the median final validation
 loss over the seeds it trained (the leaderboard's rank statistic; a diverged seed is inf), and
 for a candidate ``predict`` did not train, the law's predicted value (what its leaderboard
-merges below the first, measured row). The *truth* of a candidate is its mean final test loss
+merges below the first, measured row) or, once the study stopped trusting its law, its place in
+the study's list of the untrained, after the measured ones (:func:`predict_ranking`). The *truth* of a candidate is its mean final test loss
 over the truth seeds; the global oracle is the lowest truth value of anything trained there
 (every candidate and the oracle grid's pick). Regret = truth(pick) / reference - 1.
 """
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 from schedule_prediction_runs import per_candidate
 from scipy.stats import kendalltau
+
+from lrscope.study.predict.probes import BY_LAWS_ORDER, BY_PROBES
 
 BIG = 1e30  # stands for inf in a ranking (kendalltau wants finite numbers)
 
@@ -62,9 +65,18 @@ def _regret(value: float | None, reference: float) -> float | None:
 
 
 def predict_ranking(study: dict[str, Any]) -> dict[str, float]:
-    """Measured candidates at their median validation loss, the rest at their prediction."""
+    """The ranking the study states: with a trusted law, measured candidates at their median
+    validation loss and the rest at their prediction (the leaderboard's rows); once the law
+    was not trusted (no predicted row is shown), the measured ones by their value, then the
+    untrained in the order the study lists them (``record.untrained``: the failed law's
+    order, or the probes'), as ranks. A record without that list (older than it): the law's
+    values stand in for the untrained."""
     measured = per_candidate(study, "val")
     record = study.get("record") or {}
+    if record.get("untrained_by") in (BY_LAWS_ORDER, BY_PROBES):
+        stated = [*sorted(measured, key=lambda label: measured[label]),
+                  *(label for label in record["untrained"] if label not in measured)]
+        return {label: float(rank) for rank, label in enumerate(stated)}
     ranking = {label: p["value"] for label, p in record.get("candidates", {}).items()
                if label not in measured}
     return {**ranking, **measured}
