@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from schedule_prediction_problems import PROBLEMS, Settings
+from schedule_prediction_problems import HELD_OUT, PROBLEMS, Settings
 from schedule_prediction_runs import Runner, predict_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,9 @@ DEFAULT_WORK = ROOT / "runs" / "schedule_prediction"
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--problems", default=None, help=f"comma-separated, from {', '.join(PROBLEMS)}")
+    p.add_argument("--problems", default=None,
+                   help=f"comma-separated, from {', '.join(PROBLEMS + HELD_OUT)} (the last held "
+                        "out: run it alone)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--tiny", action="store_true", help="CI size (see the module docstring)")
@@ -54,8 +56,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     settings = Settings.tiny_run() if args.tiny else Settings()
     if args.problems:
         names = tuple(n.strip() for n in args.problems.split(",") if n.strip())
-        if unknown := [n for n in names if n not in PROBLEMS]:
-            p.error(f"--problems: unknown {', '.join(unknown)}; choose from {', '.join(PROBLEMS)}")
+        if unknown := [n for n in names if n not in PROBLEMS + HELD_OUT]:
+            p.error(f"--problems: unknown {', '.join(unknown)}; choose from "
+                    f"{', '.join(PROBLEMS + HELD_OUT)}")
         settings = Settings(**{**settings.__dict__, "problems": names})
     args.settings = settings
     args.work = args.work / ("tiny" if args.tiny else "full")

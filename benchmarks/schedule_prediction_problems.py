@@ -25,6 +25,9 @@ from lrscope.schedules import parse
 # Cheapest first, so that a run cut short still has the most problems; six kinds of model.
 PROBLEMS = ("diabetes-mlp", "digits-mlp", "digits-lenet", "digits-bn-cnn", "fashion-mlp-adamw",
             "digits-gru")
+# Held out: no rule of predict was chosen looking at it (added 2026-12-07, after the untrained
+# order and its scoring were settled on PROBLEMS); run it alone, apart from PROBLEMS' medians.
+HELD_OUT = ("fashion-lenet5",)
 # torch's vmap has no batching rule for a GRU: its trials run one after another
 PARALLEL = {"digits-gru": "none"}
 TINY_PROBLEMS = ("digits-mlp", "diabetes-mlp")

@@ -4,9 +4,10 @@ A strategy's *ranking* is its selection statistic per candidate: the median fina
 loss over the seeds it trained (the leaderboard's rank statistic; a diverged seed is inf), and
 for a candidate ``predict`` did not train, the law's predicted value (what its leaderboard
 merges below the first, measured row) or, once the study stopped trusting its law, its place in
-the study's list of the untrained, after the measured ones (:func:`predict_ranking`). The *truth* of a candidate is its mean final test loss
-over the truth seeds; the global oracle is the lowest truth value of anything trained there
-(every candidate and the oracle grid's pick). Regret = truth(pick) / reference - 1.
+the study's list of the untrained, after the measured ones (:func:`predict_ranking`). The
+*truth* of a candidate is its mean final test loss over the truth seeds; the global oracle is
+the lowest truth value of anything trained there (every candidate and the oracle grid's pick).
+Regret = truth(pick) / reference - 1.
 """
 
 from __future__ import annotations
