@@ -57,7 +57,7 @@ from schedule_prediction_table import median, num, pct
 
 from lrscope.schedules import parse
 from lrscope.study.api import prepare_compare
-from lrscope.study.predict.curves import lr_sequence, trial_curve
+from lrscope.study.predict.curves import final_value, lr_sequence, trial_curve
 from lrscope.study.predict.law import Curve, LawFitError, fit_law
 from lrscope.study.predict.probes import compression
 from lrscope.study.run import run_study
@@ -106,10 +106,6 @@ def curves(out: Path, steps: int, seed: int, labels: dict[str, str]) -> dict[str
     return found
 
 
-def final(curve: Curve | None) -> float:
-    return float(curve.values[-1]) if curve is not None and len(curve.values) else math.inf
-
-
 def regrets(pick: str | None, truth: dict[str, float], oracle: float) -> tuple[float, float]:
     value = truth.get(pick, math.inf) if pick else math.inf
     return _regret(value, min(truth.values())), _regret(value, oracle)  # type: ignore[return-value]
@@ -123,7 +119,7 @@ def with_law(probes: dict[str, Curve | None], full: dict[str, Curve | None], ste
     order when the law cannot be fitted). Returns the trained candidates, in order, and the
     last predictions (the ranking of the untrained)."""
     trained = [first]
-    predicted = {c: final(curve) for c, curve in probes.items()}
+    predicted = {c: final_value(curve) for c, curve in probes.items()}
     lrs = {c: lr_sequence(parse(c, total_steps=steps), steps) for c in probes}
     while len(trained) < runs:
         seen = [c for c in [*probes.values(), *(full[t] for t in trained)]
@@ -175,7 +171,7 @@ def score(problem: str, scales: bool, shares: list[float], settings: Settings,
     full_steps = len(candidates) * len(settings.study_seeds) * steps + full["range_steps"]
     limit = math.floor(BUDGET[scales] * full_steps + 1e-9)
     at_full = curves(arms / arm, steps, seed0, {c: c for c in candidates})
-    at_seed0 = {c: final(at_full.get(c)) for c in candidates}
+    at_seed0 = {c: final_value(at_full.get(c)) for c in candidates}
     suite = "scales" if scales else "default"
     base = {"problem": problem, "suite": suite, "informative": informative(truth)}
     ranked = per_candidate(full, "val")
@@ -192,7 +188,7 @@ def score(problem: str, scales: bool, shares: list[float], settings: Settings,
         tag = f"probe-k{k:g}" + ("-scales" if scales else "")
         probes = curves(run_probes(problem, settings, arms / tag, short, list(specs.values())),
                         short, seed0, specs)
-        probe = {c: final(probes.get(c)) for c in candidates}
+        probe = {c: final_value(probes.get(c)) for c in candidates}
         spent = full["range_steps"] + len(candidates) * short
         m = max(0, (limit - spent) // steps)
         fraction = (spent + m * steps) / full_steps

@@ -68,7 +68,8 @@ class CompareResult:
     full_cost: int | None = None
     predictions: dict[str, Prediction] = field(default_factory=dict)
     # with strategy="predict": the candidates not trained, the one to train next first (by the
-    # law's prediction when it passed its self-check, else by their probes)
+    # law's prediction when it passed its self-check, by its order when it failed it, by their
+    # probes when no law was fitted)
     untrained: tuple[str, ...] = ()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from trained_study import SCHEDULES, STEPS
 
-from lrscope.study.predict.probes import BY_LAW, BY_LAWS_ORDER
+from lrscope.study.predict.probes import BY_LAW
 from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
 from lrscope.study.store.sqlite import Store
 
@@ -35,4 +35,5 @@ def record_of(directory: Path, passed: bool = True) -> PredictionRecord:
         SelfCheck("exponential(lr=0.5, gamma=0.995)/seed0", 0.3, 0.31, 0.01, 0.05, passed,
                   "" if passed else "error larger than the gap"),
         "budget" if passed else "fallback", law_params={"L0": 0.1, "alpha": 0.5},
-        untrained=(UNTRAINED,), untrained_by=BY_LAW if passed else BY_LAWS_ORDER)
+        # a failed law without probes trains every candidate: nothing is left untrained
+        untrained=(UNTRAINED,) if passed else (), untrained_by=BY_LAW if passed else "")

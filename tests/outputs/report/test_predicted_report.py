@@ -11,6 +11,7 @@ from pathlib import Path
 from predicted_record import UNTRAINED, record_of
 
 from lrscope.outputs.report.build import ReportFiles, write_report
+from lrscope.study.predict.probes import BY_LAWS_ORDER
 from lrscope.study.store.predictions import save_predictions
 from lrscope.study.store.sqlite import STORE_FILENAME
 
@@ -61,6 +62,7 @@ def test_issue18_the_untrained_in_the_failed_laws_order_with_each_probes_value(
     shutil.copy(study_dir / STORE_FILENAME, tmp_path / STORE_FILENAME)
     failed = record_of(tmp_path, passed=False)
     record = dataclasses.replace(failed, probe_factor=9, untrained=(UNTRAINED, "wsd(lr=0.5)"),
+                                 untrained_by=BY_LAWS_ORDER,
                                  probes={UNTRAINED: 0.25, "wsd(lr=0.5)": None})
     save_predictions(tmp_path, "digits-study", record)
     files = write_report(tmp_path)

@@ -8,6 +8,7 @@ steps, lower is better: a loss as it is, an accuracy as its error rate ``1 - acc
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -57,3 +58,13 @@ def trial_curve(store: ResultsStore, trial: Any, metric: RankingMetric,
         return None
     return Curve(lrs=np.asarray(lrs, dtype=float), steps=np.asarray(steps[:end][keep]),
                  values=values[:end][keep])
+
+
+def final_value(curve: Curve | None) -> float:
+    """A curve's last value, lower is better; +inf when there is none or it is not finite.
+
+    >>> final_value(None), final_value(Curve(np.ones(4), np.array([2, 4]), np.array([0.5, 0.3])))
+    (inf, 0.3)
+    """
+    value = float(curve.values[-1]) if curve is not None and len(curve.values) else math.inf
+    return value if math.isfinite(value) else math.inf

@@ -119,13 +119,15 @@ class Probes:
                     else None
                     for label in self.labels for trial in [held.get(label)]}
 
+    def finals(self) -> dict[str, float]:
+        """Every candidate's probe's final value, lower is better (+inf: none)."""
+        from lrscope.study.predict.curves import final_value
+
+        return {label: final_value(curve) for label, curve in self.curves().items()}
+
     def order(self) -> list[str]:
         """The candidates by their probes' final values, best first (no value: last)."""
-        finals = {}
-        for label, curve in self.curves().items():
-            value = float(curve.values[-1]) if curve is not None and len(curve.values) \
-                else math.inf
-            finals[label] = value if math.isfinite(value) else math.inf
+        finals = self.finals()
         return sorted(finals, key=lambda label: (finals[label], label))
 
     def steps_trained(self) -> int:

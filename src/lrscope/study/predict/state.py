@@ -159,9 +159,9 @@ class StudyState:
 
     def measured(self, label: str, seed: int) -> float:
         """The trial's final selection value (+inf unless it finished with one)."""
-        curve = self.curve(label, seed)
-        final = float(curve.values[-1]) if curve is not None and len(curve.values) else math.inf
-        return final if math.isfinite(final) else math.inf
+        from lrscope.study.predict.curves import final_value
+
+        return final_value(self.curve(label, seed))
 
     def best_measured(self, seed: int) -> float | None:
         found = [self.measured(label, seed) for label in sorted(self.trained(seed))]
@@ -268,17 +268,18 @@ class StudyState:
                by: str = "") -> PredictionRecord:
         """The record: a law not trusted is a fallback; the tie group is the study's own and,
         with a trusted law, the untrained candidates whose interval reaches the best. The
-        untrained are listed by the law's prediction when it is trusted, else in ``order``
-        (put in order ``by`` what, :data:`.probes.BY_PROBES` say)."""
+        untrained are listed by the law's prediction when it is trusted, else in ``order``,
+        put in order ``by`` what (:data:`.probes.BY_PROBES` and the rest; "" when nothing was
+        left to order: every candidate trained)."""
         s0 = self.plan.seeds[0]
-        waiting = (contenders(self.predictions, self.trained(s0), self.best_measured(s0))
-                   if trusted else [])
         trained = self.trained(s0)
+        waiting = (contenders(self.predictions, trained, self.best_measured(s0))
+                   if trusted else [])
         untrained = [label for label in (self.ranked_predictions() if trusted else order)
                      if label not in trained]
         return self.record(stopped=stopped if trusted else "fallback",
                            tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
-                           untrained_by=(BY_LAW if trusted else by) if untrained else "")
+                           untrained_by=BY_LAW if trusted else by)
 
     # -- what is kept -------------------------------------------------------------------------
     def self_check(self, label: str, said: Interval, measured: float, spread: float,
@@ -300,9 +301,8 @@ class StudyState:
                 shown(metric, value), ends[0], ends[1], trained=label in measured,
                 curve_steps=self.curve_steps,
                 curve=tuple(shown(metric, v) for v in self.curves.get(label, ())))
-        probes = {label: (shown(metric, float(curve.values[-1])) if curve is not None
-                          and len(curve.values) and math.isfinite(curve.values[-1]) else None)
-                  for label, curve in self.probes.curves().items()} \
+        probes = {label: shown(metric, value) if math.isfinite(value) else None
+                  for label, value in self.probes.finals().items()} \
             if self.probes.trials() else {}
         cost = Cost(steps=self.spent(), full_steps=self.budget.full_steps,
                     range_test_steps=self.budget.range_test_steps, run_steps=self.plan.steps,

@@ -34,7 +34,13 @@ from lrscope.engines.base import Engine
 from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.predict.choice import fit_runs
 from lrscope.study.predict.probe_phases import Decisions, probe_phases
-from lrscope.study.predict.probes import PROBES, PROBES_CONTRADICTED, probe_plan
+from lrscope.study.predict.probes import (
+    BY_LAWS_ORDER,
+    BY_PROBES,
+    PROBES,
+    PROBES_CONTRADICTED,
+    probe_plan,
+)
 from lrscope.study.predict.race import (
     check_fails,
     check_line,
@@ -216,13 +222,13 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
 
 
 def fallback_phrase(record: PredictionRecord) -> str:
-    """What a study trained once it stopped trusting its law."""
-    if not record.probe_factor:
-        return "every candidate was trained instead"
-    if record.self_check is not None and not record.self_check.passed:
+    """What a study trained once it stopped trusting its law: by what it ordered the rest."""
+    if record.untrained_by == BY_LAWS_ORDER:
         return ("the next were trained in the law's order instead (its values not trusted), "
                 "as far as the budget allowed")
-    return "the best-probed candidates were trained instead, as far as the budget allowed"
+    if record.untrained_by == BY_PROBES:
+        return "the best-probed candidates were trained instead, as far as the budget allowed"
+    return "every candidate was trained instead"
 
 
 def _count(runs: float) -> str:

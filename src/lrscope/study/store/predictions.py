@@ -110,7 +110,8 @@ class PredictionRecord:
     probes: dict[str, float | None] = field(default_factory=dict)
     # the candidates left untrained, the one the study would train next first, and by what
     # (lrscope.study.predict.probes.BY_LAW and the rest: the law's prediction, its order when
-    # its values failed the self-check, or the probes when no law was fitted)
+    # its values failed the self-check, the probes when no law was fitted; "" when every
+    # candidate was trained after the law failed)
     untrained: tuple[str, ...] = ()
     untrained_by: str = ""
 
