@@ -84,8 +84,8 @@ def probe_phases(state: StudyState) -> Decisions:
         left = [label for label in rest if label not in trained]
         if left:
             state.say(f"predict: not trained, by {by}: {', '.join(left)}")
-            measured = {label: state.measured(label, s0) for label in trained}
-            if by == BY_PROBES and (against := contradicted(order, measured)):
+            at_full = {label: state.measured(label, s0) for label in trained}
+            if by == BY_PROBES and (against := contradicted(order, at_full)):
                 state.say(f"predict: {against}: their order of the rest may not hold at "
                           "full length")  # opens with PROBES_CONTRADICTED
     return state.finish(stopped, trusted, rest, by)
