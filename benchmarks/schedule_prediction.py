@@ -6,12 +6,16 @@ regret on the test split):
 
 * **full**: the default study (smith recipe, 8 schedules x 3 seeds) and the same with
   ``lr_scales=[0.3, 1, 3]`` (24 candidates x 3 seeds); its pick is the leaderboard's first row.
+  Once per order of the study seeds, each first in turn: the first seed runs the range test,
+  which sets the suite's peak (the per-problem rows are the first order's; a section scores
+  every order and their mean, for full and predict alike).
 * **truth**: every candidate of both suites retrained at 6 fresh seeds (3..8); a candidate's
   true value is its mean test loss there, and the truly best candidate the lowest.
 * **oracle**: 7 schedule families x 9 peak LRs (0.1x..10x the suite's peak, which the range
   test set), 2 seeds to choose on validation; the chosen one is retrained at the truth seeds.
   The global oracle is the lower of its truth value and the truly best candidate's.
-* **predict**: ``strategy="predict"`` with and without ``lr_scales`` in fresh folders.
+* **predict**: ``strategy="predict"`` with and without ``lr_scales`` in fresh folders, in the
+  same seed orders (it trains its first seed).
 
 Per problem: Kendall tau of each strategy's ranking against the truth ranking, the pick's
 regret against the truly best candidate and the global oracle, the cost in runs (trial steps,
@@ -36,7 +40,7 @@ from typing import Any
 
 import torch
 from schedule_prediction_problems import HELD_OUT, PROBLEMS, Settings
-from schedule_prediction_runs import Runner, predict_available
+from schedule_prediction_runs import Runner, arm_name, predict_available
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "schedule_prediction"
@@ -68,16 +72,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def compute(problem: str, settings: Settings, work: Path, with_predict: bool) -> dict[str, Any]:
     """Every arm of one problem (each read back from WORK when it already ran)."""
     runner = Runner(problem, settings, work)
-    arms: dict[str, Any] = {"full": runner.full(scales=False),
-                            "full-scales": runner.full(scales=True)}
+    arms: dict[str, Any] = {arm_name("full", scales, seeds[0], settings): runner.full(scales, seeds)
+                            for scales in (False, True) for seeds in settings.seed_orders()}
     arms["oracle"] = runner.oracle(arms["full"]["suite"])
     if with_predict:
         arms.update(predict_columns(runner))
     # the truth of every candidate, of the oracle's pick and of whatever predict picked or
-    # trained beyond the suite (its optimised schedule)
+    # trained beyond the suite (its optimised schedule); a predict study with another seed
+    # first ran its own range test, so its own suite: every candidate of it (its tau)
     picks = [arm["pick"] for arm in arms.values() if arm["pick"]]
-    extra = [label for arm in ("predict", "predict-scales") if arm in arms
-             for label in arms[arm]["origins"]]
+    extra = [label for name, arm in arms.items() if name.startswith(("predict", "full"))
+             for label in [*arm["origins"], *arm.get("suite", ())]]
     labels = list(dict.fromkeys([*arms["full"]["suite"], *arms["full-scales"]["origins"],
                                  *picks, *extra]))
     arms["truth"] = runner.truth(labels)
@@ -85,10 +90,11 @@ def compute(problem: str, settings: Settings, work: Path, with_predict: bool) ->
 
 
 def predict_columns(runner: Runner) -> dict[str, Any]:
-    """The predict arms (``strategy="predict"``, with and without lr_scales): {} until this
-    lrscope's compare takes ``strategy=`` (the predict branch merged); then they run here."""
-    found = {"predict": runner.predict(scales=False),
-             "predict-scales": runner.predict(scales=True)}
+    """The predict arms (``strategy="predict"``, with and without lr_scales, each with every
+    study seed first in turn): {} until this lrscope's compare takes ``strategy=``."""
+    settings = runner.settings
+    found = {arm_name("predict", scales, seeds[0], settings): runner.predict(scales, seeds)
+             for scales in (False, True) for seeds in settings.seed_orders()}
     return {arm: study for arm, study in found.items() if study is not None}
 
 

@@ -48,12 +48,24 @@ class Settings:
     tiny: bool = False
     range_steps: int | None = None  # None: lrscope's default range test
     oracle_families: int | None = None  # None: every family of the suite
+    # predict trains its first seed only: it is rerun with each study seed first (the seeds
+    # rotated), and scored at each, so that one seed's draw does not decide its verdict
+    first_seeds: int = 3
+
+    def seed_orders(self) -> list[tuple[int, ...]]:
+        """The study seeds rotated, each of the first :attr:`first_seeds` first.
+
+        >>> Settings().seed_orders()
+        [(0, 1, 2), (1, 2, 0), (2, 0, 1)]
+        """
+        seeds = self.study_seeds
+        return [seeds[i:] + seeds[:i] for i in range(min(self.first_seeds, len(seeds)))]
 
     @classmethod
     def tiny_run(cls) -> Settings:
         return cls(problems=TINY_PROBLEMS, study_seeds=(0, 1), truth_seeds=(3, 4),
                    oracle_seeds=(0,), oracle_factors=(0.3, 1.0, 3.0), tiny=True,
-                   range_steps=40, oracle_families=2)
+                   range_steps=40, oracle_families=2, first_seeds=2)
 
 
 @cache

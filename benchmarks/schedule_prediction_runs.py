@@ -5,11 +5,14 @@ trains only what is missing) and, once finished, a summary WORK/<problem>/<arm>.
 instead of calling compare again: nothing is recomputed. The arms:
 
 * ``full`` / ``full-scales``: the default study (smith recipe, the study seeds), and the same
-  with ``lr_scales``; their pick is the leaderboard's first row.
+  with ``lr_scales``; their pick is the leaderboard's first row. Once per order of the study
+  seeds (:meth:`Settings.seed_orders`; the first seed runs the range test, which sets the
+  suite's peak), the first as ``full``, the others as ``full-s<first seed>``.
 * ``oracle``: one schedule per family x the peak-LR factors, at the oracle seeds.
 * ``truth``: every candidate of both suites and the oracle's pick, at fresh seeds.
 * ``predict`` / ``predict-scales``: ``strategy="predict"`` in fresh folders (see
-  :func:`run_predict`; it needs the ``predict`` branch's ``compare(strategy=...)``).
+  :func:`run_predict`; it needs the ``predict`` branch's ``compare(strategy=...)``); as the
+  full study, once per order of the study seeds (predict trains its first seed).
 """
 
 from __future__ import annotations
@@ -89,6 +92,17 @@ def pick_of(result: Any, study: dict[str, Any]) -> str | None:
                  if (base, scale) == (row.label, row.lr_scale) or label == row.label), row.label)
 
 
+def arm_name(strategy: str, scales: bool, first_seed: int, settings: Settings) -> str:
+    """The arm of a ``strategy`` ("full" or "predict") study whose first seed is ``first_seed``
+    (its range test and, for predict, every trial it trains first run at that seed).
+
+    >>> arm_name("predict", True, 0, Settings()), arm_name("full", False, 2, Settings())
+    ('predict-scales', 'full-s2')
+    """
+    arm = f"{strategy}-scales" if scales else strategy
+    return arm if first_seed == settings.study_seeds[0] else f"{arm}-s{first_seed}"
+
+
 class Runner:
     """Runs (or reads back) the arms of one problem under one configuration."""
 
@@ -122,12 +136,14 @@ class Runner:
                      suite=[label for label, _ in result.suite.schedules])
         return result, study
 
-    def full(self, scales: bool) -> dict[str, Any]:
-        arm = "full-scales" if scales else "full"
+    def full(self, scales: bool, seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
+        """The full study at ``seeds`` (None: the study seeds)."""
+        seeds = self.settings.study_seeds if seeds is None else seeds
+        arm = arm_name("full", scales, seeds[0], self.settings)
         if (done := self._cached(arm)) is not None:
             return done
         lr_scales = list(self.settings.lr_scales) if scales else None
-        _, study = self.compare(arm, seeds=list(self.settings.study_seeds), lr_scales=lr_scales)
+        _, study = self.compare(arm, seeds=list(seeds), lr_scales=lr_scales)
         return self._save(arm, study)
 
     def oracle(self, suite: list[str]) -> dict[str, Any]:
@@ -145,9 +161,11 @@ class Runner:
         _, study = self.compare("truth", schedules=labels, seeds=list(self.settings.truth_seeds))
         return self._save("truth", study)
 
-    def predict(self, scales: bool) -> dict[str, Any] | None:
-        """``strategy="predict"`` in a fresh folder; None when this lrscope has no predict."""
-        arm = "predict-scales" if scales else "predict"
+    def predict(self, scales: bool, seeds: tuple[int, ...] | None = None) -> dict[str, Any] | None:
+        """``strategy="predict"`` in a fresh folder, at ``seeds`` (None: the study seeds);
+        None when this lrscope has no predict."""
+        seeds = self.settings.study_seeds if seeds is None else seeds
+        arm = arm_name("predict", scales, seeds[0], self.settings)
         if (done := self._cached(arm)) is not None:
             return done
         if not predict_available():
@@ -156,8 +174,8 @@ class Runner:
 
         lr_scales = list(self.settings.lr_scales) if scales else None
         try:
-            result, study = self.compare(arm, seeds=list(self.settings.study_seeds),
-                                         lr_scales=lr_scales, strategy="predict")
+            result, study = self.compare(arm, seeds=list(seeds), lr_scales=lr_scales,
+                                         strategy="predict")
         except Exception as err:  # a crash is a result: kept and shown, not fatal
             study = read_study(self.dir / arm)
             study.update(steps=self.steps, pick=None, tie=[], suite=[], record=None,

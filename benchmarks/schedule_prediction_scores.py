@@ -13,7 +13,7 @@ Regret = truth(pick) / reference - 1.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,8 @@ class Score:
     stopped: str = ""
     # False when the truth cannot tell the candidates apart (see :func:`informative`)
     informative: bool = True
+    # predict: the seed it trained first (None: the study seeds' first, the main rows)
+    first_seed: int | None = None
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +146,41 @@ def full_steps(study: dict[str, Any], candidates: int, seeds: int) -> int:
     return candidates * seeds * study["steps"] + study["range_steps"]
 
 
-def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[Score]:
+def _score(base: Score, study: dict[str, Any], truth_test: dict[str, float],
+           truth_val: dict[str, float], oracle_value: float, full_cost: int) -> Score:
+    """``base`` (a full or predict study's score) filled in from its cached ``study``."""
+    steps = study["steps"]
+    if study.get("crashed"):  # compare raised: no pick, no ranking, what it trained
+        cost = len(study["trials"]) * steps + study["range_steps"]
+        return replace(base, runs=cost / steps, fraction=cost / full_cost,
+                       stopped="crashed: " + study["crashed"][:60])
+    own = sorted(study.get("suite") or study["origins"])  # its candidates (its range test's)
+    truth = {k: truth_test[k] for k in own if k in truth_test}
+    whole = len(truth) == len(own)  # tau and the suite's best need every candidate's truth
+    pick = study["pick"]
+    value = truth_test.get(pick) if pick else None
+    if base.strategy.startswith("full"):
+        ranking = per_candidate(study, "val")
+        cost, law = full_cost, (None, None, "", "")
+    else:
+        ranking = predict_ranking(study)
+        cost = study.get("cost_steps")
+        if cost is None:  # no record of the cost: what its store shows it trained
+            cost = len(study["trials"]) * steps + study["range_steps"]
+        law = law_numbers(study, truth_val)
+    return replace(base, pick=pick,
+                   tau=_tau({k: v for k, v in ranking.items() if k in truth}, truth)
+                   if whole else None,
+                   regret_best=_regret(value, min(truth.values())) if whole else None,
+                   regret_oracle=_regret(value, oracle_value), runs=cost / steps,
+                   fraction=cost / full_cost, law_error=law[0], law_coverage=law[1],
+                   self_check=law[2], stopped=law[3])
+
+
+def score_problem(problem: str, arms: dict[str, Any],
+                  study_seeds: tuple[int, ...]) -> list[Score]:
+    """Every strategy's score on one problem, once per arm it ran: ``<arm>-s<seed>`` had
+    ``seed`` first (its own range test, so its own suite; ``first_seed`` says so)."""
     truth_test = per_candidate(arms["truth"], "test", "mean")
     truth_val = per_candidate(arms["truth"], "val", "mean")
     oracle_value = min(truth_test.values())
@@ -152,41 +188,19 @@ def score_problem(problem: str, arms: dict[str, Any], study_seeds: int) -> list[
     telling = informative({k: truth_test[k] for k in arms["full-scales"]["origins"]
                            if k in truth_test})
     scores = []
-    for suffix, full_arm, predict_arm in (("", "full", "predict"),
-                                          ("+scales", "full-scales", "predict-scales")):
-        full = arms[full_arm]
-        candidates = sorted(full["origins"])
-        truth = {k: truth_test[k] for k in candidates if k in truth_test}
-        best = min(truth.values())
-        full_cost = full_steps(full, len(candidates), study_seeds)
-        ranking = {k: v for k, v in per_candidate(full, "val").items() if k in candidates}
-        pick = full["pick"]
-        scores.append(Score(problem, "full" + suffix, len(candidates), pick, _tau(ranking, truth),
-                            _regret(truth_test.get(pick) if pick else None, best),
-                            _regret(truth_test.get(pick) if pick else None, oracle_value),
-                            full_cost / steps, 1.0, informative=telling))
-        predicted = arms.get(predict_arm)
-        if predicted is None:
-            continue
-        if predicted.get("crashed"):  # compare raised: no pick, no ranking, what it trained
-            cost = len(predicted["trials"]) * steps + predicted["range_steps"]
-            scores.append(Score(problem, "predict" + suffix, len(candidates), None, None, None,
-                                None, cost / steps, cost / full_cost,
-                                stopped="crashed: " + predicted["crashed"][:60],
-                                informative=telling))
-            continue
-        ranking = predict_ranking(predicted)
-        pick = predicted["pick"]
-        cost = predicted.get("cost_steps")
-        if cost is None:  # no record of the cost: what its store shows it trained
-            cost = len(predicted["trials"]) * steps + predicted["range_steps"]
-        error, coverage, check, stopped = law_numbers(predicted, truth_val)
-        scores.append(Score(problem, "predict" + suffix, len(candidates), pick,
-                            _tau({k: v for k, v in ranking.items() if k in truth}, truth),
-                            _regret(truth_test.get(pick) if pick else None, best),
-                            _regret(truth_test.get(pick) if pick else None, oracle_value),
-                            cost / steps, cost / full_cost, error, coverage, check, stopped,
-                            informative=telling))
+    for suffix, tag in (("", ""), ("+scales", "-scales")):
+        candidates = len(arms["full" + tag]["origins"])
+        full_cost = full_steps(arms["full" + tag], candidates, len(study_seeds))
+        for strategy in ("full", "predict"):
+            for first in study_seeds:
+                arm = strategy + tag
+                study = arms.get(arm if first == study_seeds[0] else f"{arm}-s{first}")
+                if study is not None:
+                    base = Score(problem, strategy + suffix, candidates, None, None, None, None,
+                                 math.nan, None, informative=telling,
+                                 first_seed=None if first == study_seeds[0] else first)
+                    scores.append(_score(base, study, truth_test, truth_val, oracle_value,
+                                         full_cost))
     oracle = arms["oracle"]
     pick = oracle["pick"]
     scores.append(Score(problem, "oracle grid", len(set(oracle["origins"])), pick, None, None,

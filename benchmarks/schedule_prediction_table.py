@@ -8,6 +8,7 @@ import os
 import platform
 import shlex
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,12 @@ def median(values: Sequence[float | None]) -> float | None:
 
 
 def medians(scores: list[Score]) -> dict[str, dict[str, float | None]]:
+    """Per strategy, medians over the informative problems of its main rows (predict: the
+    study seeds' first order; see :func:`over_first_seeds` for the others)."""
     out: dict[str, dict[str, float | None]] = {}
     for strategy in STRATEGIES:
-        mine = [s for s in scores if s.strategy == strategy and s.informative]
+        mine = [s for s in scores if s.strategy == strategy and s.informative
+                and s.first_seed is None]
         if not mine:
             continue
         taus = [s.tau for s in mine if s.tau is not None]
@@ -62,6 +66,50 @@ def medians(scores: list[Score]) -> dict[str, dict[str, float | None]]:
             "law_error": median([s.law_error for s in mine if s.law_error is not None] or [None])
             if any(s.law_error is not None for s in mine) else None}
     return out
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    """Mean with a missing answer as inf (a study with no pick); None when none applies."""
+    if all(v is None for v in values):
+        return None
+    return float(np.mean([math.inf if v is None else v for v in values]))
+
+
+def over_first_seeds(scores: list[Score]) -> list[Score]:
+    """Each problem's scores averaged over its runs with each study seed first (tau, regrets,
+    cost: their means; the rest the first order's): what :func:`medians` and :func:`targets`
+    read for each strategy's expected verdict, over the draws of its first seed."""
+    out = []
+    for s in scores:
+        if s.first_seed is not None:
+            continue
+        runs = [r for r in scores if r.problem == s.problem and r.strategy == s.strategy]
+        if len(runs) > 1:
+            s = replace(s, tau=mean([r.tau for r in runs]),
+                        regret_best=mean([r.regret_best for r in runs]),
+                        regret_oracle=mean([r.regret_oracle for r in runs]),
+                        runs=float(np.mean([r.runs for r in runs])),
+                        fraction=mean([r.fraction for r in runs]))
+        out.append(s)
+    return out
+
+
+def first_seed_lines(scores: list[Score], study_seeds: Sequence[int]) -> list[str]:
+    """Per problem and strategy, its regret vs the oracle and tau with each study seed first,
+    and their means."""
+    lines = ["| problem | strategy | " + " | ".join(f"first seed {seed}" for seed in study_seeds)
+             + " | mean |", "|---|---|" + "---|" * (len(study_seeds) + 1)]
+    for s in scores:
+        if s.strategy == "oracle grid" or s.first_seed is not None:
+            continue
+        runs = {r.first_seed if r.first_seed is not None else study_seeds[0]: r for r in scores
+                if r.problem == s.problem and r.strategy == s.strategy}
+        by_seed = [f"{pct(runs[seed].regret_oracle)} (tau {num(runs[seed].tau)})"
+                   if seed in runs else "-" for seed in study_seeds]
+        lines.append(f"| {s.problem} | {s.strategy} | {' | '.join(by_seed)} | "
+                     f"{pct(mean([r.regret_oracle for r in runs.values()]))} "
+                     f"(tau {num(mean([r.tau for r in runs.values()]))}) |")
+    return lines
 
 
 def targets(m: dict[str, dict[str, float | None]]) -> list[str]:
@@ -106,7 +154,7 @@ def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
 def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequence[str],
            wall_s: float, predict_here: bool) -> tuple[str, list[dict[str, Any]]]:
     scores = [s for problem, arms in results.items()
-              for s in score_problem(problem, arms, len(settings.study_seeds))]
+              for s in score_problem(problem, arms, settings.study_seeds)]
     studies_s = sum(arm.get("wall_s", 0.0) for arms in results.values() for arm in arms.values())
     lines = ["# Schedule prediction: full vs predict vs truth vs oracle", "", *header(
         settings, argv, wall_s), f"- the studies' own wall time, summed (as first run, each "
@@ -114,7 +162,7 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
     lines += [f"- {p}: {kind(p)}" for p in results]
     lines += ["", "## Per problem", "", "| " + " | ".join(COLUMNS) + " |",
               "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cells(s)) + " |" for s in scores]
+    lines += ["| " + " | ".join(cells(s)) + " |" for s in scores if s.first_seed is None]
     m = medians(scores)
     blind = sorted({s.problem for s in scores if not s.informative})
     lines += ["", "## Medians over problems", ""]
@@ -137,6 +185,22 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
         lines += ["", "The oracle grid's pick lies at an end of its peak-LR grid on "
                   f"{', '.join(edges)}: the grid may not hold that family's optimum."]
     lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
+    if any(s.first_seed is not None for s in scores):
+        seeds = settings.study_seeds[:settings.first_seeds]
+        lines += ["", "## Each study seed first", "",
+                  "The first seed runs the range test, which sets the suite's peak, and predict "
+                  "trains its first seed only: every study rerun with the seeds rotated, each "
+                  f"first in turn ({', '.join(str(list(o)) for o in settings.seed_orders())}); "
+                  "regret vs the global oracle and Kendall tau of each order, and their mean. The "
+                  "rows above are the first order's.", "", *first_seed_lines(scores, seeds), "",
+                  "Medians over the informative problems of each problem's mean over the first "
+                  "seeds, and the targets on them:", ""]
+        averaged = medians(over_first_seeds(scores))
+        lines += ["| strategy | problems | tau | regret vs oracle | cost / full |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['problems']} | {num(v['tau'])} | {pct(v['regret_oracle'])} | "
+                  f"{pct(v['fraction'])} |" for k, v in averaged.items() if k != "oracle grid"]
+        lines += ["", *targets(averaged)]
     lines += ["", "## The untrained candidates' order (predict, default suite)", "",
               "Kendall tau against the truth of the candidates predict left untrained, ordered "
               "by the law's values and by their probes; the study follows the law's order once "

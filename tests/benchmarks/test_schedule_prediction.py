@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lrscope.study.store.sqlite import Store
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "schedule_prediction.py"
 PROBES = ROOT / "benchmarks" / "schedule_prediction_probes.py"
@@ -38,7 +40,8 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
     problems = {r["problem"] for r in rows}
     assert problems == {"digits-mlp", "diabetes-mlp"}
     for problem in problems:
-        mine = {r["strategy"]: r for r in rows if r["problem"] == problem}
+        mine = {r["strategy"]: r for r in rows
+                if r["problem"] == problem and r["first_seed"] is None}
         assert {"full", "full+scales", "oracle grid"} <= set(mine), mine
         assert mine["full"]["candidates"] == 8 and mine["full+scales"]["candidates"] == 24
         for row in mine.values():
@@ -57,6 +60,18 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             row = mine[strategy]
             assert 0 < row["fraction"] <= 1.5 and math.isfinite(row["runs"]), row
             assert row["pick"] is not None, row  # the first row is always a trained one
+        # every study again with the other seed first: its own study, scored beside the first
+        for strategy in ("full", "predict", "full+scales", "predict+scales"):
+            again = next(r for r in rows if r["problem"] == problem
+                         and r["strategy"] == strategy and r["first_seed"] == 1)
+            assert again["pick"] is not None and 0 < again["fraction"] <= 1.5, again
+        for arm, seeds in (("predict-s1", {1}), ("full-s1", {0, 1})):
+            with Store.in_dir(tmp_path / "work" / "tiny" / problem / arm, create=False) as store:
+                run = store.find_run("study")
+                assert run is not None and run.config["seeds"][0] == 1
+                assert {t.seed for t in store.trials(run.id)} == seeds
+    assert "## Each study seed first" in table
+    assert "| problem | strategy | first seed 0 | first seed 1 | mean |" in table
     # the cache: a second run reads every study back, trains nothing and says the same
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")}
     again = _run(tmp_path)
