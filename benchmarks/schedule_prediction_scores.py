@@ -30,7 +30,9 @@ class Score:
     """One strategy on one problem (None where it does not apply)."""
 
     problem: str
-    strategy: str  # full, predict, full+scales, predict+scales, oracle
+    # full, one seed (the full study's first seed alone: every candidate once, what predict
+    # falls back to), predict, each also +scales; oracle grid
+    strategy: str
     candidates: int
     pick: str | None
     tau: float | None
@@ -159,7 +161,10 @@ def _score(base: Score, study: dict[str, Any], truth_test: dict[str, float],
     whole = len(truth) == len(own)  # tau and the suite's best need every candidate's truth
     pick = study["pick"]
     value = truth_test.get(pick) if pick else None
-    if base.strategy.startswith("full"):
+    if base.strategy.startswith("one seed"):  # every candidate once, and the range test
+        ranking = per_candidate(study, "val")
+        cost, law = len(own) * steps + study["range_steps"], (None, None, "", "")
+    elif base.strategy.startswith("full"):
         ranking = per_candidate(study, "val")
         cost, law = full_cost, (None, None, "", "")
     else:
@@ -191,16 +196,22 @@ def score_problem(problem: str, arms: dict[str, Any],
     for suffix, tag in (("", ""), ("+scales", "-scales")):
         candidates = len(arms["full" + tag]["origins"])
         full_cost = full_steps(arms["full" + tag], candidates, len(study_seeds))
-        for strategy in ("full", "predict"):
+        for strategy in ("full", "one seed", "predict"):
             for first in study_seeds:
-                arm = strategy + tag
+                arm = ("predict" if strategy == "predict" else "full") + tag
                 study = arms.get(arm if first == study_seeds[0] else f"{arm}-s{first}")
-                if study is not None:
-                    base = Score(problem, strategy + suffix, candidates, None, None, None, None,
-                                 math.nan, None, informative=telling,
-                                 first_seed=None if first == study_seeds[0] else first)
-                    scores.append(_score(base, study, truth_test, truth_val, oracle_value,
-                                         full_cost))
+                if study is None:
+                    continue
+                if strategy == "one seed":  # the full study's first seed alone
+                    study = {**study, "trials": [t for t in study["trials"]
+                                                 if t["seed"] == first]}
+                    values = per_candidate(study, "val")
+                    study["pick"] = min(values, key=lambda label: (values[label], label))
+                base = Score(problem, strategy + suffix, candidates, None, None, None, None,
+                             math.nan, None, informative=telling,
+                             first_seed=None if first == study_seeds[0] else first)
+                scores.append(_score(base, study, truth_test, truth_val, oracle_value,
+                                     full_cost))
     oracle = arms["oracle"]
     pick = oracle["pick"]
     scores.append(Score(problem, "oracle grid", len(set(oracle["origins"])), pick, None, None,

@@ -18,7 +18,8 @@ from schedule_prediction_problems import Settings, kind, oracle_factor
 from schedule_prediction_runs import per_candidate
 from schedule_prediction_scores import Score, score_problem, untrained_order
 
-STRATEGIES = ("full", "predict", "full+scales", "predict+scales", "oracle grid")
+STRATEGIES = ("full", "one seed", "predict", "full+scales", "one seed+scales", "predict+scales",
+              "oracle grid")
 COLUMNS = ("problem", "strategy", "cand.", "tau", "regret vs best", "regret vs oracle",
            "cost (runs)", "cost / full", "law error", "in interval", "self-check", "stopped")
 

@@ -42,7 +42,7 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
     for problem in problems:
         mine = {r["strategy"]: r for r in rows
                 if r["problem"] == problem and r["first_seed"] is None}
-        assert {"full", "full+scales", "oracle grid"} <= set(mine), mine
+        assert {"full", "full+scales", "one seed", "one seed+scales", "oracle grid"} <= set(mine)
         assert mine["full"]["candidates"] == 8 and mine["full+scales"]["candidates"] == 24
         for row in mine.values():
             # the global oracle is the best truth of everything trained: no pick beats it
@@ -56,12 +56,15 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             assert row["regret_best"] >= 0 and row["fraction"] == 1.0, row
             seeds = 2  # the tiny run's study seeds
             assert row["candidates"] * seeds < row["runs"] < row["candidates"] * seeds + 2, row
+        for suffix in ("", "+scales"):  # the full study's first seed alone: a third of it
+            row, full = mine["one seed" + suffix], mine["full" + suffix]
+            assert row["candidates"] == full["candidates"] and 0.4 < row["fraction"] < 0.6, row
         for strategy in ("predict", "predict+scales"):
             row = mine[strategy]
             assert 0 < row["fraction"] <= 1.5 and math.isfinite(row["runs"]), row
             assert row["pick"] is not None, row  # the first row is always a trained one
         # every study again with the other seed first: its own study, scored beside the first
-        for strategy in ("full", "predict", "full+scales", "predict+scales"):
+        for strategy in ("full", "one seed", "predict", "full+scales", "predict+scales"):
             again = next(r for r in rows if r["problem"] == problem
                          and r["strategy"] == strategy and r["first_seed"] == 1)
             assert again["pick"] is not None and 0 < again["fraction"] <= 1.5, again
