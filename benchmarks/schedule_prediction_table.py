@@ -76,6 +76,12 @@ def mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean([math.inf if v is None else v for v in values]))
 
 
+def mean_tau(values: Sequence[float | None]) -> float | None:
+    """Mean of the taus that apply (None: undefined, e.g. every candidate's value the same)."""
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
 def over_first_seeds(scores: list[Score]) -> list[Score]:
     """Each problem's scores averaged over its runs with each study seed first (tau, regrets,
     cost: their means; the rest the first order's): what :func:`medians` and :func:`targets`
@@ -86,7 +92,7 @@ def over_first_seeds(scores: list[Score]) -> list[Score]:
             continue
         runs = [r for r in scores if r.problem == s.problem and r.strategy == s.strategy]
         if len(runs) > 1:
-            s = replace(s, tau=mean([r.tau for r in runs]),
+            s = replace(s, tau=mean_tau([r.tau for r in runs]),
                         regret_best=mean([r.regret_best for r in runs]),
                         regret_oracle=mean([r.regret_oracle for r in runs]),
                         runs=float(np.mean([r.runs for r in runs])),
@@ -109,7 +115,7 @@ def first_seed_lines(scores: list[Score], study_seeds: Sequence[int]) -> list[st
                    if seed in runs else "-" for seed in study_seeds]
         lines.append(f"| {s.problem} | {s.strategy} | {' | '.join(by_seed)} | "
                      f"{pct(mean([r.regret_oracle for r in runs.values()]))} "
-                     f"(tau {num(mean([r.tau for r in runs.values()]))}) |")
+                     f"(tau {num(mean_tau([r.tau for r in runs.values()]))}) |")
     return lines
 
 
