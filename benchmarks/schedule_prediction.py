@@ -72,7 +72,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def compute(problem: str, settings: Settings, work: Path, with_predict: bool) -> dict[str, Any]:
     """Every arm of one problem (each read back from WORK when it already ran)."""
     runner = Runner(problem, settings, work)
-    arms: dict[str, Any] = {arm_name("full", scales, seeds[0], settings): runner.full(scales, seeds)
+    arms: dict[str, Any] = {arm_name("full", scales, seeds[0], settings.study_seeds):
+                            runner.full(scales, seeds)
                             for scales in (False, True) for seeds in settings.seed_orders()}
     arms["oracle"] = runner.oracle(arms["full"]["suite"])
     if with_predict:
@@ -93,7 +94,8 @@ def predict_columns(runner: Runner) -> dict[str, Any]:
     """The predict arms (``strategy="predict"``, with and without lr_scales, each with every
     study seed first in turn): {} until this lrscope's compare takes ``strategy=``."""
     settings = runner.settings
-    found = {arm_name("predict", scales, seeds[0], settings): runner.predict(scales, seeds)
+    found = {arm_name("predict", scales, seeds[0], settings.study_seeds):
+             runner.predict(scales, seeds)
              for scales in (False, True) for seeds in settings.seed_orders()}
     return {arm: study for arm, study in found.items() if study is not None}
 

@@ -92,15 +92,15 @@ def pick_of(result: Any, study: dict[str, Any]) -> str | None:
                  if (base, scale) == (row.label, row.lr_scale) or label == row.label), row.label)
 
 
-def arm_name(strategy: str, scales: bool, first_seed: int, settings: Settings) -> str:
+def arm_name(strategy: str, scales: bool, first_seed: int, study_seeds: tuple[int, ...]) -> str:
     """The arm of a ``strategy`` ("full" or "predict") study whose first seed is ``first_seed``
     (its range test and, for predict, every trial it trains first run at that seed).
 
-    >>> arm_name("predict", True, 0, Settings()), arm_name("full", False, 2, Settings())
+    >>> arm_name("predict", True, 0, (0, 1, 2)), arm_name("full", False, 2, (0, 1, 2))
     ('predict-scales', 'full-s2')
     """
     arm = f"{strategy}-scales" if scales else strategy
-    return arm if first_seed == settings.study_seeds[0] else f"{arm}-s{first_seed}"
+    return arm if first_seed == study_seeds[0] else f"{arm}-s{first_seed}"
 
 
 class Runner:
@@ -139,7 +139,7 @@ class Runner:
     def full(self, scales: bool, seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
         """The full study at ``seeds`` (None: the study seeds)."""
         seeds = self.settings.study_seeds if seeds is None else seeds
-        arm = arm_name("full", scales, seeds[0], self.settings)
+        arm = arm_name("full", scales, seeds[0], self.settings.study_seeds)
         if (done := self._cached(arm)) is not None:
             return done
         lr_scales = list(self.settings.lr_scales) if scales else None
@@ -165,7 +165,7 @@ class Runner:
         """``strategy="predict"`` in a fresh folder, at ``seeds`` (None: the study seeds);
         None when this lrscope has no predict."""
         seeds = self.settings.study_seeds if seeds is None else seeds
-        arm = arm_name("predict", scales, seeds[0], self.settings)
+        arm = arm_name("predict", scales, seeds[0], self.settings.study_seeds)
         if (done := self._cached(arm)) is not None:
             return done
         if not predict_available():

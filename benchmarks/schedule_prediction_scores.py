@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from schedule_prediction_runs import per_candidate
+from schedule_prediction_runs import arm_name, per_candidate
 from scipy.stats import kendalltau
 
 from lrscope.study.predict.probes import BY_LAWS_ORDER, BY_PROBES
@@ -46,7 +46,8 @@ class Score:
     stopped: str = ""
     # False when the truth cannot tell the candidates apart (see :func:`informative`)
     informative: bool = True
-    # predict: the seed it trained first (None: the study seeds' first, the main rows)
+    # the seed the study ran first, its range test's (None: the study seeds' first: the main
+    # rows; see schedule_prediction_runs.arm_name)
     first_seed: int | None = None
 
     def row(self) -> dict[str, Any]:
@@ -198,8 +199,8 @@ def score_problem(problem: str, arms: dict[str, Any],
         full_cost = full_steps(arms["full" + tag], candidates, len(study_seeds))
         for strategy in ("full", "one seed", "predict"):
             for first in study_seeds:
-                arm = ("predict" if strategy == "predict" else "full") + tag
-                study = arms.get(arm if first == study_seeds[0] else f"{arm}-s{first}")
+                study = arms.get(arm_name("predict" if strategy == "predict" else "full",
+                                          bool(tag), first, study_seeds))
                 if study is None:
                     continue
                 if strategy == "one seed":  # the full study's first seed alone
