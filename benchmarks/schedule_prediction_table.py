@@ -82,6 +82,12 @@ def mean_tau(values: Sequence[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
+def mean_whole(values: Sequence[float | None]) -> float | None:
+    """Mean, None when any value is missing (a regret vs the suite's best needs every
+    candidate's truth: a missing one is not known, where :func:`mean` reads no pick as inf)."""
+    return None if any(v is None for v in values) else mean(values)
+
+
 def over_first_seeds(scores: list[Score]) -> list[Score]:
     """Each problem's scores averaged over its runs with each study seed first (tau, regrets,
     cost: their means; the rest the first order's): what :func:`medians` and :func:`targets`
@@ -93,7 +99,7 @@ def over_first_seeds(scores: list[Score]) -> list[Score]:
         runs = [r for r in scores if r.problem == s.problem and r.strategy == s.strategy]
         if len(runs) > 1:
             s = replace(s, tau=mean_tau([r.tau for r in runs]),
-                        regret_best=mean([r.regret_best for r in runs]),
+                        regret_best=mean_whole([r.regret_best for r in runs]),
                         regret_oracle=mean([r.regret_oracle for r in runs]),
                         runs=float(np.mean([r.runs for r in runs])),
                         fraction=mean([r.fraction for r in runs]))
@@ -101,21 +107,21 @@ def over_first_seeds(scores: list[Score]) -> list[Score]:
     return out
 
 
-def first_seed_lines(scores: list[Score], study_seeds: Sequence[int]) -> list[str]:
+def first_seed_lines(scores: list[Score], averaged: list[Score],
+                     study_seeds: Sequence[int]) -> list[str]:
     """Per problem and strategy, its regret vs the oracle and tau with each study seed first,
-    and their means."""
+    and their means (``averaged``: :func:`over_first_seeds` of ``scores``)."""
     lines = ["| problem | strategy | " + " | ".join(f"first seed {seed}" for seed in study_seeds)
              + " | mean |", "|---|---|" + "---|" * (len(study_seeds) + 1)]
-    for s in scores:
-        if s.strategy == "oracle grid" or s.first_seed is not None:
+    for s in averaged:
+        if s.strategy == "oracle grid":
             continue
         runs = {r.first_seed if r.first_seed is not None else study_seeds[0]: r for r in scores
                 if r.problem == s.problem and r.strategy == s.strategy}
         by_seed = [f"{pct(runs[seed].regret_oracle)} (tau {num(runs[seed].tau)})"
                    if seed in runs else "-" for seed in study_seeds]
         lines.append(f"| {s.problem} | {s.strategy} | {' | '.join(by_seed)} | "
-                     f"{pct(mean([r.regret_oracle for r in runs.values()]))} "
-                     f"(tau {num(mean_tau([r.tau for r in runs.values()]))}) |")
+                     f"{pct(s.regret_oracle)} (tau {num(s.tau)}) |")
     return lines
 
 
@@ -194,15 +200,17 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
     lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
     if any(s.first_seed is not None for s in scores):
         seeds = settings.study_seeds[:settings.first_seeds]
+        each = over_first_seeds(scores)
         lines += ["", "## Each study seed first", "",
                   "The first seed runs the range test, which sets the suite's peak, and predict "
                   "trains its first seed only: every study rerun with the seeds rotated, each "
                   f"first in turn ({', '.join(str(list(o)) for o in settings.seed_orders())}); "
                   "regret vs the global oracle and Kendall tau of each order, and their mean. The "
-                  "rows above are the first order's.", "", *first_seed_lines(scores, seeds), "",
+                  "rows above are the first order's.", "",
+                  *first_seed_lines(scores, each, seeds), "",
                   "Medians over the informative problems of each problem's mean over the first "
                   "seeds, and the targets on them:", ""]
-        averaged = medians(over_first_seeds(scores))
+        averaged = medians(each)
         lines += ["| strategy | problems | tau | regret vs oracle | cost / full |",
                   "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['problems']} | {num(v['tau'])} | {pct(v['regret_oracle'])} | "

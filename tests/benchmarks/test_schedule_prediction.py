@@ -94,3 +94,25 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             # share: probes keep 8 steps at least, lrscope.study.predict.probes.MIN_STEPS)
             assert 0 < cost < 50, row
     assert list((tmp_path / "work" / "tiny" / "digits-mlp").glob("probe-k*/study.sqlite"))
+
+
+def test_means_over_seed_orders_keep_not_known_apart_from_no_pick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regret vs the suite's best that one order cannot tell (its truth partial) leaves the
+    mean unknown ("-"), where a study with no pick counts as inf; the table's mean column is
+    the averaged score's."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from schedule_prediction_scores import Score
+    from schedule_prediction_table import first_seed_lines, over_first_seeds
+
+    def score(first: int | None, best: float | None, oracle: float | None) -> Score:
+        return Score("p", "predict", 8, "a", 0.5, best, oracle, 3.0, 0.1, first_seed=first)
+
+    scores = [score(None, 0.1, 0.2), score(1, None, 0.4), score(2, 0.3, None)]
+    (mean,) = over_first_seeds(scores)
+    assert mean.regret_best is None and mean.regret_oracle == math.inf
+    (kept,) = over_first_seeds([score(None, 0.1, 0.2), score(1, 0.3, 0.4)])
+    assert kept.regret_best == pytest.approx(0.2) and kept.regret_oracle == pytest.approx(0.3)
+    assert kept.first_seed is None and kept.tau == 0.5
+    row = first_seed_lines([score(None, 0.1, 0.2), score(1, 0.3, 0.4)], [kept], [0, 1])[-1]
+    assert row.startswith("| p | predict | 20.0% (tau 0.50) | 40.0% (tau 0.50) | 30.0%"), row
