@@ -22,14 +22,18 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_compare_digits_with_a_diverging_schedule(tmp_path, capsys):
-    out = tmp_path / "study"
+def test_compare_digits_with_a_diverging_schedule(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")  # a narrow terminal: the paths still print whole
+    out = tmp_path / "study[a]"  # brackets: a path, not rich markup
     code, stdout, _ = run_cli(
         capsys, "compare", "--task", "digits", "--schedules", "constant(lr=0.1)",
         "constant(lr=100)", "--seeds", "2", "--steps", "120", "--eval-every", "40",
         "--range-steps", "30", "--parallel", "none", "--out", str(out))
     assert code == 0
-    assert "report.html" in stdout
+    lines = stdout.splitlines()
+    assert f"leaderboard: {out / 'leaderboard.csv'}" in lines, stdout
+    assert f"report: {out / 'report.html'}" in lines, stdout
+    assert f"lrscope compare: 2 seeds x 120 steps -> {out}" in lines, stdout
     with Store.in_dir(out, create=False) as store:
         trials = {(t.label, t.seed): t for t in store.trials()}
         assert len(trials) == 4

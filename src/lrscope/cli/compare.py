@@ -156,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
             save_config(config if grown is None else config.model_copy(update={
                 key: tuple(grown[key]) if isinstance(grown[key], list) else grown[key]
                 for key in plan.may_grow if key in grown}), out, used=plan.config["resolved"])
-        Console(quiet=not engine.is_main).print(
-            f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}")
+        Console(quiet=not engine.is_main).print(  # a path is never broken across lines
+            f"lrscope compare: {len(plan.seeds)} seeds x {plan.steps} steps -> {out}",
+            highlight=False, markup=False, soft_wrap=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True,
                       disable=not live_progress(console)) as bar:
@@ -200,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         if busy:
             console.print(f"note: {len(busy)} trial(s) were running in another process on {out} "
                           "(busy elsewhere); the report lacks them until it finishes "
-                          f"(then `lrscope report {out}`)", highlight=False)
+                          f"(then `lrscope report {out}`)", highlight=False, markup=False,
+                          soft_wrap=True)
         for warning in suite.warnings:
             console.print(f"warning: {warning}", style="yellow", highlight=False)
         # A terminal keeps its width, as does $COLUMNS (rich reads it); a pipe or file gets the
@@ -238,7 +240,9 @@ def run(args: argparse.Namespace) -> int:
 
             for line in summary_lines(load_predictions(out, plan.name)):
                 stdout.print(line, highlight=False, markup=False, soft_wrap=True)
-        stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}")
+        # whole paths, to copy: not wrapped inside a name, nor read as markup ("runs/[a]")
+        stdout.print(f"leaderboard: {result.leaderboard_csv}\nreport: {result.report_html}",
+                     highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
