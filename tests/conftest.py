@@ -17,3 +17,14 @@ from hypothesis import settings  # noqa: E402
 
 settings.register_profile("lrscope", derandomize=True, database=None, deadline=None)
 settings.load_profile("lrscope")
+
+
+def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
+    """Under pytest-xdist (scripts/test.sh runs the suite on 2 workers), the tests that start a
+    local Ray cluster run on one worker, one after another: two clusters at once would only
+    compete for the 2 cores each claims."""
+    import pytest
+
+    for item in items:
+        if item.path.name == "test_ray_runner.py" or "[ray]" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("ray"))
