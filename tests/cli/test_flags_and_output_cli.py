@@ -54,6 +54,8 @@ def test_issue19_item15_resumed_run_counts_done_trials_and_follows_columns(tmp_p
     assert again.returncode == 0, again.stderr
     assert "trials: 2/2 already done" in again.stderr
     table = [line for line in again.stdout.splitlines() if "│" in line or "constant(" in line]
-    assert table and max(len(line) for line in again.stdout.splitlines()) <= 90
+    out = str(tmp_path / "s")  # a line naming a path may run past COLUMNS: never broken
+    assert table and max(len(line) for line in again.stdout.splitlines() if out not in line) <= 90
+    assert f"report: {out}/report.html" in again.stdout.splitlines()
     assert "exponential(lr=0.1," in again.stdout  # wrapped at the space, never mid-token
     assert "gamma=0.999)" in again.stdout
