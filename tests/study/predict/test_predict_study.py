@@ -246,8 +246,10 @@ def test_issue18_kill_9_mid_predict_study_then_rerun_equals_uninterrupted(tmp_pa
 def test_issue18_item2_the_schedule_optimised_on_the_law_is_trained_as_a_candidate(tmp_path):
     """Once the law passed its self-check (least squares, where it holds), the schedule it
     predicts best beyond the suite competes with the untrained candidates; trained, it is a
-    measured row, never the best unless measured so."""
-    call = prepared(study_script.quadratic, tmp_path, budget=0.7)
+    measured row, never the best unless measured so. At a budget of 0.8 the probes are 30
+    steps of the 60 (at 0.7 they shrink to 20, to leave room for one more full-length run,
+    and the law fitted to them fails its check on this problem)."""
+    call = prepared(study_script.quadratic, tmp_path, budget=0.8)
     suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget)
     assert record is not None and record.optimised is not None
     assert record.self_check is not None and record.self_check.passed
@@ -255,7 +257,7 @@ def test_issue18_item2_the_schedule_optimised_on_the_law_is_trained_as_a_candida
     assert record.candidates[label].trained
     assert trial_key(label, 0) in stored(tmp_path)
     assert label in [row[0] for row in rows(tmp_path)]
-    assert record.cost.steps <= 0.7 * record.cost.full_steps
+    assert record.cost.steps <= 0.8 * record.cost.full_steps
 
 
 def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp_path):

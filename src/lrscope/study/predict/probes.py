@@ -38,11 +38,33 @@ if TYPE_CHECKING:
     from lrscope.study.predict.law import Curve
 
 # The share of the budget (after the range test) the probes spend: the benchmark's best of
-# 25% and 50% (more probes leave fewer full-length runs to confirm them).
+# 25% and 50% (more probes leave fewer full-length runs to confirm them); down to half of it
+# where shorter probes leave room for one more full-length run (:func:`probe_allowance`)
 PROBE_SHARE = 0.25
+MIN_PROBE_SHARE = PROBE_SHARE / 2
 EVALUATIONS = 8  # per probe: enough points to fit a law's curve, cheap at a probe's length
 SUFFIX = "-probes"  # the probe study's name: the study's own, with this after it
 MIN_STEPS = 8  # the shortest probe: a curve the law can read, however small the budget
+
+
+def probe_allowance(rest: int, run_steps: int) -> float:
+    """The trial steps the probes may spend of ``rest`` (the budget after the range test):
+    :data:`PROBE_SHARE` of it, or less, down to :data:`MIN_PROBE_SHARE`, where that leaves
+    room for one more full-length run. The fixed share could leave up to a run's worth of the
+    budget unspent: on the default suite, 1/6 of 24 runs held the range test, probes at 1/9
+    of the length and two runs, with 0.8 of a run over; probes at 1/12 leave room for a third.
+
+    >>> probe_allowance(rest=1120, run_steps=300)  # 3 runs after the probes, not 2
+    220
+    >>> probe_allowance(rest=1000, run_steps=300)  # a third run would leave the probes 100
+    250.0
+    """
+    share = PROBE_SHARE * rest
+    if run_steps <= 0:
+        return share
+    runs = math.floor((rest - share) / run_steps)
+    shorter = rest - (runs + 1) * run_steps
+    return shorter if shorter >= MIN_PROBE_SHARE * rest else share
 
 
 def compression(candidates: int, steps: int, allowance: float) -> int:
