@@ -19,14 +19,18 @@ from lrscope.study.store.sqlite import Store
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "schedule_prediction.py"
 PROBES = ROOT / "benchmarks" / "schedule_prediction_probes.py"
+BOUND = ROOT / "benchmarks" / "schedule_prediction_bound.py"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
+                                                         os.environ.get("PYTHONPATH", "")])}
 
 
 def _run(tmp_path: Path, script: Path = SCRIPT, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
-                                                        os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, str(script), "--tiny", "--out", str(tmp_path / "out"),
                            "--work", str(tmp_path / "work"), *args], capture_output=True,
-                          text=True, env=env, timeout=900, check=False)
+                          text=True, env=_env(), timeout=900, check=False)
 
 
 @pytest.mark.slow
@@ -94,6 +98,22 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             # share: probes keep 8 steps at least, lrscope.study.predict.probes.MIN_STEPS)
             assert 0 < cost < 50, row
     assert list((tmp_path / "work" / "tiny" / "digits-mlp").glob("probe-k*/study.sqlite"))
+    # what a perfect choice of predict's full-length runs would pick, from the same arms: its
+    # "as run" column is the benchmark's own predict regret, averaged over the seed orders
+    bound = subprocess.run([sys.executable, str(BOUND), "--tiny", "--work",
+                            str(tmp_path / "work")], capture_output=True, text=True,
+                           env=_env(), timeout=300, check=False)
+    assert bound.returncode == 0, bound.stderr[-3000:]
+    lines = bound.stdout.splitlines()
+    assert lines[0] == ("| problem | predict (as run) | perfect, 1 run | perfect, 2 runs | "
+                        "perfect, 3 runs | perfect, 4 runs |")
+    for problem in problems:
+        cells = next(line for line in lines if line.startswith(f"| {problem} |")).split(" | ")
+        mean = sum(r["regret_oracle"] for r in rows
+                   if r["problem"] == problem and r["strategy"] == "predict") / 2
+        assert cells[1] == f"{100 * mean:.1f}%", cells
+        assert all(float(cell.rstrip("% |")) >= 0 for cell in cells[1:]), cells
+    assert lines[-1].startswith("| **median** |")
 
 
 def test_means_over_seed_orders_keep_not_known_apart_from_no_pick(
@@ -116,3 +136,20 @@ def test_means_over_seed_orders_keep_not_known_apart_from_no_pick(
     assert kept.first_seed is None and kept.tau == 0.5
     row = first_seed_lines([score(None, 0.1, 0.2), score(1, 0.3, 0.4)], [kept], [0, 1])[-1]
     assert row.startswith("| p | predict | 20.0% (tau 0.50) | 40.0% (tau 0.50) | 30.0%"), row
+
+
+def test_a_perfect_choice_of_runs_is_the_best_probed_and_the_best_in_truth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """schedule_prediction_bound.perfect_pick: the best-probed candidate always runs (as in
+    predict), then the others by truth; the pick is the best measured at the first seed, so
+    a perfect choice can still pick the worse of two by noise."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from schedule_prediction_bound import perfect_pick
+
+    probes = {"a": 0.1, "b": 0.3, "c": 0.2, "d": None}
+    truth = {"a": 0.5, "b": 0.2, "c": 0.4, "d": 0.1}
+    seed = {"a": 0.45, "b": 0.5, "c": 0.3, "d": 0.6}
+    assert perfect_pick(probes, truth, seed, runs=1) == "a"  # the best-probed alone
+    assert perfect_pick(probes, truth, seed, runs=2) == "a"  # d (best truth) measured worse
+    assert perfect_pick(probes, truth, seed, runs=4) == "c"
+    assert perfect_pick(probes, truth, {**seed, "d": 0.2}, runs=2) == "d"
