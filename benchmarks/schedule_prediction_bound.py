@@ -49,7 +49,7 @@ def perfect_pick(probes: dict[str, float | None], truth: dict[str, float],
     """
     order = sorted(probes, key=lambda label: (math.inf if probes[label] is None
                                               else probes[label], label))
-    rest = sorted((label for label in order[1:]), key=lambda label: (truth[label], label))
+    rest = sorted(order[1:], key=lambda label: (truth[label], label))
     chosen = [order[0], *rest[:runs - 1]]
     return min(chosen, key=lambda label: (first_seed[label], label))
 
@@ -74,9 +74,9 @@ def problem_rows(folder: Path, settings: Settings) -> dict[str, list[float]] | N
         predict = arm(arm_name("predict", False, seeds[0], settings.study_seeds))
         if full is None or predict is None or not (predict.get("record") or {}).get("probes"):
             continue
-        first = {t["label"]: (t["val"] if t["status"] == "finished" and t["val"] is not None
-                              else math.inf)
-                 for t in full["trials"] if t["seed"] == seeds[0]}
+        # the benchmark's "one seed" values: the full study's first seed alone
+        first = per_candidate({**full, "trials": [t for t in full["trials"]
+                                                  if t["seed"] == seeds[0]]}, "val")
         probes = predict["record"]["probes"]
         if not set(probes) <= set(first) or not set(probes) <= set(truth):
             continue

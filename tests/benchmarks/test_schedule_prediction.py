@@ -109,8 +109,9 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
                         "perfect, 3 runs | perfect, 4 runs |")
     for problem in problems:
         cells = next(line for line in lines if line.startswith(f"| {problem} |")).split(" | ")
-        mean = sum(r["regret_oracle"] for r in rows
-                   if r["problem"] == problem and r["strategy"] == "predict") / 2
+        regrets = [r["regret_oracle"] for r in rows
+                   if r["problem"] == problem and r["strategy"] == "predict"]
+        mean = sum(regrets) / len(regrets)
         assert cells[1] == f"{100 * mean:.1f}%", cells
         assert all(float(cell.rstrip("% |")) >= 0 for cell in cells[1:]), cells
     assert lines[-1].startswith("| **median** |")

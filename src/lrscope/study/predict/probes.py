@@ -55,17 +55,15 @@ def probe_allowance(rest: int, run_steps: int) -> float:
     of the length and two runs, with 0.8 of a run over; probes at 1/12 leave room for a third.
     Measured there (docs/benchmarks.md, 2026-12-07 evening): the median regret vs the oracle
     over the seed orders' means 13.6% -> 9.8% (the full study: 11.0%), Kendall tau 0.57 as
-    before; with seed 0 first alone 10.6% -> 14.2%. The median moved with one problem's
-    probe order (shorter probes), the third run helped two others: one-seed verdicts, noisy.
+    before; with seed 0 first alone 10.6% -> 14.2%. Mostly one problem's probe order moved
+    (benchmarks/schedule_prediction_bound.py: one-seed verdicts, noisy).
 
     >>> probe_allowance(rest=1120, run_steps=300)  # 3 runs after the probes, not 2
     220
     >>> probe_allowance(rest=1000, run_steps=300)  # a third run would leave the probes 100
     250.0
     """
-    share = PROBE_SHARE * rest
-    if run_steps <= 0:
-        return share
+    share = PROBE_SHARE * rest  # run_steps >= 2: compare checks steps before any study
     runs = math.floor((rest - share) / run_steps)
     shorter = rest - (runs + 1) * run_steps
     return shorter if shorter >= MIN_PROBE_SHARE * rest else share
