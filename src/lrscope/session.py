@@ -158,8 +158,11 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
     heard: list[str] = []
 
     def hear(line: str) -> None:
+        # a predict study runs its trials in many small batches, each choosing how to run them
+        # again: a choice is said once, not once per batch
+        said = line in heard
         heard.append(line)
-        if announce is not None:
+        if announce is not None and not said:
             announce(line)
 
     sink = TensorBoardSink(out)

@@ -79,6 +79,7 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
                 assert {t.seed for t in store.trials(run.id)} == seeds
     assert "## Each study seed first" in table
     assert "| problem | strategy | first seed 0 | first seed 1 | mean |" in table
+    assert "| target | margin (passes at >= 0) | 90% interval over redrawn seed orders |" in table
     # the cache: a second run reads every study back, trains nothing and says the same
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "work").rglob("*.sqlite")}
     again = _run(tmp_path)
@@ -154,3 +155,33 @@ def test_a_perfect_choice_of_runs_is_the_best_probed_and_the_best_in_truth(
     assert perfect_pick(probes, truth, seed, runs=2) == "a"  # d (best truth) measured worse
     assert perfect_pick(probes, truth, seed, runs=4) == "c"
     assert perfect_pick(probes, truth, {**seed, "d": 0.2}, runs=2) == "d"
+
+
+def test_redrawn_seed_orders_keep_strategies_paired_and_agree_with_the_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """schedule_prediction_resample.firmness: a problem's orders are drawn once for every
+    strategy, so a predict that always picks as the full study does passes the regret target
+    (1 point of slack) in every draw, however far the orders differ; unpaired draws would fail
+    it in some. The margin on the orders that ran is the table's; a seed gives the same draws."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from schedule_prediction_resample import firmness
+    from schedule_prediction_scores import Score
+    from schedule_prediction_table import margins, medians, over_first_seeds
+
+    def rows(problem: str, regrets: list[float], taus: list[float]) -> list[Score]:
+        return [Score(problem, strategy, 8, "a", tau if strategy == "predict" else 0.5, None,
+                      regret, 4.0, fraction, first_seed=None if i == 0 else i)
+                for i, (regret, tau) in enumerate(zip(regrets, taus, strict=True))
+                for strategy, fraction in (("full", 1.0), ("predict", 0.15))]
+
+    scores = [*rows("p", [0.0, 0.5, 1.0], [0.9, 0.3, 0.6]),
+              *rows("q", [0.2, 0.1, 2.0], [0.4, 0.8, 0.7]),
+              *rows("r", [0.3, 0.3, 0.0], [0.1, 0.95, 0.5])]
+    found = {f.target: f for f in firmness(scores, draws=300, seed=1)}
+    assert found["regret"].passing == 1.0 and found["regret"].low == pytest.approx(0.01)
+    assert found["cost"].passing == 1.0
+    table = margins(medians(over_first_seeds(scores)))
+    assert found["tau"].margin == pytest.approx(table["tau"])
+    assert found["tau"].low <= found["tau"].margin <= found["tau"].high
+    assert 0 < found["tau"].passing < 1  # the orders disagree: some draws pass, some fail
+    assert firmness(scores, draws=300, seed=1) == list(found.values())

@@ -46,3 +46,15 @@ def test_issue18_strategy_and_budget_in_the_toml_are_not_the_study_identity(tmp_
     path.write_text('task = "digits"\nsteps = 20\nstrategy = "predict"\nbudget = "a lot"\n')
     code, err = run_cli(capsys, "compare", "--config", str(path), "--out", str(tmp_path / "t"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "budget" in err, err
+
+
+def test_issue18_a_predict_study_says_each_parallel_choice_once(tmp_path, capsys):
+    """A predict study trains in many small batches, each choosing how to run (``--parallel
+    auto``, the default); the terminal says a choice once, not once per batch."""
+    code = main(["compare", "--task", "digits", "--steps", "120", "--limit-train", "320",
+                 "--limit-test", "200", "--strategy", "predict", "--out", str(tmp_path / "p")])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    choices = [line for line in said.err.splitlines() if line.startswith("parallel auto: ")]
+    assert choices and len(choices) == len(set(choices)), said.err
+    assert any(line.startswith("predict: trained ") for line in said.out.splitlines()), said.out
