@@ -19,7 +19,13 @@ import pytest
 import lrscope
 from lrscope.study.api import PreparedCompare, prepare_compare
 from lrscope.study.plan import TrialEvent
-from lrscope.study.predict.probes import BY_LAW, BY_LAWS_ORDER, BY_PROBES
+from lrscope.study.predict.probes import (
+    BY_LAW,
+    BY_LAWS_ORDER,
+    BY_PROBES,
+    compression,
+    probe_allowance,
+)
 from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
@@ -289,3 +295,27 @@ def test_issue18_probes_are_read_on_the_validation_split_before_any_full_run(tmp
         curve = curves[label]
         assert curve is not None and list(curve.values) == list(val[spec])
     assert state.spent() == 20 + len(suite.labels()) * probes.steps  # range test + probes
+
+
+@pytest.mark.slow
+def test_issue18_a_rerun_with_another_budget_reuses_the_probes_and_trains_more(tmp_path):
+    """The budget is not the study's identity: a rerun with a larger one on the same folder
+    keeps the probes already trained (another budget would compress them differently, a
+    probe study with other settings, which the store refuses) and trains more full-length
+    runs; a smaller one afterwards trains nothing."""
+    small = study_script.digits(str(tmp_path), "predict", budget=0.2)
+    probes, trials = stored(tmp_path, "study-probes"), stored(tmp_path, "study")
+    first = load_predictions(tmp_path, "study")
+    assert first is not None and first.probe_factor is not None
+    larger = study_script.digits(str(tmp_path), "predict", budget=0.45)
+    assert stored(tmp_path, "study-probes") == probes  # the same probes, none trained again
+    after = stored(tmp_path, "study")
+    assert set(trials) < set(after) and all(after[key] == trials[key] for key in trials)
+    record = load_predictions(tmp_path, "study")
+    assert record is not None and larger.cost == record.cost and larger.cost is not None
+    assert small.cost is not None and larger.cost.steps > small.cost.steps
+    assert record.probe_factor == first.probe_factor
+    full = record.cost.full_steps  # at 0.45 from the start, the probes would be longer
+    assert compression(8, 60, probe_allowance(int(0.45 * full) - 20, 60)) < first.probe_factor
+    study_script.digits(str(tmp_path), "predict", budget=0.2)
+    assert stored(tmp_path, "study") == after and stored(tmp_path, "study-probes") == probes

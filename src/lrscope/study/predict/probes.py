@@ -79,6 +79,20 @@ def compression(candidates: int, steps: int, allowance: float) -> int:
     return k
 
 
+def stored_compression(out: Path, plan: StudyPlan, wanted: int) -> int:
+    """The compression of the probes the folder ``out`` already holds for ``plan``, else
+    ``wanted``. A rerun with another budget reuses them: they are paid for, and a study's
+    settings are fixed once stored (probes of another length would be refused as a changed
+    study). The smallest ``k`` that gives the stored length, as :func:`compression` picks."""
+    with Store.in_dir(out) as store:
+        run = store.find_run(plan.name + SUFFIX)
+        short = run.config.get("steps") if run is not None else None
+    if not isinstance(short, int) or short < 1:
+        return wanted
+    return next((k for k in range(1, plan.steps + 1) if math.ceil(plan.steps / k) == short),
+                wanted)
+
+
 def probe_plan(plan: StudyPlan, suite: Suite, k: int) -> tuple[StudyPlan, dict[str, str]]:
     """The probe study of ``plan``'s ``suite`` compressed ``k`` times, and each candidate's
     label there (candidate label -> probe label)."""

@@ -17,7 +17,14 @@ import numpy as np
 
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
-from lrscope.study.predict.probes import BY_LAW, PROBES, Probes, compression, probe_allowance
+from lrscope.study.predict.probes import (
+    BY_LAW,
+    PROBES,
+    Probes,
+    compression,
+    probe_allowance,
+    stored_compression,
+)
 from lrscope.study.predict.race import (
     Budget,
     Interval,
@@ -82,10 +89,11 @@ class StudyState:
                                 fraction=fraction)
         # the probes (.probes): a suite with lr_scales is not probed (they compare shapes at
         # one peak, not peaks), nor a run too short to compress; their compression fits
-        # what the full-length runs leave of the budget (probe_allowance)
-        self.probes = Probes(plan, suite, out, compression(
+        # what the full-length runs leave of the budget (probe_allowance), unless the folder
+        # holds probes already (a rerun with another budget reuses them)
+        self.probes = Probes(plan, suite, out, stored_compression(out, plan, compression(
             len(suite.schedules), plan.steps,
-            probe_allowance(self.budget.limit - range_steps, plan.steps)))
+            probe_allowance(self.budget.limit - range_steps, plan.steps))))
         self.probing = not plan.lr_scales and self.probes.factor > 1
 
     def say(self, line: str) -> None:
