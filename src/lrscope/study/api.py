@@ -162,7 +162,8 @@ def verdict_lines(result: CompareResult, name: str) -> list[str]:
     from lrscope.study.stats.verdict import verdict
     from lrscope.study.store.ran import how_it_ran
 
-    return ["Verdict: " + " ".join(verdict(result.leaderboard, how_it_ran(result.out, name)))]
+    return ["Verdict: " + " ".join(verdict(result.leaderboard, how_it_ran(result.out, name),
+                                           result.tie if result.predictions else ()))]
 
 
 def missing_note(missing: int, trials: int = 0, rerun: str = "command") -> str:

@@ -78,3 +78,18 @@ def test_issue18_the_csv_and_the_table_mark_predicted_rows(tmp_path) -> None:
     assert "predicted, not trained" in text and "0.2 [0.15, 0.25] (predicted)" in text
     # a full study's table has no status column
     assert "status" not in shown_rows(measured(("a", 0.3)))[0]
+
+
+def test_issue18_untrained_candidates_within_reach_keep_the_top_from_being_a_winner() -> None:
+    """A predict study's own tie group names the untrained candidates whose predicted interval
+    reaches the best (res.tie, res.best None): the verdict says "No winner" and names them,
+    as the API does, instead of "Best: a". A trained label in that group is tested as any."""
+    rows = with_predictions(measured(("a", 0.3), ("b", 0.5)), record(PREDICTIONS))
+    said = " ".join(verdict(rows, {}, study_tie=("cosine(lr=0.1)",)))
+    assert said.startswith("No winner: a ranks first") and "Best:" not in said
+    assert ("Not trained, and predicted within reach of it by the loss-curve law (their "
+            "intervals reach its value): cosine(lr=0.1); only training them can rule them "
+            "out.") in said
+    assert "Every other trained schedule differs from it at 3 seeds" in said
+    assert "1 more candidate predicted by the loss-curve law, not trained" in said  # linear
+    assert " ".join(verdict(rows, {}, study_tie=("b",))).startswith("Best: a")

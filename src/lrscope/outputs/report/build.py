@@ -73,7 +73,8 @@ def build_document(views: list[RunView], directory: Path,
     for view in studies:  # the answer first, in plain words (issue 19 item 9)
         title = "Verdict" if len(studies) == 1 else f"Verdict: {view.run.name}"
         document.sections.append(Section(title, 2).add(*(Paragraph(sentence) for sentence in
-                                 verdict(view.rows, how_it_ran(directory, view.run.name)))))
+                                 verdict(view.rows, how_it_ran(directory, view.run.name),
+                                         view.prediction.tie if view.prediction else ()))))
     overlays = [_best_per_family(v) for v in imports]
     for view in studies:
         document.sections += run_sections(view, writer, [c for o in overlays for c in o],

@@ -35,6 +35,7 @@ from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.predict.choice import fit_runs
 from lrscope.study.predict.probe_phases import Decisions, probe_phases
 from lrscope.study.predict.probes import (
+    BY_LAW,
     BY_LAWS_ORDER,
     BY_PROBES,
     PROBES,
@@ -214,11 +215,17 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
                                                       f"; {instead}"))
     elif record.law_params == {} and record.stopped == "fallback":
         lines.append(f"predict: the law could not be fitted; {instead}")
+    elif record.untrained_by == BY_LAW and record.untrained:  # trusted, never tested
+        lines.append(UNCHECKED)
     if untrained and record.untrained:
         lines.append(f"predict: not trained, next first by {record.untrained_by}: "
                      f"{', '.join(record.untrained)}")
     lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
     return lines
+
+
+UNCHECKED = ("predict: the law's predictions are unchecked: the budget ended before a run it "
+             "was not fitted on could test them")
 
 
 def fallback_phrase(record: PredictionRecord) -> str:

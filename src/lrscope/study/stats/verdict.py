@@ -42,6 +42,8 @@ from lrscope.study.stats.uncertainty import CONFIDENCE, MAX_SEEDS, MIN_PAIRS, se
 ALPHA = 1 - CONFIDENCE
 NOTHING_FINISHED = ("Nothing finished: every trial diverged, failed or is unfinished, so there "
                     "is no best schedule.")
+WITHIN_REACH = ("Not trained, and predicted within reach of it by the loss-curve law (their "
+                "intervals reach its value): {names}; only training them can rule them out.")
 PREDICTED_NOTE = ("{n} more candidate{s} predicted by the loss-curve law, not trained: ranked by "
                   "the prediction alone, never tested against the best.")
 
@@ -61,10 +63,16 @@ def tie_group(rows: Sequence[LeaderboardRow]) -> tuple[str, ...]:
     return tuple(row.label for row in rows[1:] if not separated(row))
 
 
-def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]:
+def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any],
+            study_tie: Sequence[str] = ()) -> list[str]:
     """The verdict's sentences (see the module docstring); ``ran`` is the study's entry of
-    DIR/parallel.json (empty when not recorded)."""
-    predicted = sum(not row.measured for row in rows)
+    DIR/parallel.json (empty when not recorded). ``study_tie``: a predict study's own tie
+    group (its record's), which adds the untrained candidates whose predicted interval
+    reaches the best (lrscope.study.predict.race.contenders): those still predicted rows here
+    keep the top from being a winner; the trained ones are tested as any (:func:`tie_group`)."""
+    group = set(tie_group(rows))
+    within = [row.label for row in rows if not row.measured and row.label in study_tie]
+    predicted = sum(not row.measured for row in rows) - len(within)
     rows = [row for row in rows if row.measured]  # what was trained; predictions said below
     if not rows:
         return ["No trial has a result yet.", how_it_ran_text(ran)]
@@ -72,9 +80,9 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
     if best.n_finished == 0:
         return [NOTHING_FINISHED, how_it_ran_text(ran)]
     metric = best.metric
-    tie = [row for row in rows[1:] if row.label in tie_group(rows)]
+    tie = [row for row in rows[1:] if row.label in group]
     ranked = f"by the {ranked_on_text(metric, 'short')}: {metric.text(best.rank_loss, 3)}"
-    if tie:  # the top is a tie: the group is the answer, not its first row
+    if tie or within:  # the top is a tie: the group is the answer, not its first row
         sentences = [f"No winner: {best.label} ranks first, {ranked}, but the study cannot "
                      "separate it from the rest of its tie group."]
     else:
@@ -84,9 +92,11 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
     compared = f"the final {best.versus_on.label}"
     others = len(rows) - 1
     if others == 0:
-        sentences.append("It is the only schedule compared.")
+        sentences.append("It is the only schedule " + ("trained." if within or predicted
+                                                       else "compared."))
     elif not tie:
-        sentences.append(f"Every other schedule differs from it at {at_seeds} (adjusted "
+        trained = " trained" if within or predicted else ""
+        sentences.append(f"Every other{trained} schedule differs from it at {at_seeds} (adjusted "
                          f"p < {ALPHA:.2g} on {compared}).")
     else:
         names = ", ".join(row.label for row in tie)
@@ -98,6 +108,8 @@ def verdict(rows: Sequence[LeaderboardRow], ran: Mapping[str, Any]) -> list[str]
         sentences.append(f"{lead}{names} {verb} not separated from it (adjusted p ≥ "
                          f"{ALPHA:.2g} on {compared}).")
         sentences.append(resolution_text(tie, best))
+    if within:
+        sentences.append(WITHIN_REACH.format(names=", ".join(within)))
     if predicted:
         sentences.append(PREDICTED_NOTE.format(n=predicted, s="" if predicted == 1 else "s"))
     sentences.append(how_it_ran_text(ran))
