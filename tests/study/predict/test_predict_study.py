@@ -319,3 +319,17 @@ def test_issue18_a_rerun_with_another_budget_reuses_the_probes_and_trains_more(t
     assert compression(8, 60, probe_allowance(int(0.45 * full) - 20, 60)) < first.probe_factor
     study_script.digits(str(tmp_path), "predict", budget=0.2)
     assert stored(tmp_path, "study") == after and stored(tmp_path, "study-probes") == probes
+
+
+def test_issue18_a_single_candidate_is_not_probed(tmp_path):
+    """Probes order the candidates; with one there is nothing to order, so none is trained
+    (the study goes to its full-length run at once)."""
+    import dataclasses
+
+    from lrscope.study.predict.state import StudyState
+
+    call = prepared(study_script.digits, tmp_path, budget=0.25)
+    plan = dataclasses.replace(call.plan, schedules=call.plan.schedules[:1])
+    suite = run_study(plan, tmp_path, call.engine, wanted=set())
+    assert len(suite.labels()) == 1
+    assert not StudyState(plan, tmp_path, suite, 0.25).probing

@@ -28,8 +28,9 @@ def probe_phases(state: StudyState) -> Decisions:
     benchmark it ranked the untrained better than the probes did, Kendall tau 0.87/0.87/0.33
     against 0.47/0.73/-0.33 where the check failed), or the probes' where no law was fitted."""
     s0 = state.plan.seeds[0]
+    count = len(state.probes.labels)
     state.say(f"predict: probing every candidate at 1/{state.probes.factor} of its length "
-              f"({len(state.probes.labels)} runs of {state.probes.plan.steps} steps, seed {s0})")
+              f"({count} run{'s' * (count != 1)} of {state.probes.plan.steps} steps, seed {s0})")
     yield from state.probed()
     order = state.probes.order()
     trained = [order[0]]
@@ -77,8 +78,8 @@ def probe_phases(state: StudyState) -> Decisions:
     if trusted and not untried:  # everything trained, budget left: race the seeds
         stopped = yield from state.race_seeds()
     if state.spent() > state.budget.limit:
-        state.say(f"predict: the probes and the first full-length run took {state.percent()} "
-                  f"of the full study's steps, beyond the budget of "
+        state.say(f"predict: the range test, the probes and the first full-length run took "
+                  f"{state.percent()} of the full study's steps, beyond the budget of "
                   f"{state.budget.fraction:.0%}")
     if not trusted:
         left = [label for label in rest if label not in trained]

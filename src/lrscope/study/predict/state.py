@@ -94,7 +94,8 @@ class StudyState:
         self.probes = Probes(plan, suite, out, stored_compression(out, plan, compression(
             len(suite.schedules), plan.steps,
             probe_allowance(self.budget.limit - range_steps, plan.steps))))
-        self.probing = not plan.lr_scales and self.probes.factor > 1
+        # one candidate: nothing for the probes to order
+        self.probing = not plan.lr_scales and self.probes.factor > 1 and len(suite.schedules) > 1
 
     def say(self, line: str) -> None:
         self.lines.append(line)

@@ -159,8 +159,9 @@ def _phases(state: StudyState) -> Decisions:
     elif state.why_not_fitted:
         state.say(f"predict: {state.why_not_fitted}; training every candidate instead")
     if state.spent() > state.budget.limit:
-        state.say(f"predict: the fit runs and the self-check alone took {state.percent()} of "
-                  f"the full study's steps, beyond the budget of {state.budget.fraction:.0%}")
+        checked = ", the fit runs and the self-check" if state.check else " and the fit runs"
+        state.say(f"predict: the range test{checked} took {state.percent()} of the full "
+                  f"study's steps, beyond the budget of {state.budget.fraction:.0%}")
     stopped = ""
     if not trusted:  # the law is not trusted: every candidate is measured at the first seed
         yield from state.train(list(lrs), s0)
