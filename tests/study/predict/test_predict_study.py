@@ -333,3 +333,23 @@ def test_issue18_a_single_candidate_is_not_probed(tmp_path):
     suite = run_study(plan, tmp_path, call.engine, wanted=set())
     assert len(suite.labels()) == 1
     assert not StudyState(plan, tmp_path, suite, 0.25).probing
+
+
+@pytest.mark.slow
+def test_issue18_the_verdicts_wall_time_is_the_whole_predict_study(tmp_path):
+    """DIR/parallel.json's study_wall_s (the verdict's "Ran in") covers the whole call: the
+    range test, the probes and the law's fits too, not only the batches of the study's own
+    trials; a rerun that trains nothing leaves it as it was."""
+    import time
+
+    from lrscope.study.store.ran import how_it_ran
+
+    call = prepared(study_script.digits, tmp_path, budget=0.25)
+    began = time.perf_counter()
+    run_predict(call.plan, tmp_path, call.engine, call.budget)
+    whole = time.perf_counter() - began
+    entry = how_it_ran(tmp_path, "study")
+    assert 0.9 * whole <= entry["study_wall_s"] <= whole + 0.01, (entry, whole)
+    assert entry["study_wall_s"] > how_it_ran(tmp_path, "study-probes")["study_wall_s"]
+    run_predict(call.plan, tmp_path, call.engine, call.budget)
+    assert how_it_ran(tmp_path, "study") == entry

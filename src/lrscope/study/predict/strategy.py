@@ -27,6 +27,7 @@ a distributed engine decides; the others hear each batch of trial keys from it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 
@@ -51,9 +52,10 @@ from lrscope.study.predict.race import (
 )
 from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
-from lrscope.study.run import run_study, trial_key
+from lrscope.study.run import run_study, save_parallel_choice, trial_key
 from lrscope.study.sink import TrialSink
 from lrscope.study.store.predictions import PredictionRecord, save_predictions
+from lrscope.study.store.ran import how_it_ran
 from lrscope.study.strategies import default_budget
 
 
@@ -66,6 +68,7 @@ def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float 
     Returns the suite and,
     on the main rank, the record (also saved as DIR/predictions.json)."""
     out = Path(out)
+    began, before = time.perf_counter(), how_it_ran(out, plan.name).get("study_wall_s")
     fraction = default_budget(plan.lr_scales) if budget is None else budget
     suite = run_study(plan, out, engine, progress, announce, sink, wanted=set())
     universe = [trial_key(label, seed) for label in suite.labels() for seed in plan.seeds]
@@ -93,7 +96,21 @@ def run_predict(plan: StudyPlan, out: str | Path, engine: Engine, budget: float 
         run_study(plan, out, engine, progress, announce, sink, wanted=batch, extra=extra)
     if record is not None:
         save_predictions(out, plan.name, record)
+        _whole_wall_time(out, plan.name, before, time.perf_counter() - began)
     return suite, record
+
+
+def _whole_wall_time(out: Path, name: str, before: object, wall: float) -> None:
+    """The study's wall time in DIR/parallel.json (what the verdict's "Ran in" reads) made this
+    call's whole: each batch of trials adds only its own, and the range test's phase and the
+    probes (a study of their own) train no trial of the study. Nothing when this call trained
+    nothing (the entry unchanged)."""
+    entry = how_it_ran(out, name)
+    known = before if isinstance(before, (int, float)) else 0.0
+    if not entry or entry.get("study_wall_s") == before:
+        return
+    entry.update(wall_s=round(wall, 3), study_wall_s=round(known + wall, 3))
+    save_parallel_choice(out, name, entry)
 
 
 def _run_probes(plan: StudyPlan, out: Path, engine: Engine, suite: Suite,
