@@ -86,3 +86,27 @@ def test_two_process_find_gives_one_result_for_both_ranks(tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["world_size"] == 2 and result["engine"] == "colossalai"
     assert result["suggestion"] is not None
+
+
+def test_two_process_predict_study_decides_as_one_local_process(tmp_path, capsys):
+    """strategy="predict" on a distributed engine: only rank 0 decides, the other hears each
+    batch of trial keys (and the probes' compression) through engine.mean; both ranks train the
+    same trials, and the decisions are those of one local process."""
+    args = ["compare", "--task", "digits", "--steps", "48", "--limit-train", "320",
+            "--limit-test", "200", "--range-steps", "30", "--parallel", "none",
+            "--strategy", "predict"]
+    dist, local = tmp_path / "dist", tmp_path / "local"
+    code, output = torchrun(*args, "--engine", "colossalai", "--out", str(dist))
+    assert code == 0, output
+    assert output.count("report:") == 1 and output.count("predict: trained ") == 1, output
+    assert main([*args, "--out", str(local)]) == 0
+    capsys.readouterr()
+
+    def trials(out: Path) -> dict[str, list[str]]:
+        with Store.in_dir(out, create=False) as store:
+            return {run.name: sorted(t.key for t in store.trials(run.id))
+                    for run in store.runs()}
+
+    assert trials(dist) == trials(local)
+    assert set(trials(dist)) == {"study", "study-probes"} and len(trials(dist)["study-probes"]) == 8
+    assert (dist / "predictions.json").exists() and (dist / "report.html").exists()
