@@ -23,3 +23,24 @@ def test_issue18_a_law_never_tested_says_its_predictions_are_unchecked() -> None
     everything = PredictionRecord("annealing", ("a/seed0",), {}, cost, None, "all trained",
                                   law_params={"L0": 0.1}, untrained_by=BY_LAW)
     assert UNCHECKED not in summary_lines(failed) + summary_lines(everything)
+
+
+def test_issue18_the_laws_own_schedule_is_said_for_what_it_is() -> None:
+    """The schedule the law optimised is a label no one wrote: the summary (and the report,
+    which prints the same lines) says what it is, and whether it was trained."""
+    from lrscope.study.store.predictions import Prediction
+
+    spec = "wsd(lr=0.1, warmup_steps=0, decay_steps=6, cooldown='cosine', min_lr=0.02)"
+    cost = Cost(520, 2500, 100, 100, 1 / 6)
+
+    def record(trained: bool) -> PredictionRecord:
+        return PredictionRecord("annealing", ("a/seed0",),
+                                {spec: Prediction(0.1, 0.08, 0.12, trained=trained)}, cost,
+                                None, "budget", optimised=spec, law_params={"L0": 0.1},
+                                untrained=() if trained else (spec,), untrained_by=BY_LAW)
+
+    said = [line for line in summary_lines(record(False)) if line.startswith(f"predict: {spec}")]
+    assert said == [f"predict: {spec} is the law's own schedule (the warmup-stable-decay it "
+                    "predicts best at the best candidate's peak and warmup), not trained: the "
+                    "budget ended"]
+    assert any(line.endswith("trained like any candidate") for line in summary_lines(record(True)))

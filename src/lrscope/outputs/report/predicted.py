@@ -60,9 +60,6 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         section.add(Paragraph(f"The race stopped: {record.stopped}."
                               + (f" Not separated from the best: {', '.join(record.tie)}."
                                  if record.tie else "")))
-    if record.optimised:
-        section.add(Paragraph(f"Schedule found by minimising the law (trained like any "
-                              f"candidate): {record.optimised}."))
     trained = [label for label, p in record.candidates.items() if p.trained]
     cells = []
     for label in trained:

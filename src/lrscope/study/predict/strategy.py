@@ -235,6 +235,12 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
         lines.append(f"predict: the law could not be fitted; {instead}")
     elif record.untrained_by == BY_LAW and record.untrained:  # trusted, never tested
         lines.append(UNCHECKED)
+    if record.optimised:  # a label no one wrote: say what it is
+        trained = record.candidates.get(record.optimised)
+        lines.append(f"predict: {record.optimised} is the law's own schedule (the "
+                     "warmup-stable-decay it predicts best at the best candidate's peak and "
+                     "warmup), " + ("trained like any candidate" if trained is not None
+                                    and trained.trained else "not trained: the budget ended"))
     if untrained and record.untrained:
         lines.append(f"predict: not trained, next first by {record.untrained_by}: "
                      f"{', '.join(record.untrained)}")
