@@ -74,7 +74,7 @@ def compute(problem: str, settings: Settings, work: Path, with_predict: bool) ->
     runner = Runner(problem, settings, work)
     arms: dict[str, Any] = {arm_name("full", scales, seeds[0], settings.study_seeds):
                             runner.full(scales, seeds)
-                            for scales in (False, True) for seeds in settings.seed_orders()}
+                            for scales in (False, True) for seeds in settings.seed_orders(scales)}
     arms["oracle"] = runner.oracle(arms["full"]["suite"])
     if with_predict:
         arms.update(predict_columns(runner))
@@ -96,7 +96,7 @@ def predict_columns(runner: Runner) -> dict[str, Any]:
     settings = runner.settings
     found = {arm_name("predict", scales, seeds[0], settings.study_seeds):
              runner.predict(scales, seeds)
-             for scales in (False, True) for seeds in settings.seed_orders()}
+             for scales in (False, True) for seeds in settings.seed_orders(scales)}
     return {arm: study for arm, study in found.items() if study is not None}
 
 

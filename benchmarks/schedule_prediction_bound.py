@@ -69,7 +69,7 @@ def problem_rows(folder: Path, settings: Settings) -> dict[str, list[float]] | N
     if not informative({k: truth[k] for k in scaled["origins"] if k in truth}):
         return None
     found: dict[str, list[float]] = {}
-    for seeds in settings.seed_orders():
+    for seeds in settings.seed_orders(scales=False):
         full = arm(arm_name("full", False, seeds[0], settings.study_seeds))
         predict = arm(arm_name("predict", False, seeds[0], settings.study_seeds))
         if full is None or predict is None or not (predict.get("record") or {}).get("probes"):

@@ -51,21 +51,33 @@ class Settings:
     # predict trains its first seed only: it is rerun with each study seed first (the seeds
     # rotated), and scored at each, so that one seed's draw does not decide its verdict
     first_seeds: int = 3
+    # more draws of the first seed for the default suite alone (its full and predict studies):
+    # a second triple of seeds, rotated (each order's suite is its range test's, so its truth
+    # is trained too); the scaled suites keep the study seeds' orders, at three times the cost
+    more_orders: tuple[tuple[int, ...], ...] = ((9, 10, 11), (10, 11, 9), (11, 9, 10))
 
-    def seed_orders(self) -> list[tuple[int, ...]]:
-        """The study seeds rotated, each of the first :attr:`first_seeds` first.
+    def seed_orders(self, scales: bool = True) -> list[tuple[int, ...]]:
+        """The study seeds rotated, each of the first :attr:`first_seeds` first; without
+        ``scales`` (the default suite), :attr:`more_orders` after them.
 
         >>> Settings().seed_orders()
         [(0, 1, 2), (1, 2, 0), (2, 0, 1)]
+        >>> [order[0] for order in Settings().seed_orders(scales=False)]
+        [0, 1, 2, 9, 10, 11]
         """
         seeds = self.study_seeds
-        return [seeds[i:] + seeds[:i] for i in range(min(self.first_seeds, len(seeds)))]
+        rotated = [seeds[i:] + seeds[:i] for i in range(min(self.first_seeds, len(seeds)))]
+        return rotated if scales else rotated + list(self.more_orders)
+
+    def first_seed_list(self) -> tuple[int, ...]:
+        """Every seed some study ran first (the default suite's orders hold them all)."""
+        return tuple(order[0] for order in self.seed_orders(scales=False))
 
     @classmethod
     def tiny_run(cls) -> Settings:
         return cls(problems=TINY_PROBLEMS, study_seeds=(0, 1), truth_seeds=(3, 4),
                    oracle_seeds=(0,), oracle_factors=(0.3, 1.0, 3.0), tiny=True,
-                   range_steps=40, oracle_families=2, first_seeds=2)
+                   range_steps=40, oracle_families=2, first_seeds=2, more_orders=())
 
 
 @cache

@@ -1,11 +1,12 @@
-"""How firmly three seed orders decide issue 18's targets (benchmarks/schedule_prediction.py).
+"""How firmly the seed orders decide issue 18's targets (benchmarks/schedule_prediction.py).
 
 The first study seed runs the range test, which sets the suite's peak, and it is the one seed
 predict trains: each seed order is one draw of both. The table judges the targets on the
 medians over the informative problems of each problem's mean over its orders
 (:func:`schedule_prediction_table.over_first_seeds`). Here each problem's orders are drawn
-again with replacement, the same draw for every strategy of that problem (the comparisons stay
-paired), the means and medians taken again and every target's margin recomputed
+again with replacement, the same draw for every strategy of that problem and suite (the
+comparisons the targets make stay paired; the default suite may have run more orders), the
+means and medians taken again and every target's margin recomputed
 (:func:`schedule_prediction_table.margins`: it passes at zero or above). Printed per target: the
 margin on the orders that ran, its 90% interval over the draws, and the share of draws in which
 it passes. It measures how much a verdict rests on which seeds came first; the problems are
@@ -52,19 +53,19 @@ def firmness(scores: Sequence[Score], draws: int = DRAWS, seed: int = 0,
     (True, 1.0)
     """
     rng = random.Random(seed)
-    orders: dict[str, list[int | None]] = {}
+    # the orders each problem ran, per suite (the default suite may hold more than the scaled)
+    orders: dict[tuple[str, str], list[int | None]] = {}
     for s in scores:
         if s.informative and s.strategy != "oracle grid":
-            orders.setdefault(s.problem, [])
-            if s.first_seed not in orders[s.problem]:
-                orders[s.problem].append(s.first_seed)
+            firsts = orders.setdefault((s.problem, _suite(s)), [])
+            if s.first_seed not in firsts:
+                firsts.append(s.first_seed)
     found: dict[str, list[float]] = {}
     for _ in range(draws):
-        drawn = {problem: [rng.choice(firsts) for _ in firsts]
-                 for problem, firsts in orders.items()}
-        resampled = [s for problem, firsts in drawn.items() for first in firsts
+        drawn = {key: [rng.choice(firsts) for _ in firsts] for key, firsts in orders.items()}
+        resampled = [s for (problem, suite), firsts in drawn.items() for first in firsts
                      for s in scores if s.problem == problem and s.first_seed == first
-                     and s.strategy != "oracle grid"]
+                     and s.strategy != "oracle grid" and _suite(s) == suite]
         # over_first_seeds keys each problem's mean on its first order's row: one per draw
         for name, margin in margins(medians(over_first_seeds(_as_orders(resampled)))).items():
             if margin is not None:
@@ -75,6 +76,11 @@ def firmness(scores: Sequence[Score], draws: int = DRAWS, seed: int = 0,
                          values, [tail, 100 - tail], method="lower")),
                      sum(map(passes, values)) / len(values))
             for name, values in found.items()]
+
+
+def _suite(score: Score) -> str:
+    """Which suite a strategy's row scores: its draws are shared with that suite's others."""
+    return "+scales" if score.strategy.endswith("+scales") else ""
 
 
 def _as_orders(rows: list[Score]) -> list[Score]:

@@ -184,7 +184,8 @@ def _score(base: Score, study: dict[str, Any], truth_test: dict[str, float],
 
 
 def score_problem(problem: str, arms: dict[str, Any],
-                  study_seeds: tuple[int, ...]) -> list[Score]:
+                  study_seeds: tuple[int, ...],
+                  firsts: tuple[int, ...] | None = None) -> list[Score]:
     """Every strategy's score on one problem, once per arm it ran: ``<arm>-s<seed>`` had
     ``seed`` first (its own range test, so its own suite; ``first_seed`` says so)."""
     truth_test = per_candidate(arms["truth"], "test", "mean")
@@ -198,7 +199,7 @@ def score_problem(problem: str, arms: dict[str, Any],
         candidates = len(arms["full" + tag]["origins"])
         full_cost = full_steps(arms["full" + tag], candidates, len(study_seeds))
         for strategy in ("full", "one seed", "predict"):
-            for first in study_seeds:
+            for first in firsts or study_seeds:
                 study = arms.get(arm_name("predict" if strategy == "predict" else "full",
                                           bool(tag), first, study_seeds))
                 if study is None:

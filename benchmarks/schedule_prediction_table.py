@@ -189,7 +189,8 @@ def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
 def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequence[str],
            wall_s: float, predict_here: bool) -> tuple[str, list[dict[str, Any]]]:
     scores = [s for problem, arms in results.items()
-              for s in score_problem(problem, arms, settings.study_seeds)]
+              for s in score_problem(problem, arms, settings.study_seeds,
+                                     settings.first_seed_list())]
     studies_s = sum(arm.get("wall_s", 0.0) for arms in results.values() for arm in arms.values())
     lines = ["# Schedule prediction: full vs predict vs truth vs oracle", "", *header(
         settings, argv, wall_s), f"- the studies' own wall time, summed (as first run, each "
@@ -221,12 +222,15 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
                   f"{', '.join(edges)}: the grid may not hold that family's optimum."]
     lines += ["", "## Must-show targets (issue 18)", "", *targets(m)]
     if any(s.first_seed is not None for s in scores):
-        seeds = settings.study_seeds[:settings.first_seeds]
+        seeds = settings.first_seed_list()
         each = over_first_seeds(scores)
         lines += ["", "## Each study seed first", "",
                   "The first seed runs the range test, which sets the suite's peak, and predict "
                   "trains its first seed only: every study rerun with the seeds rotated, each "
-                  f"first in turn ({', '.join(str(list(o)) for o in settings.seed_orders())}); "
+                  f"first in turn ({', '.join(str(list(o)) for o in settings.seed_orders())}"
+                  + (f"; the default suite's studies also "
+                     f"{', '.join(str(list(o)) for o in settings.more_orders)}"
+                     if settings.more_orders else "") + "); "
                   "regret vs the global oracle and Kendall tau of each order, and their mean. The "
                   "rows above are the first order's.", "",
                   *first_seed_lines(scores, each, seeds), "",
