@@ -183,7 +183,9 @@ def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
             f"this run {wall_s / 60:.1f} min (cached studies are read back, not rerun)",
             f"- seeds: study {list(settings.study_seeds)}, truth {list(settings.truth_seeds)}, "
             f"oracle {list(settings.oracle_seeds)} x peak factors "
-            f"{list(settings.oracle_factors)}; lr_scales {list(settings.lr_scales)}"]
+            f"{list(settings.oracle_factors)}; lr_scales {list(settings.lr_scales)}"
+            + (f"; the default suite's studies also with seeds "
+               f"{list(settings.more_orders[0])} rotated" if settings.more_orders else "")]
 
 
 def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequence[str],
