@@ -247,8 +247,9 @@ def render(results: dict[str, dict[str, Any]], settings: Settings, argv: Sequenc
         from schedule_prediction_resample import firmness, firmness_lines  # it reads this module
 
         lines += ["", "How firmly the seed orders decide each target: each problem's orders "
-                  "drawn again with replacement (the same draw for every strategy), the means, "
-                  "medians and margins taken again (schedule_prediction_resample.py):", "",
+                  "drawn again with replacement (the same draw for every strategy of a suite), "
+                  "the means, medians and margins taken again (schedule_prediction_resample.py):",
+                  "",
                   *firmness_lines(firmness(scores))]
     lines += ["", "## The untrained candidates' order (predict, default suite)", "",
               "Kendall tau against the truth of the candidates predict left untrained, ordered "
