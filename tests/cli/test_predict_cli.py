@@ -58,3 +58,20 @@ def test_issue18_a_predict_study_says_each_parallel_choice_once(tmp_path, capsys
     choices = [line for line in said.err.splitlines() if line.startswith("parallel auto: ")]
     assert choices and len(choices) == len(set(choices)), said.err
     assert any(line.startswith("predict: trained ") for line in said.out.splitlines()), said.out
+
+
+def test_issue18_a_law_predicting_an_impossible_value_fails_its_self_check(tmp_path, capsys):
+    """Ranked by accuracy, the law fitted here predicts 1.05 for the run it is checked on,
+    measured 0.969: within the gap between candidates, so the check passed on its error alone.
+    A law that predicts a value the metric cannot take (an accuracy above 1, a negative loss)
+    is not trusted; the line says why."""
+    code = main(["compare", "--task", "digits", "--steps", "120", "--limit-train", "320",
+                 "--limit-test", "200", "--strategy", "predict", "--rank-by", "accuracy",
+                 "--out", str(tmp_path / "p")])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    check = next(line for line in said.out.splitlines()
+                 if line.startswith("predict: the law's self-check"))
+    predicted = float(check.split("it predicted ", 1)[1].split(" ", 1)[0])
+    assert predicted > 1 and check.startswith("predict: the law's self-check failed"), check
+    assert "and a val accuracy cannot be above 1)" in check, check

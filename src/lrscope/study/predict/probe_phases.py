@@ -67,7 +67,8 @@ def probe_phases(state: StudyState) -> Decisions:
             measured = state.measured(target, s0)
             misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
                       for label in trained[:-1]}
-            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
+            why = (check_fails(said, measured, spread) or fit_fails(misses, spread)
+                   or state.impossible())
             state.check = state.self_check(target, said, measured, spread, why)
             if why:
                 trusted = False

@@ -257,6 +257,24 @@ class StudyState:
         self._predict(self.fitted, label)
         return label
 
+    def impossible(self) -> str:
+        """Why the law's predictions cannot be trusted whatever a run measured: it predicts
+        for some candidate a value the metric cannot take (a negative loss, an accuracy above
+        1: :func:`lrscope.study.stats.uncertainty.metric_range`), the one furthest out named;
+        '' when none."""
+        from lrscope.study.stats.uncertainty import metric_range
+
+        metric = self.metric()
+        low, high = metric_range(metric.name)
+        outside = {label: shown(metric, value) for label, (value, _, _) in self.predictions.items()
+                   if not low <= shown(metric, value) <= high}
+        if not outside:
+            return ""
+        label = max(outside, key=lambda label: max(low - outside[label], outside[label] - high))
+        value = outside[label]
+        bound = f"below {low:g}" if value < low else f"above {high:g}"
+        return f"it predicts {value:.3g} for {label}, and a {metric.label} cannot be {bound}"
+
     def ranked_predictions(self) -> list[str]:
         return sorted(self.predictions, key=lambda label: (self.predictions[label][0], label))
 

@@ -164,7 +164,8 @@ def _phases(state: StudyState) -> Decisions:
             measured = state.measured(target, s0)
             misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
                       for label in fits}
-            why = check_fails(said, measured, spread) or fit_fails(misses, spread)
+            why = (check_fails(said, measured, spread) or fit_fails(misses, spread)
+                   or state.impossible())
             state.check = state.self_check(target, said, measured, spread, why)
             trusted = not why
             if why:
