@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from schedule_prediction_scores import Score
@@ -53,19 +53,17 @@ def firmness(scores: Sequence[Score], draws: int = DRAWS, seed: int = 0,
     (True, 1.0)
     """
     rng = random.Random(seed)
-    # the orders each problem ran, per suite (the default suite may hold more than the scaled)
-    orders: dict[tuple[str, str], list[int | None]] = {}
+    # the rows of each order a problem ran, per suite (the default suite may hold more orders)
+    rows: dict[tuple[str, str], dict[int | None, list[Score]]] = {}
     for s in scores:
         if s.informative and s.strategy != "oracle grid":
-            firsts = orders.setdefault((s.problem, _suite(s)), [])
-            if s.first_seed not in firsts:
-                firsts.append(s.first_seed)
+            rows.setdefault((s.problem, _suite(s)), {}).setdefault(s.first_seed, []).append(s)
     found: dict[str, list[float]] = {}
     for _ in range(draws):
-        drawn = {key: [rng.choice(firsts) for _ in firsts] for key, firsts in orders.items()}
-        resampled = [s for (problem, suite), firsts in drawn.items() for first in firsts
-                     for s in scores if s.problem == problem and s.first_seed == first
-                     and s.strategy != "oracle grid" and _suite(s) == suite]
+        drawn = {key: [rng.choice(list(by_first)) for _ in by_first]
+                 for key, by_first in rows.items()}
+        resampled = [s for key, firsts in drawn.items() for first in firsts
+                     for s in rows[key][first]]
         # over_first_seeds keys each problem's mean on its first order's row: one per draw
         for name, margin in margins(medians(over_first_seeds(_as_orders(resampled)))).items():
             if margin is not None:
@@ -90,7 +88,7 @@ def _as_orders(rows: list[Score]) -> list[Score]:
     out = []
     for s in rows:
         n = seen[(s.problem, s.strategy)] = seen.get((s.problem, s.strategy), -1) + 1
-        out.append(Score(**{**s.row(), "first_seed": None if n == 0 else n}))
+        out.append(replace(s, first_seed=None if n == 0 else n))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from lrscope.study.predict.probes import BY_LAWS_ORDER, BY_PROBES, contradicted
-from lrscope.study.predict.race import check_fails, check_line, fit_fails, gap
+from lrscope.study.predict.race import check_line, gap
 from lrscope.study.predict.state import StudyState
 from lrscope.study.run import trial_key
 from lrscope.study.store.predictions import PredictionRecord
@@ -64,16 +64,11 @@ def probe_phases(state: StudyState) -> Decisions:
         yield from state.train([target], s0)
         trained.append(target)
         if said is not None:
-            measured = state.measured(target, s0)
-            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
-                      for label in trained[:-1]}
-            why = (check_fails(said, measured, spread) or fit_fails(misses, spread)
-                   or state.impossible())
-            state.check = state.self_check(target, said, measured, spread, why)
-            if why:
+            check = state.run_check(target, said, spread, fitted_on=trained[:-1])
+            if not check.passed:
                 trusted = False
                 rest, by = state.ranked_predictions(), BY_LAWS_ORDER
-                state.say(f"{check_line(state.check)}; training the next in the law's order "
+                state.say(f"{check_line(check)}; training the next in the law's order "
                           "instead, its values not trusted")
     stopped = "budget" if untried else "all trained"
     if trusted and not untried:  # everything trained, budget left: race the seeds

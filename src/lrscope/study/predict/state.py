@@ -28,7 +28,9 @@ from lrscope.study.predict.probes import (
 from lrscope.study.predict.race import (
     Budget,
     Interval,
+    check_fails,
     contenders,
+    fit_fails,
     race_stop,
     seed_round,
     turns_back,
@@ -266,8 +268,8 @@ class StudyState:
 
         metric = self.metric()
         low, high = metric_range(metric.name)
-        outside = {label: shown(metric, value) for label, (value, _, _) in self.predictions.items()
-                   if not low <= shown(metric, value) <= high}
+        values = {label: shown(metric, value) for label, (value, _, _) in self.predictions.items()}
+        outside = {label: value for label, value in values.items() if not low <= value <= high}
         if not outside:
             return ""
         label = max(outside, key=lambda label: max(low - outside[label], outside[label] - high))
@@ -310,6 +312,22 @@ class StudyState:
                            untrained_by=BY_LAW if trusted else by)
 
     # -- what is kept -------------------------------------------------------------------------
+    def run_check(self, target: str, said: Interval, spread: float,
+                  fitted_on: Iterable[str]) -> SelfCheck:
+        """The law's self-check on ``target``'s run at the first seed (just trained, not
+        fitted on): its prediction ``said`` against the measurement (:func:`.race.check_fails`),
+        the law against the runs it was ``fitted_on`` (:func:`.race.fit_fails`), and no
+        prediction the metric cannot take (:meth:`impossible`); kept as :attr:`check` and
+        returned (``why``: '' when it passed)."""
+        s0 = self.plan.seeds[0]
+        measured = self.measured(target, s0)
+        misses = {label: abs(self.predictions[label][0] - self.measured(label, s0))
+                  for label in fitted_on}
+        why = (check_fails(said, measured, spread) or fit_fails(misses, spread)
+               or self.impossible())
+        self.check = self.self_check(target, said, measured, spread, why)
+        return self.check
+
     def self_check(self, label: str, said: Interval, measured: float, spread: float,
                    why: str) -> SelfCheck:
         """The self-check in the metric's own direction (an accuracy reads 0.95)."""

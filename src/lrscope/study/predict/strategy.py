@@ -44,10 +44,8 @@ from lrscope.study.predict.probes import (
     probe_plan,
 )
 from lrscope.study.predict.race import (
-    check_fails,
     check_line,
     contenders,
-    fit_fails,
     gap,
 )
 from lrscope.study.predict.state import Incomplete, StudyState
@@ -161,15 +159,10 @@ def _phases(state: StudyState) -> Decisions:
             said = state.predictions[target]
             spread = gap({label: value for label, (value, _, _) in state.predictions.items()})
             yield from state.train([target], s0)
-            measured = state.measured(target, s0)
-            misses = {label: abs(state.predictions[label][0] - state.measured(label, s0))
-                      for label in fits}
-            why = (check_fails(said, measured, spread) or fit_fails(misses, spread)
-                   or state.impossible())
-            state.check = state.self_check(target, said, measured, spread, why)
-            trusted = not why
-            if why:
-                state.say(f"{check_line(state.check)}; training every candidate instead")
+            check = state.run_check(target, said, spread, fitted_on=fits)
+            trusted = check.passed
+            if not trusted:
+                state.say(f"{check_line(check)}; training every candidate instead")
             else:
                 refitted = state.fit([*fits, target])
                 if refitted is not None:
