@@ -56,6 +56,7 @@ from lrscope.study.run import check_resumable, missing_trials, run_study
 from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store.predictions import PredictionRecord, load_predictions
 from lrscope.study.strategies import check_strategy
+from lrscope.trials.runners import held
 
 __all__ = ["CompareResult", "compare", "run_plan"]
 
@@ -167,13 +168,15 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
 
     sink = TensorBoardSink(out)
     record: PredictionRecord | None = None
-    if strategy == "predict":
-        suite, record = run_predict(plan, out, engine, budget, progress, hear, sink)
-    else:
-        suite = run_study(plan, out, engine, progress=progress, announce=hear, sink=sink)
-    if confirm_seeds is not None:
-        run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress, announce,
-                         sink)
+    # one local Ray cluster for every batch of trials below, not one per batch
+    with held(plan.runner):
+        if strategy == "predict":
+            suite, record = run_predict(plan, out, engine, budget, progress, hear, sink)
+        else:
+            suite = run_study(plan, out, engine, progress=progress, announce=hear, sink=sink)
+        if confirm_seeds is not None:
+            run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress,
+                             announce, sink)
     if not engine.is_main:
         return None
     files = write_report(out)

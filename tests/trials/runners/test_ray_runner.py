@@ -339,3 +339,47 @@ def test_issue19_item6_a_wrong_ray_address_is_one_line_fast(tmp_path, kind):
     assert f"ray_address '{address}'" in lines[0] and f"127.0.0.1:{port}" in lines[0]
     assert elapsed < 15, elapsed
     assert not (tmp_path / "out").exists()
+
+
+ONE_CLUSTER_DRIVER = textwrap.dedent("""
+    import dataclasses, functools, sys, torch, lrscope
+    from lrscope.data.tasks import get_task
+    from lrscope.rangetest.settings import RangeTestSettings
+
+    def model(make_model, where):
+        import ray
+        if ray.is_initialized():  # in a trial's worker: which cluster it runs on
+            with open(where, "a") as f:
+                f.write(ray.get_runtime_context().get_node_id() + "\\n")
+        return make_model()
+
+    task = get_task("digits", limit_train=256)
+    task = dataclasses.replace(task, make_model=functools.partial(model, task.make_model,
+                                                                  sys.argv[1]))
+    res = lrscope.compare(task.make_model, lambda p: torch.optim.SGD(p, lr=0.1), task,
+                          schedules=["constant(lr=0.1)", "cosine(lr=0.3)", "linear(lr=0.3)"],
+                          steps=24, seeds=2, strategy="predict", budget=0.9, confirm_seeds=1,
+                          range_test=RangeTestSettings(start=1e-4, steps=10),
+                          parallel="ray", out=sys.argv[2], quiet=True)
+    import ray
+    print("trials", res.trials, "connected", ray.is_initialized())
+""")
+
+
+@pytest.mark.slow
+def test_a_predict_study_and_its_confirmation_start_one_local_cluster(tmp_path):
+    # a predict study trains in many small batches (probes, one run, the next, the seeds'
+    # race), then the confirmation: each used to start and stop a local cluster of its own
+    # (seconds each, against a fraction of a second for its trials)
+    env = {**os.environ, "PYTHONPATH": str(Path(lrscope.__file__).parents[1])}
+    env.pop("RAY_ADDRESS", None)
+    where = tmp_path / "nodes"
+    driver = subprocess.run([sys.executable, "-c", ONE_CLUSTER_DRIVER, str(where),
+                             str(tmp_path / "study")], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    trials, connected = driver.stdout.split()[1::2]
+    assert connected == "False"  # the cluster it started is shut down at the end
+    nodes = where.read_text().split()
+    # every trial (the probes', the study's, the confirmation's) on one cluster's node
+    assert len(nodes) > int(trials) >= 3 and len(set(nodes)) == 1, (trials, nodes)

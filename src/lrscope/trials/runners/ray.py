@@ -168,7 +168,7 @@ def run_on_ray(jobs: Sequence[Job], setup: TrialSetup, device: torch.device,
     import ray
 
     gpus = options.gpus(device)
-    with _connected(options):
+    with connected(options):
         # Host memory in the object store: any node can read it, whatever its devices.
         shared = ray.put(dataclasses.replace(setup, task=setup.task.to("cpu")))
         trial = ray.remote(_trial_task).options(
@@ -253,14 +253,33 @@ def _address_file() -> Path:
         return Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
 
 
+# One entry per held() open, innermost last: whether a batch under it started the connection.
+_HELD: list[bool] = []
+
+
 @contextlib.contextmanager
-def _connected(options: RayOptions) -> Iterator[None]:
+def held() -> Iterator[None]:
+    """Batches of trials run inside share one connection: the first batch's (a local cluster
+    takes seconds to start), ended when this ends; none is started when no batch runs."""
+    _HELD.append(False)
+    try:
+        yield
+    finally:
+        if _HELD.pop():
+            import ray
+
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def connected(options: RayOptions) -> Iterator[None]:
     """Connected to the cluster :func:`cluster_address` names, this process's own connection,
-    or a local cluster started here; ends only what it started."""
+    or a local cluster started here; ends only what it started, or leaves it to the
+    :func:`held` it runs under."""
     import ray
 
     address = cluster_address(options)
-    if ray.is_initialized():  # the caller's connection: theirs to end
+    if ray.is_initialized():  # the caller's connection, or a held one: not ours to end
         yield
         return
     if address is not None:  # reachable: RayRunner.on checked
@@ -271,6 +290,10 @@ def _connected(options: RayOptions) -> Iterator[None]:
         # (ray.init() would join that one silently).
         ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False,
                  logging_level=logging.WARNING)
+    if _HELD:
+        _HELD[-1] = True  # held() ends it, after the last batch
+        yield
+        return
     try:
         yield
     finally:
