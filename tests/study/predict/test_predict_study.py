@@ -353,3 +353,19 @@ def test_issue18_the_verdicts_wall_time_is_the_whole_predict_study(tmp_path):
     assert entry["study_wall_s"] > how_it_ran(tmp_path, "study-probes")["study_wall_s"]
     run_predict(call.plan, tmp_path, call.engine, call.budget)
     assert how_it_ran(tmp_path, "study") == entry
+
+
+@pytest.mark.slow
+def test_issue18_a_budget_left_after_every_candidate_races_the_seeds_without_a_law(tmp_path):
+    """A law that does not hold at a large budget: every candidate is trained in the probes'
+    order, and the budget left races the seeds on the measurements (the race needs no law),
+    as the route with lr_scales does; found with --budget 1, which stopped at half the full
+    study's steps with one seed of each and no winner."""
+    call = prepared(study_script.overfit, tmp_path, budget=1.0)
+    suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget)
+    assert record is not None and record.stopped == "fallback" and not record.untrained
+    trials = stored(tmp_path, "study")
+    assert {trial_key(label, 0) for label in suite.labels()} <= set(trials)
+    more = sorted(key for key in trials if not key.endswith("/seed0"))
+    assert more, "no seed was raced"
+    assert record.cost.steps <= record.cost.full_steps

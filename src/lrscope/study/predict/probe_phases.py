@@ -26,7 +26,9 @@ def probe_phases(state: StudyState) -> Decisions:
     run it was not fitted on). A law that cannot be fitted or fails the check is said once;
     the rest then go in the failed law's order (its values are off, its order is not: on the
     benchmark it ranked the untrained better than the probes did, Kendall tau 0.87/0.87/0.33
-    against 0.47/0.73/-0.33 where the check failed), or the probes' where no law was fitted."""
+    against 0.47/0.73/-0.33 where the check failed), or the probes' where no law was fitted.
+    When every candidate is trained and budget is left, the seeds race (:meth:`.StudyState.
+    race_seeds`, on the measured rows alone, whether or not the law was trusted)."""
     s0 = state.plan.seeds[0]
     count = len(state.probes.labels)
     state.say(f"predict: probing every candidate at 1/{state.probes.factor} of its length "
@@ -71,8 +73,8 @@ def probe_phases(state: StudyState) -> Decisions:
                 state.say(f"{check_line(check)}; training the next in the law's order "
                           "instead, its values not trusted")
     stopped = "budget" if untried else "all trained"
-    if trusted and not untried:  # everything trained, budget left: race the seeds
-        stopped = yield from state.race_seeds()
+    if not untried:  # everything trained, budget left: race the seeds (on measurements only,
+        stopped = yield from state.race_seeds()  # trusted law or not)
     if state.spent() > state.budget.limit:
         state.say(f"predict: the range test, the probes and the first full-length run took "
                   f"{state.percent()} of the full study's steps, beyond the budget of "
