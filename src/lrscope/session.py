@@ -54,7 +54,11 @@ from lrscope.study.plan import StudyPlan, TrialEvent
 from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, missing_trials, run_study
 from lrscope.study.stats.verdict import tie_group
-from lrscope.study.store.predictions import PredictionRecord, load_predictions
+from lrscope.study.store.predictions import (
+    PredictionRecord,
+    load_predictions,
+    retire_predictions,
+)
 from lrscope.study.strategies import check_strategy
 from lrscope.trials.runners import held
 
@@ -173,6 +177,9 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
         if strategy == "predict":
             suite, record = run_predict(plan, out, engine, budget, progress, hear, sink)
         else:
+            if engine.is_main and (kept := retire_predictions(out, plan.name)) is not None:
+                hear(f"predict: this folder's predict study is now trained in full; its record "
+                     f"(predictions and cost) is kept in {kept.name}")
             suite = run_study(plan, out, engine, progress=progress, announce=hear, sink=sink)
         if confirm_seeds is not None:
             run_confirmation(plan, out, engine, confirm_seeds, suite.labels(), progress,

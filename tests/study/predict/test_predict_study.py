@@ -30,7 +30,7 @@ from lrscope.study.predict.strategy import run_predict, summary_lines
 from lrscope.study.run import check_resumable, run_study, trial_key
 from lrscope.study.stats.leaderboard import leaderboard
 from lrscope.study.stats.predicted import fell_back, with_predictions
-from lrscope.study.store.predictions import load_predictions
+from lrscope.study.store.predictions import RETIRED_FILE, load_predictions
 from lrscope.study.store.sqlite import Store
 
 HERE = Path(__file__).parent
@@ -141,6 +141,15 @@ def test_issue18_predict_trains_a_subset_names_a_trained_best_and_full_fills_the
     assert sorted(ran) == sorted(full - set(trials))  # the missing ones, each once
     assert set(after) == full | set(trials)  # (with the schedule optimised on the law, if any)
     assert all(after[key] == trials[key] for key in trials)  # the predict trials untouched
+    # the same through compare(): nothing left to train, and the predict study's record (its
+    # untrained candidates, its tie, its cost) no longer describes the folder: it is kept
+    # aside, and the report, the CSV and the result are the full study's
+    full_res = study_script.digits(str(tmp_path), "full")
+    assert load_predictions(tmp_path, "study") is None and full_res.predictions == {}
+    assert load_predictions(tmp_path, "study", RETIRED_FILE) == record
+    assert full_res.cost is None and full_res.untrained == () and full_res.trials == len(after)
+    assert "Predicted, then measured" not in (tmp_path / "report.md").read_text()
+    assert all(row.status == "measured" for row in full_res.leaderboard)
 
 
 @pytest.mark.slow

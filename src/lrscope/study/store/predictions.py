@@ -136,26 +136,63 @@ class PredictionRecord:
             untrained_by=data.get("untrained_by", ""))
 
 
-def save_predictions(out: str | Path, name: str, record: PredictionRecord) -> Path:
-    """Write ``record`` as the study ``name``'s entry of ``out``/predictions.json (replaced
-    whole, so a reader never sees half of it)."""
-    path = Path(out) / PREDICTIONS_FILE
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = {}
+def save_predictions(out: str | Path, name: str, record: PredictionRecord,
+                     file: str = PREDICTIONS_FILE) -> Path:
+    """Write ``record`` as the study ``name``'s entry of ``out``/predictions.json (or ``file``;
+    replaced whole, so a reader never sees half of it)."""
+    path = Path(out) / file
+    saved = _entries(path)
     saved[name] = record.to_dict()
-    temp = path.with_name(f".predictions.{os.getpid()}.json")
-    temp.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    temp.replace(path)
+    _write(path, saved)
     return path
 
 
-def load_predictions(out: str | Path, name: str) -> PredictionRecord | None:
-    """The study ``name``'s record in ``out``/predictions.json, or None (a full study)."""
-    try:
-        saved = json.loads((Path(out) / PREDICTIONS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    entry = saved.get(name) if isinstance(saved, dict) else None
+def load_predictions(out: str | Path, name: str,
+                     file: str = PREDICTIONS_FILE) -> PredictionRecord | None:
+    """The study ``name``'s record in ``out``/predictions.json (or ``file``), or None (a full
+    study)."""
+    entry = _entries(Path(out) / file).get(name)
     return PredictionRecord.from_dict(entry) if isinstance(entry, dict) else None
+
+
+def retire_predictions(out: str | Path, name: str) -> Path | None:
+    """Move the study ``name``'s record from ``out``/predictions.json to
+    :data:`RETIRED_FILE`, and return where, or None when there was none: a
+    ``strategy="full"`` study on the same folder trains every pair, after which the record
+    (its untrained candidates, its tie, its cost) no longer describes the study, and the
+    report, the leaderboard's predicted rows and the verdict would read it as if it did.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> record = PredictionRecord("multi_power", (), {}, Cost(5, 25, 1, 1, 0.2))
+    >>> _ = save_predictions(out, "study", record)
+    >>> retire_predictions(out, "study").name, load_predictions(out, "study")
+    ('predictions-before-full.json', None)
+    >>> retire_predictions(out, "study") is None  # nothing left to move
+    True
+    """
+    path = Path(out) / PREDICTIONS_FILE
+    saved = _entries(path)
+    entry = saved.pop(name, None)
+    if not isinstance(entry, dict):
+        return None
+    kept = save_predictions(out, name, PredictionRecord.from_dict(entry), RETIRED_FILE)
+    _write(path, saved)
+    return kept
+
+
+RETIRED_FILE = "predictions-before-full.json"
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _write(path: Path, saved: dict[str, Any]) -> None:
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.json")
+    temp.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    temp.replace(path)
