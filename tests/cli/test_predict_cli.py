@@ -58,6 +58,16 @@ def test_issue18_a_predict_study_says_each_parallel_choice_once(tmp_path, capsys
     choices = [line for line in said.err.splitlines() if line.startswith("parallel auto: ")]
     assert choices and len(choices) == len(set(choices)), said.err
     assert any(line.startswith("predict: trained ") for line in said.out.splitlines()), said.out
+    # rerun: every trial it asks for, over all its batches, is already done (the count was
+    # each batch's own: "trials: 3/1 already done")
+    assert main(["compare", "--task", "digits", "--steps", "120", "--limit-train", "320",
+                 "--limit-test", "200", "--strategy", "predict", "--out",
+                 str(tmp_path / "p")]) == 0
+    again = capsys.readouterr()
+    asked = [line for line in again.err.splitlines() if line.startswith("trials: ")]
+    count = asked[0].split()[1].split("/") if asked else []
+    assert len(asked) == 1 and count[0] == count[1] and int(count[0]) > 1, again.err
+    assert asked[0].endswith("already done (nothing left to run)")
 
 
 def test_issue18_a_law_predicting_an_impossible_value_fails_its_self_check(tmp_path, capsys):

@@ -165,10 +165,10 @@ def run(args: argparse.Namespace) -> int:
             progress_id = bar.add_task("trials", total=None)
             busy: list[str] = []
             done: list[str] = []  # trials already in the store: without a bar, say how many
-            total = [0]
+            asked: set[str] = set()  # every trial asked for (a predict study: over its batches)
 
             def on_event(event: TrialEvent) -> None:
-                total[0] = event.total
+                asked.add(event.key)
                 if event.state == "busy":
                     busy.append(event.key)
                 if event.state == "skipped":
@@ -194,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
 
         suite = result.suite
         if done:  # a resumed run: the count, bar or no bar (a pipe, a CI log)
-            console.print(f"trials: {len(done)}/{total[0]} already done"
-                          + (" (nothing left to run)" if len(done) == total[0] else ""),
+            console.print(f"trials: {len(done)}/{len(asked)} already done"
+                          + (" (nothing left to run)" if len(done) == len(asked) else ""),
                           highlight=False)
         console.print(f"recipe: {suite.recipe} ({len(suite.schedules)} schedules)")
         if busy:

@@ -326,8 +326,19 @@ def test_issue18_a_rerun_with_another_budget_reuses_the_probes_and_trains_more(t
     assert record.probe_factor == first.probe_factor
     full = record.cost.full_steps  # at 0.45 from the start, the probes would be longer
     assert compression(8, 60, probe_allowance(int(0.45 * full) - 20, 60)) < first.probe_factor
-    study_script.digits(str(tmp_path), "predict", budget=0.2)
+    again = study_script.digits(str(tmp_path), "predict", budget=0.2)
     assert stored(tmp_path, "study") == after and stored(tmp_path, "study-probes") == probes
+    # and its record describes the folder: the trials the larger budget trained count as
+    # measured (none named untrained), as the leaderboard shows them, and in its cost
+    measured = {row.label for row in again.leaderboard if row.measured}
+    assert measured == {key.rsplit("/", 1)[0] for key in after}
+    assert not set(again.untrained) & measured
+    assert {label for label, p in again.predictions.items() if p.trained} == measured
+    assert again.cost is not None and again.cost.steps == larger.cost.steps
+    assert again.trials == len(after)
+    rerun = load_predictions(tmp_path, "study")
+    assert rerun is not None and any(
+        line.startswith("predict: this folder also holds ") for line in rerun.lines)
 
 
 def test_issue18_a_single_candidate_is_not_probed(tmp_path):

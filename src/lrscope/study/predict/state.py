@@ -300,7 +300,9 @@ class StudyState:
         with a trusted law, the untrained candidates whose interval reaches the best. The
         untrained are listed by the law's prediction when it is trusted, else in ``order``,
         put in order ``by`` what (:data:`.probes.BY_PROBES` and the rest; "" when nothing was
-        left to order: every candidate trained)."""
+        left to order: every candidate trained). Trials of the study this call did not ask
+        for count as measured (:meth:`adopt_the_rest`)."""
+        self.adopt_the_rest()
         s0 = self.plan.seeds[0]
         trained = self.trained(s0)
         waiting = (contenders(self.predictions, trained, self.best_measured(s0))
@@ -310,6 +312,21 @@ class StudyState:
         return self.record(stopped=stopped if trusted else "fallback",
                            tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
                            untrained_by=BY_LAW if trusted else by)
+
+    def adopt_the_rest(self) -> None:
+        """Once every decision is made, the study's finished trials this call did not ask for
+        (an earlier predict study's with a larger budget, a full study's) join the chosen, said
+        in one line: the record then describes what the folder holds, as the leaderboard and
+        the report do, and names no measured candidate as untrained. The decisions stay a
+        function of the trials this call asked for (a rerun after a kill makes the same)."""
+        with Store.in_dir(self.out) as store:
+            extra = [t.key for t in store.trials(self.run_id)
+                     if t.status in DONE_STATUSES and t.key not in self.chosen]
+        if extra:
+            self.chosen.update(dict.fromkeys(extra))
+            self.say(f"predict: this folder also holds {len(extra)} trial"
+                     f"{'s' * (len(extra) != 1)} of the study this call did not ask for (trained "
+                     "before, with a larger budget or strategy \"full\"): counted as measured")
 
     # -- what is kept -------------------------------------------------------------------------
     def run_check(self, target: str, said: Interval, spread: float,
