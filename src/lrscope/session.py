@@ -141,6 +141,19 @@ def run_prepared(call: PreparedCompare) -> CompareResult:
     return result
 
 
+def gist(line: str) -> str:
+    """What a line says, less what only its measurements change: ``--parallel auto``'s choice
+    without the timings behind it (each batch of a predict study measures again); any other
+    line whole.
+
+    >>> gist("parallel auto: none (2 threads): fastest projected, 42.6 s; measured none ...")
+    'parallel auto: none (2 threads)'
+    """
+    if line.startswith("parallel auto: "):
+        return ": ".join(line.split(": ", 2)[:2])
+    return line
+
+
 def run_plan(plan: StudyPlan, out: Path, engine: Engine,
              progress: Callable[[TrialEvent], None] | None = None,
              announce: Callable[[str], None] | None = None,
@@ -164,8 +177,8 @@ def run_plan(plan: StudyPlan, out: Path, engine: Engine,
 
     def hear(line: str) -> None:
         # a predict study runs its trials in many small batches, each choosing how to run them
-        # again: a choice is said once, not once per batch
-        said = line in heard
+        # again: a choice is said once, not once per batch (nor again with other measurements)
+        said = gist(line) in {gist(before) for before in heard}
         heard.append(line)
         if announce is not None and not said:
             announce(line)

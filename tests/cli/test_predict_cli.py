@@ -7,6 +7,7 @@ import pytest
 from lrscope.cli import main
 from lrscope.config.plans import study_plan
 from lrscope.config.study import load_study_config
+from lrscope.session import gist
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -57,6 +58,8 @@ def test_issue18_a_predict_study_says_each_parallel_choice_once(tmp_path, capsys
     assert code == 0, said.err
     choices = [line for line in said.err.splitlines() if line.startswith("parallel auto: ")]
     assert choices and len(choices) == len(set(choices)), said.err
+    # nor the same choice again with other timings (each batch measures afresh)
+    assert len({gist(line) for line in choices}) == len(choices), said.err
     assert any(line.startswith("predict: trained ") for line in said.out.splitlines()), said.out
     # rerun: every trial it asks for, over all its batches, is already done (the count was
     # each batch's own: "trials: 3/1 already done")
