@@ -339,6 +339,8 @@ def test_issue18_a_rerun_with_another_budget_reuses_the_probes_and_trains_more(t
     rerun = load_predictions(tmp_path, "study")
     assert rerun is not None and any(
         line.startswith("predict: this folder also holds ") for line in rerun.lines)
+    assert not [label for line in rerun.lines if line.startswith("predict: not trained")
+                for label in measured if label in line]
 
 
 def test_issue18_a_single_candidate_is_not_probed(tmp_path):

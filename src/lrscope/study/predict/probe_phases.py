@@ -79,8 +79,10 @@ def probe_phases(state: StudyState) -> Decisions:
         state.say(f"predict: the range test, the probes and the first full-length run took "
                   f"{state.percent()} of the full study's steps, beyond the budget of "
                   f"{state.budget.fraction:.0%}")
+    state.adopt_the_rest()  # the folder's other trials: measured, so never named untrained
     if not trusted:
-        left = [label for label in rest if label not in trained]
+        measured = state.trained(s0)
+        left = [label for label in rest if label not in trained and label not in measured]
         if left:
             state.say(f"predict: not trained, by {by}: {', '.join(left)}")
             at_full = {label: state.measured(label, s0) for label in trained}
