@@ -58,6 +58,10 @@ def test_issue18_a_predict_study_says_each_parallel_choice_once(tmp_path, capsys
     assert code == 0, said.err
     choices = [line for line in said.err.splitlines() if line.startswith("parallel auto: ")]
     assert choices and len(choices) == len(set(choices)), said.err
+    # what it may train is said before it trains: on a real model, how long it will take
+    first = next(line for line in said.err.splitlines() if line.startswith("predict: "))
+    assert first.startswith("predict: a budget of 17% of the full study's 24 runs: "), first
+    assert " runs' worth of steps (the range test's " in first, first
     # nor the same choice again with other timings (each batch measures afresh)
     assert len({gist(line) for line in choices}) == len(choices), said.err
     assert any(line.startswith("predict: trained ") for line in said.out.splitlines()), said.out

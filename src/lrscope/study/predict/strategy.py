@@ -44,6 +44,7 @@ from lrscope.study.predict.probes import (
     probe_plan,
 )
 from lrscope.study.predict.race import (
+    Budget,
     check_line,
     contenders,
     gap,
@@ -142,6 +143,7 @@ def _decisions(state: StudyState) -> Decisions:
 
 
 def _phases(state: StudyState) -> Decisions:
+    state.say(budget_line(state.budget))
     if state.probing:
         return (yield from probe_phases(state))
     plan = state.plan
@@ -202,6 +204,21 @@ def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
     label = state.optimise(state.rows()[0].label)
     if label is not None:
         yield from state.train([label], state.plan.seeds[0])
+
+
+def budget_line(budget: Budget) -> str:
+    """What the study may train, said first: on a real model, how long it will take.
+
+    >>> print(budget_line(Budget.of(candidates=8, seeds=3, run_steps=420, range_test_steps=40,
+    ...                             fraction=1 / 6)))  # doctest: +NORMALIZE_WHITESPACE
+    predict: a budget of 17% of the full study's 24 runs: 4.0 runs' worth of steps (the range
+    test's 0.1 included)
+    """
+    runs = budget.run_steps or 1
+    return (f"predict: a budget of {budget.fraction:.0%} of the full study's "
+            f"{_count((budget.full_steps - budget.range_test_steps) / runs)} runs: "
+            f"{budget.limit / runs:.1f} runs' worth of steps (the range test's "
+            f"{budget.range_test_steps / runs:.1f} included)")
 
 
 def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> list[str]:
