@@ -208,6 +208,11 @@ def test_issue18_with_lr_scales_a_law_that_does_not_hold_trains_every_candidate(
     fallback = [line for line in said if "training every candidate instead" in line]
     assert len(fallback) == 1 and "\n" not in fallback[0]
     assert fallback[0].startswith("predict: the fit run ") and " overfits: it ended " in fallback[0]
+    # what that will cost is said before it is spent: 12 candidates, the fit runs trained
+    fits = len(record.fit_trials)
+    assert fallback[0].endswith(f"training every candidate instead ({12 - fits} more runs: "
+                                f"{record.cost.fraction:.0%} of the full study's steps, beyond "
+                                "the budget of 20%)"), fallback[0]
     trials = stored(tmp_path)  # no probe study: the study's own trials only
     assert set(trials) == {trial_key(label, 0) for label in suite.labels()}
     assert len(suite.labels()) == 12 and all(p.trained for p in record.candidates.values())

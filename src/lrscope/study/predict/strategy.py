@@ -164,13 +164,13 @@ def _phases(state: StudyState) -> Decisions:
             check = state.run_check(target, said, spread, fitted_on=fits)
             trusted = check.passed
             if not trusted:
-                state.say(f"{check_line(check)}; training every candidate instead")
+                state.say(f"{check_line(check)}; {_instead(state)}")
             else:
                 refitted = state.fit([*fits, target])
                 if refitted is not None:
                     state.predict(refitted)
     elif state.why_not_fitted:
-        state.say(f"predict: {state.why_not_fitted}; training every candidate instead")
+        state.say(f"predict: {state.why_not_fitted}; {_instead(state)}")
     if state.spent() > state.budget.limit:
         checked = ", the fit runs and the self-check" if state.check else " and the fit runs"
         state.say(f"predict: the range test{checked} took {state.percent()} of the full "
@@ -193,6 +193,19 @@ def _phases(state: StudyState) -> Decisions:
     if not stopped:
         stopped = yield from state.race_seeds()
     return state.finish(stopped, trusted)
+
+
+def _instead(state: StudyState) -> str:
+    """What a study that does not trust its law does instead, with what it will cost when that
+    passes the budget: said before the runs, not only after them (on a real model, hours)."""
+    s0, budget = state.plan.seeds[0], state.budget
+    left = [label for label in state.lrs if label not in state.trained(s0)]
+    projected = state.spent() + len(left) * budget.run_steps
+    if projected <= budget.limit:
+        return "training every candidate instead"
+    return (f"training every candidate instead ({len(left)} more run{'s' * (len(left) != 1)}: "
+            f"{projected / max(1, budget.full_steps):.0%} of the full study's steps, beyond the "
+            f"budget of {budget.fraction:.0%})")
 
 
 def _beyond_the_suite(state: StudyState) -> Generator[set[str], None, None]:
