@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 PREDICTIONS_FILE = "predictions.json"
+# where a predict study's record goes once a full study on the same folder supersedes it
+RETIRED_FILE = "predictions-before-full.json"
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,6 @@ def retire_predictions(out: str | Path, name: str) -> Path | None:
     kept = save_predictions(out, name, PredictionRecord.from_dict(entry), RETIRED_FILE)
     _write(path, saved)
     return kept
-
-
-RETIRED_FILE = "predictions-before-full.json"
 
 
 def _entries(path: Path) -> dict[str, Any]:
