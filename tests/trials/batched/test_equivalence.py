@@ -19,6 +19,11 @@ from lrscope.trials.trial import OptimizerFactory, TrialResult, run_trial, sgd
 
 State = dict[str, torch.Tensor]
 TOL = 1e-5
+# BatchNorm's running statistics average 40 steps of batch statistics of activations that the
+# vmapped and the lone model round differently in float32: on an AMD EPYC (2026-12-07) one
+# running_mean element of 16 differed by 3.4e-5 relative (2.3e-5 absolute) while every loss,
+# evaluation and weight agreed within TOL.
+BUFFER_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +71,8 @@ def assert_equal_to_alone(task: Task, schedules: list[Schedule], make: Optimizer
         if one.status == "finished":
             assert states[i].keys() == weights.keys()
             for name, tensor in weights.items():
-                torch.testing.assert_close(states[i][name], tensor, rtol=TOL, atol=TOL,
+                tol = BUFFER_TOL if ".running_" in name else TOL
+                torch.testing.assert_close(states[i][name], tensor, rtol=tol, atol=tol,
                                            msg=lambda m, n=name: f"{n}: {m}")  # type: ignore[misc]
     # The trials really differ: K copies of one trial would pass the checks above too.
     assert len({float(r.train_loss[-1]) for r in results}) == len(schedules)
