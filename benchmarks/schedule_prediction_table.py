@@ -172,14 +172,27 @@ def targets(m: dict[str, dict[str, float | None]]) -> list[str]:
     return lines
 
 
+def cpu_model() -> str:
+    """The CPU's model name (float32 results of the same command differ between CPUs: the
+    GRU's and the MLP's trajectories did between two machines of 2026-12-07/08)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def header(settings: Settings, argv: Sequence[str], wall_s: float) -> list[str]:
     command = shlex.join(["python", "benchmarks/schedule_prediction.py", *argv])
     return [f"- command: `{command}`",
             f"- code: {code_version()}",
             f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
-            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch "
-            f"{torch.__version__}, one process, 1 torch thread, parallel=\"batched\" (digits-gru: "
-            "\"none\", vmap cannot batch a GRU); "
+            f"- machine: {platform.machine()} ({cpu_model()}), {os.cpu_count()} CPUs (shared), "
+            f"torch {torch.__version__}, one process, 1 torch thread, parallel=\"batched\" "
+            "(digits-gru: \"none\", vmap cannot batch a GRU); "
             f"this run {wall_s / 60:.1f} min (cached studies are read back, not rerun)",
             f"- seeds: study {list(settings.study_seeds)}, truth {list(settings.truth_seeds)}, "
             f"oracle {list(settings.oracle_seeds)} x peak factors "
