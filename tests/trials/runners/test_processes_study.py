@@ -107,3 +107,23 @@ def test_issue16_item11_a_failed_trial_cancels_the_queue_and_keeps_what_finished
     assert status[1] == "failed"
     assert {s for s, st in status.items() if st == "finished"} == started - {1}
     assert set(status.values()) <= {"finished", "failed"}  # nothing left running
+
+
+@pytest.mark.slow
+def test_a_predict_study_starts_one_pool_per_setup_not_one_per_batch(tmp_path):
+    """A predict study trains in many small batches (the probes, then one run at a time):
+    each used to start a pool of its own and ship it the task (seconds, against a fraction of
+    one for its trial). Now the pools are held for the study: one for the probes' setup and
+    one for the study's. With every core to each trial's threads, a pool has one worker, so
+    the trials' worker processes count the pools."""
+    from lrscope.trials.runners.threads import usable_cores
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    res = _compare(tmp_path / "out", "processes", _train_data(marks), strategy="predict",
+                   budget=0.9, threads=usable_cores(),
+                   schedules=["constant(lr=0.1)", "cosine(lr=0.3)", "linear(lr=0.3)"],
+                   steps=40, seeds=2)
+    assert res.cost is not None and res.trials >= 3  # several batches of the study's own
+    workers = {mark.name.split("-")[1] for mark in marks.iterdir()}
+    assert len(workers) == 2, sorted(workers)  # five before: one per batch

@@ -25,7 +25,7 @@ from typing import Any
 
 from lrscope.engines import Engine
 from lrscope.errors import InputError
-from lrscope.trials.runners import ray
+from lrscope.trials.runners import processes, ray
 from lrscope.trials.runners.auto import AutoRunner
 from lrscope.trials.runners.base import EvalHook, Hooks, Job, Runner, Started, TrialSetup
 from lrscope.trials.runners.batched import BatchedRunner
@@ -102,15 +102,17 @@ def make_runner(name: str, settings: Mapping[str, Any] | None = None,
 def held(runner: Runner) -> contextlib.AbstractContextManager[None]:
     """What ``runner`` starts for each batch of trials and ends after it, held instead across
     the batches run inside (a predict study's phases, a confirmation after the study): a local
-    Ray cluster, started by the first batch that needs it, takes seconds to start against a
-    fraction of a second for a predict study's one-run batch. Nothing for the other runners
-    (a pool of processes is shaped by its batch's setup and size).
+    Ray cluster or a pool of processes, started by the first batch that needs it, takes seconds
+    to start against a fraction of a second for a predict study's one-run batch. Nothing for
+    the runners that start nothing.
 
     >>> with held(make_runner("none")):
     ...     pass
     """
     if isinstance(runner, ray.RayRunner):
         return ray.held()
+    if isinstance(runner, (ProcessesRunner, AutoRunner)):  # auto may choose processes
+        return processes.held()
     return contextlib.nullcontext()
 
 

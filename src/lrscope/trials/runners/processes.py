@@ -19,6 +19,9 @@ deadlock. Results come back to the parent, which alone writes the store. The set
 cloudpickle (as Ray ships its tasks), so lambdas, closures and functions of a notebook reach the
 workers by value; what cannot be sent at all (an open file, a generator, a lock) is named.
 
+A pool lives for one batch of trials, or, under :func:`held` (a predict study's many small
+batches: lrscope.trials.runners.held), for every batch of the same setup.
+
 When a trial fails (or the caller stops listening, or Ctrl-C), the trials that have not started
 are cancelled; those already running finish and are yielded (the study records them), then the
 first error is raised.
@@ -29,11 +32,13 @@ first error is raised.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import pickle
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import torch
@@ -102,9 +107,7 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
         return
     blob = pickled_setup(plan) if blob is None else blob
     workers, threads = pool_shape(len(jobs), threads=threads)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(blob, threads)) as pool:
+    with _pool(plan, blob, workers, threads) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         waiting = set(futures)
         failure: BaseException | None = None
@@ -123,6 +126,66 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
                 future.cancel()
         if failure is not None:
             raise failure
+
+
+# One entry per held() open, innermost last: the pools started under it, each with the setup
+# its workers hold and their torch threads.
+_HELD: list[list[tuple[TrialSetup, int, ProcessPoolExecutor]]] = []
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Batches run inside share a pool, started by the first batch with as many workers as the
+    cores allow, until a batch of another setup comes (a predict study's probes have one of
+    their own) and shut down when this ends: starting a pool and shipping it the task takes
+    seconds, against a fraction of one for a predict study's one-run batch."""
+    pools: list[tuple[TrialSetup, int, ProcessPoolExecutor]] = []
+    _HELD.append(pools)
+    try:
+        yield
+    finally:
+        _HELD.pop()
+        for _, _, pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _same(held: TrialSetup, setup: TrialSetup) -> bool:
+    """Whether workers holding ``held`` run ``setup``'s trials as its own would: the same task
+    and optimizer factory (the objects the study passes to every batch; pickles of closures
+    differ from one pickling to the next), budget and options."""
+    return (held.task is setup.task and held.make_optimizer is setup.make_optimizer
+            and (held.steps, held.eval_every, held.options)
+            == (setup.steps, setup.eval_every, setup.options))
+
+
+@contextlib.contextmanager
+def _pool(setup: TrialSetup, blob: bytes, workers: int, threads: int,
+          ) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` holding ``blob`` (``setup`` pickled), ended after the batch;
+    under :func:`held`, the one already started for this setup (else one of as many workers
+    as the cores allow, in place of the one before, kept for the next batches)."""
+    context = multiprocessing.get_context("spawn")
+    if not _HELD:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(blob, threads)) as pool:
+            yield pool
+        return
+    pools = _HELD[-1]
+    found = next((entry for entry in pools if entry[1] == threads and _same(entry[0], setup)),
+                 None)
+    if found is None:
+        for _, _, other in pools:  # one pool at a time: a setup left behind is not coming back
+            other.shutdown(wait=True)  # (the probes'), and each worker holds a copy of the task
+        pools.clear()
+        most, _ = pool_shape(usable_cores(), threads=threads)
+        found = (setup, threads, ProcessPoolExecutor(
+            most, mp_context=context, initializer=_start_worker, initargs=(blob, threads)))
+        pools.append(found)
+    try:
+        yield found[2]
+    except BrokenProcessPool:  # a worker died: the next batch starts a pool afresh
+        pools.remove(found)
+        raise
 
 
 @dataclass(frozen=True)
