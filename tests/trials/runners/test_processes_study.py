@@ -25,17 +25,18 @@ X = torch.randn(96, 4, generator=G)
 Y = (X.sum(1) > 0).long()
 
 
-def _train_data(marks: Path | None = None, fail_seed: int | None = None,
+def _train_data(marks: Path | None = None, fail_seed: int | None = None, wait: float = 3.0,
                 ) -> Callable[[int], DataLoader]:
-    """A local function (sent by value): in a worker it leaves a mark per trial it starts, and
-    the trial of ``fail_seed`` raises."""
+    """A local function (sent by value): in a worker it leaves a mark per trial it starts
+    (after which the trial takes ``wait`` seconds more), and the trial of ``fail_seed``
+    raises."""
     parent = os.getpid()
 
     def train_data(seed: int) -> DataLoader:
         if marks is not None and os.getpid() != parent:
             (marks / f"{seed}-{os.getpid()}").touch()
             if seed != fail_seed:  # the others take a while, as real trials do: the failure
-                time.sleep(3.0)    # is seen while they run, however busy the machine
+                time.sleep(wait)   # is seen while they run, however busy the machine
         if seed == fail_seed:
             raise RuntimeError(f"bad data for seed {seed}")
         return DataLoader(list(zip(X, Y, strict=True)), batch_size=16, shuffle=True,
@@ -120,7 +121,7 @@ def test_a_predict_study_starts_one_pool_per_setup_not_one_per_batch(tmp_path):
 
     marks = tmp_path / "marks"
     marks.mkdir()
-    res = _compare(tmp_path / "out", "processes", _train_data(marks), strategy="predict",
+    res = _compare(tmp_path / "out", "processes", _train_data(marks, wait=0), strategy="predict",
                    budget=0.9, threads=usable_cores(),
                    schedules=["constant(lr=0.1)", "cosine(lr=0.3)", "linear(lr=0.3)"],
                    steps=40, seeds=2)
