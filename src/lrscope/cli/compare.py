@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                       disable=not live_progress(console)) as bar:
             progress_id = bar.add_task("trials", total=None)
             busy: list[str] = []
-            done: list[str] = []  # trials already in the store: without a bar, say how many
+            done: set[str] = set()  # trials already in the store: without a bar, how many
             asked: set[str] = set()  # every trial asked for (a predict study: over its batches)
 
             def on_event(event: TrialEvent) -> None:
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 if event.state == "busy":
                     busy.append(event.key)
                 if event.state == "skipped":
-                    done.append(event.key)
+                    done.add(event.key)
                 seen = event.evaluation
                 where = "" if seen is None else f"  step {seen.step}/{plan.steps} " + (
                     _latest(seen))

@@ -81,8 +81,8 @@ def probe_phases(state: StudyState) -> Decisions:
                   f"{state.budget.fraction:.0%}")
     state.adopt_the_rest()  # the folder's other trials: measured, so never named untrained
     if not trusted:
-        measured = state.trained(s0)
-        left = [label for label in rest if label not in trained and label not in measured]
+        measured = state.trained(s0)  # the trained runs and the folder's others
+        left = [label for label in rest if label not in measured]
         if left:
             state.say(f"predict: not trained, by {by}: {', '.join(left)}")
             at_full = {label: state.measured(label, s0) for label in trained}

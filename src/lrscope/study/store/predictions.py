@@ -173,12 +173,12 @@ def retire_predictions(out: str | Path, name: str) -> Path | None:
     >>> retire_predictions(out, "study") is None  # nothing left to move
     True
     """
-    path = Path(out) / PREDICTIONS_FILE
+    path, kept = Path(out) / PREDICTIONS_FILE, Path(out) / RETIRED_FILE
     saved = _entries(path)
     entry = saved.pop(name, None)
     if not isinstance(entry, dict):
         return None
-    kept = save_predictions(out, name, PredictionRecord.from_dict(entry), RETIRED_FILE)
+    _write(kept, {**_entries(kept), name: entry})
     _write(path, saved)
     return kept
 

@@ -128,9 +128,23 @@ def run_in_processes(jobs: Sequence[Job], plan: TrialSetup, blob: bytes | None =
             raise failure
 
 
-# One entry per held() open, innermost last: the pools started under it, each with the setup
-# its workers hold and their torch threads.
-_HELD: list[list[tuple[TrialSetup, int, ProcessPoolExecutor]]] = []
+@dataclass
+class _Kept:
+    """The pool a :func:`held` keeps (one at a time: a setup left behind, the probes', is not
+    coming back, and each worker holds a copy of the task): the setup its workers hold and
+    their torch threads."""
+
+    setup: TrialSetup | None = None
+    threads: int = 0
+    pool: ProcessPoolExecutor | None = None
+
+    def end(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
+
+
+_HELD: list[_Kept] = []  # one per held() open, innermost last
 
 
 @contextlib.contextmanager
@@ -139,14 +153,11 @@ def held() -> Iterator[None]:
     cores allow, until a batch of another setup comes (a predict study's probes have one of
     their own) and shut down when this ends: starting a pool and shipping it the task takes
     seconds, against a fraction of one for a predict study's one-run batch."""
-    pools: list[tuple[TrialSetup, int, ProcessPoolExecutor]] = []
-    _HELD.append(pools)
+    _HELD.append(_Kept())
     try:
         yield
     finally:
-        _HELD.pop()
-        for _, _, pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+        _HELD.pop().end()
 
 
 def _same(held: TrialSetup, setup: TrialSetup) -> bool:
@@ -158,33 +169,31 @@ def _same(held: TrialSetup, setup: TrialSetup) -> bool:
             == (setup.steps, setup.eval_every, setup.options))
 
 
+def _start(blob: bytes, workers: int, threads: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(blob, threads))
+
+
 @contextlib.contextmanager
 def _pool(setup: TrialSetup, blob: bytes, workers: int, threads: int,
           ) -> Iterator[ProcessPoolExecutor]:
     """A pool of ``workers`` holding ``blob`` (``setup`` pickled), ended after the batch;
-    under :func:`held`, the one already started for this setup (else one of as many workers
-    as the cores allow, in place of the one before, kept for the next batches)."""
-    context = multiprocessing.get_context("spawn")
+    under :func:`held`, the one it keeps when that holds this setup (else one of as many
+    workers as the cores allow, in place of the one before, kept for the next batches)."""
     if not _HELD:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(blob, threads)) as pool:
+        with _start(blob, workers, threads) as pool:
             yield pool
         return
-    pools = _HELD[-1]
-    found = next((entry for entry in pools if entry[1] == threads and _same(entry[0], setup)),
-                 None)
-    if found is None:
-        for _, _, other in pools:  # one pool at a time: a setup left behind is not coming back
-            other.shutdown(wait=True)  # (the probes'), and each worker holds a copy of the task
-        pools.clear()
+    kept = _HELD[-1]
+    if kept.pool is None or kept.setup is None or kept.threads != threads \
+            or not _same(kept.setup, setup):
+        kept.end()
         most, _ = pool_shape(usable_cores(), threads=threads)
-        found = (setup, threads, ProcessPoolExecutor(
-            most, mp_context=context, initializer=_start_worker, initargs=(blob, threads)))
-        pools.append(found)
+        kept.setup, kept.threads, kept.pool = setup, threads, _start(blob, most, threads)
     try:
-        yield found[2]
+        yield kept.pool
     except BrokenProcessPool:  # a worker died: the next batch starts a pool afresh
-        pools.remove(found)
+        kept.end()
         raise
 
 
