@@ -396,3 +396,28 @@ def test_issue18_a_budget_left_after_every_candidate_races_the_seeds_without_a_l
     more = sorted(key for key in trials if not key.endswith("/seed0"))
     assert more, "no seed was raced"
     assert record.cost.steps <= record.cost.full_steps
+
+
+@pytest.mark.slow
+def test_issue18_predict_on_a_full_studys_folder_trains_and_fits_nothing(tmp_path):
+    """A folder the full study trained holds every measurement a predict study could ask for:
+    it trains no probe (they cost 0.8 of a run there before, and a self-check on runs the full
+    study had made printed as a fallback), fits no law, reports measurements only, and its
+    rerun writes the same record."""
+    study_script.digits(str(tmp_path), "full")
+    before = stored(tmp_path, "study")
+    res = study_script.digits(str(tmp_path), "predict", budget=0.25)
+    assert stored(tmp_path) == before  # nothing trained, no probe study
+    record = load_predictions(tmp_path, "study")
+    assert record is not None and not record.fit_trials and not record.probes
+    assert record.candidates == {} and not record.untrained and record.self_check is None
+    assert record.stopped in ("separated", "all trained")
+    assert any(line.startswith(f"predict: this folder also holds {len(before)} trials")
+               for line in record.lines)
+    assert res.cost is not None and res.cost.steps == res.cost.full_steps
+    assert all(row.status == "measured" for row in res.leaderboard)
+    report = (tmp_path / "report.md").read_text()
+    assert "No law was fitted and nothing predicted" in report
+    assert "predicted-curves" not in report
+    study_script.digits(str(tmp_path), "predict", budget=0.25)
+    assert load_predictions(tmp_path, "study") == record and stored(tmp_path) == before

@@ -50,9 +50,11 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         f"{', '.join(record.fit_trials) or 'no run'}"
         + (f" and on every candidate's probe (its schedule compressed into 1/"
            f"{record.probe_factor} of the run, at the first seed)" if record.probe_factor
-           else "") + f". Values are the final {metric.label}."))
+           else "") + f". Values are the final {metric.label}." if record.candidates else
+        "No law was fitted and nothing predicted: every row of the leaderboard is a "
+        "measurement."))
     section.add(*(Paragraph(line) for line in summary_lines(record, untrained=False)))
-    if fell_back(record):
+    if fell_back(record) and record.candidates:
         section.add(Paragraph("The law was not trusted (what was trained instead: above): the "
                               "leaderboard holds measurements only; the law's predictions are "
                               "shown here for what they were worth."))
@@ -60,6 +62,8 @@ def prediction_section(rows: Sequence[LeaderboardRow], record: PredictionRecord,
         section.add(Paragraph(f"The race stopped: {record.stopped}."
                               + (f" Not separated from the best: {', '.join(record.tie)}."
                                  if record.tie else "")))
+    if not record.candidates:  # nothing predicted to set beside the runs
+        return section.add(*untrained_part(record, metric))
     trained = [label for label, p in record.candidates.items() if p.trained]
     cells = []
     for label in trained:

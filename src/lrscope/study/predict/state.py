@@ -47,7 +47,13 @@ from lrscope.study.stats.leaderboard import (
 from lrscope.study.stats.ranking import RankingMetric
 from lrscope.study.stats.verdict import tie_group
 from lrscope.study.store import DONE_STATUSES, Store
-from lrscope.study.store.predictions import Cost, Prediction, PredictionRecord, SelfCheck
+from lrscope.study.store.predictions import (
+    Cost,
+    Prediction,
+    PredictionRecord,
+    SelfCheck,
+    load_predictions,
+)
 from lrscope.study.store.records import TrialRecord
 
 if TYPE_CHECKING:
@@ -132,6 +138,21 @@ class StudyState:
         if missing := self.probes.missing():
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise Incomplete(f"{len(missing)} of its probes ({shown})")
+
+    def held_whole(self) -> bool:
+        """Whether the folder held the whole full study before this predict study trained
+        anything of it: every trial finished (a ``strategy="full"`` study ran here), no probes
+        and no record of a predict study that fitted a law. Nothing is then left to decide; the
+        probes and the law would only spend. A predict study that trained anything ran its
+        probes or fit runs first, so its rerun never qualifies, and this one's rerun does
+        again: either decides as the first call did."""
+        record = load_predictions(self.out, self.plan.name)
+        if self.probes.trials() or (record is not None and record.fit_trials):
+            return False
+        with Store.in_dir(self.out) as store:
+            done = {t.key for t in store.trials(self.run_id) if t.status in DONE_STATUSES}
+        return all(trial_key(label, seed) in done
+                   for label in self.lrs for seed in self.plan.seeds)
 
     def done(self) -> set[str]:
         return {key for key, t in self._trials().items() if t.status in DONE_STATUSES}
