@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "schedule_prediction.py"
 PROBES = ROOT / "benchmarks" / "schedule_prediction_probes.py"
 BOUND = ROOT / "benchmarks" / "schedule_prediction_bound.py"
+SCALED = ROOT / "benchmarks" / "schedule_prediction_scaled_probes.py"
 
 
 def _env() -> dict[str, str]:
@@ -99,6 +100,25 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
             # share: probes keep 8 steps at least, lrscope.study.predict.probes.MIN_STEPS)
             assert 0 < cost < 50, row
     assert list((tmp_path / "work" / "tiny" / "digits-mlp").glob("probe-k*/study.sqlite"))
+    # probes with lr_scales over every seed order, from the same arms: its rows of every
+    # candidate once and of the full study are the benchmark's own, averaged over the orders
+    scaled = _run(tmp_path, SCALED, "--share", "0.5")
+    assert scaled.returncode == 0, scaled.stderr[-3000:]
+    table = (tmp_path / "out" / "scaled_probes.md").read_text()
+    for problem in problems:
+        for how, strategy in (("every candidate once (predict today)", "one seed+scales"),
+                              ("full (3 seeds)", "full+scales")):
+            cells = next(line for line in table.splitlines()
+                         if line.startswith(f"| 0.5 | {how} | {problem} |")).split(" | ")
+            regrets = [r["regret_oracle"] for r in rows
+                       if r["problem"] == problem and r["strategy"] == strategy]
+            assert cells[5].startswith(f"{100 * sum(regrets) / len(regrets):.1f}% ("), cells
+        for how in ("top-m by probe", "best probe per scale + offsets"):
+            cells = next(line for line in table.splitlines()
+                         if line.startswith(f"| 0.5 | {how} | {problem} |")).split(" | ")
+            assert 0 < float(cells[7].rstrip("% |")) < 50, cells  # a share of the full study
+    assert list((tmp_path / "work" / "tiny" / "digits-mlp").glob("scaled-probes-k*-full-scales"
+                                                                   "-s1/study.sqlite"))
     # what a perfect choice of predict's full-length runs would pick, from the same arms: its
     # "as run" column is the benchmark's own predict regret, averaged over the seed orders
     bound = subprocess.run([sys.executable, str(BOUND), "--tiny", "--work",
