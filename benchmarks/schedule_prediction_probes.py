@@ -76,12 +76,14 @@ def probe_specs(candidates: list[str], steps: int, k: float) -> tuple[int, dict[
 
 
 def run_probes(problem: str, settings: Settings, out: Path, steps: int,
-               specs: list[str]) -> Path:
+               specs: list[str], seed: int | None = None) -> Path:
     """The probe study in ``out`` (resumed when it exists: only missing trials train), each
-    probe evaluated 8 times so that a law can be fitted to its curve."""
+    probe evaluated 8 times so that a law can be fitted to its curve, at ``seed`` (None: the
+    first study seed)."""
     task = lrscope_task(problem, settings.tiny)
+    seed = settings.study_seeds[0] if seed is None else seed
     call = prepare_compare(task.make_model, make_optimizer(problem, settings.tiny), task,
-                           steps=steps, schedules=specs, seeds=[settings.study_seeds[0]],
+                           steps=steps, schedules=specs, seeds=[seed],
                            parallel=PARALLEL.get(problem, "batched"), out=out, quiet=True,
                            eval_every=max(1, steps // 8))
     run_study(dataclasses.replace(call.plan, range_test=None), out, call.engine)

@@ -33,7 +33,6 @@ Writes OUT/scaled_probes.md (printed).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import statistics
@@ -44,30 +43,16 @@ from typing import Any
 
 import torch
 from schedule_prediction import DEFAULT_OUT, DEFAULT_WORK
-from schedule_prediction_probes import curves, probe_specs, regrets
-from schedule_prediction_problems import PARALLEL, Settings, lrscope_task, make_optimizer
+from schedule_prediction_probes import curves, probe_specs, regrets, run_probes
+from schedule_prediction_problems import Settings
 from schedule_prediction_runs import arm_name, per_candidate
 from schedule_prediction_scores import _tau, informative
 from schedule_prediction_table import median, num, pct
 
-from lrscope.study.api import prepare_compare
 from lrscope.study.predict.curves import final_value
 from lrscope.study.predict.probes import compression
-from lrscope.study.run import run_study
 
 BUDGET = 1 / 12  # predict's default with lr_scales
-
-
-def run_probes(problem: str, settings: Settings, out: Path, steps: int, specs: list[str],
-               seed: int) -> Path:
-    """The probe study at ``seed`` in ``out`` (resumed: only missing trials train)."""
-    task = lrscope_task(problem, settings.tiny)
-    call = prepare_compare(task.make_model, make_optimizer(problem, settings.tiny), task,
-                           steps=steps, schedules=specs, seeds=[seed],
-                           parallel=PARALLEL.get(problem, "batched"), out=out, quiet=True,
-                           eval_every=max(1, steps // 8))
-    run_study(dataclasses.replace(call.plan, range_test=None), out, call.engine)
-    return out
 
 
 def with_offsets(origins: dict[str, list[Any]], probe: dict[str, float],
