@@ -183,8 +183,10 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_traine
         "hold at full length")
     # the summary under the leaderboard repeats both, the untrained from the record
     assert ", ".join(record.untrained) == named and record.untrained_by == BY_PROBES
-    assert summary_lines(record)[-2:] == [
+    assert summary_lines(record)[-3:-1] == [
         f"predict: not trained, next first by their probes: {named}", said[-1]]
+    assert summary_lines(record)[-1].startswith("predict: to train ")
+    assert summary_lines(record)[-1].endswith("): what is trained is kept")
     assert record.cost.steps <= call.budget * record.cost.full_steps
     # the leaderboard holds the measured rows only
     with Store.in_dir(tmp_path, create=False) as store:
@@ -421,3 +423,32 @@ def test_issue18_predict_on_a_full_studys_folder_trains_and_fits_nothing(tmp_pat
     assert "predicted-curves" not in report
     study_script.digits(str(tmp_path), "predict", budget=0.25)
     assert load_predictions(tmp_path, "study") == record and stored(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_issue18_the_budget_said_to_train_the_untrained_has_room_for_them(tmp_path):
+    """A study that stops with candidates untrained says which budget, on the same folder, has
+    room to train them; the rerun with it trains them (what was trained is kept)."""
+    import re
+
+    from lrscope.study.predict.strategy import larger_budget_line
+
+    first = study_script.digits(str(tmp_path), "predict", budget=0.2)
+    record = load_predictions(tmp_path, "study")
+    assert record is not None and record.untrained and first.untrained == record.untrained
+    line = larger_budget_line(record)
+    assert line in summary_lines(record)
+    found = re.search(r"--budget ([0-9.]+), budget=([0-9.]+)", line)
+    assert found is not None and found[1] == found[2]
+    budget = float(found[1])
+    within = [label for label in record.untrained if label in record.tie]
+    named = within or list(record.untrained)
+    assert budget == pytest.approx(
+        (record.cost.steps + len(named) * record.cost.run_steps) / record.cost.full_steps,
+        abs=0.01)
+    before = stored(tmp_path, "study")
+    again = study_script.digits(str(tmp_path), "predict", budget=budget)
+    after = stored(tmp_path, "study")
+    assert all(after[key] == value for key, value in before.items())  # kept, not retrained
+    assert {trial_key(label, 0) for label in named} <= set(after)
+    assert not set(named) & set(again.untrained)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lrscope.study.predict.probes import BY_LAW, BY_LAWS_ORDER
-from lrscope.study.predict.strategy import UNCHECKED, summary_lines
+from lrscope.study.predict.strategy import UNCHECKED, larger_budget_line, summary_lines
 from lrscope.study.store.predictions import Cost, PredictionRecord, SelfCheck
 
 
@@ -44,3 +44,28 @@ def test_issue18_the_laws_own_schedule_is_said_for_what_it_is() -> None:
                     "predicts best at the best candidate's peak and warmup), not trained: the "
                     "budget ended"]
     assert any(line.endswith("trained like any candidate") for line in summary_lines(record(True)))
+
+
+def test_issue18_the_larger_budget_covers_the_untrained_within_reach_else_all_of_them() -> None:
+    """The room to train, from the record: the untrained within reach of the best (the tie's),
+    else every untrained one, one run each beside the steps spent, rounded up to a hundredth
+    (never below what they need) and at most the full study."""
+    cost = Cost(520, 2500, 100, 100, 1 / 6)
+    within = PredictionRecord("annealing", ("a/seed0",), {}, cost, None, "budget",
+                              tie=("b", "x"), untrained=("b", "c", "d"), untrained_by=BY_LAW)
+    assert larger_budget_line(within) == (
+        "predict: to train b (untrained, within reach of the best), rerun on the same folder "
+        "with a budget of 0.25 (--budget 0.25, budget=0.25): what is trained is kept")
+    rest = PredictionRecord("annealing", ("a/seed0",), {}, cost, None, "fallback",
+                            untrained=("c", "d"), untrained_by=BY_LAWS_ORDER)
+    assert "to train every candidate not trained," in larger_budget_line(rest)
+    assert "budget of 0.29 " in larger_budget_line(rest)  # (520 + 200) / 2500 = 0.288
+    exact = PredictionRecord("annealing", (), {}, Cost(500, 2500, 100, 100, 1 / 6),
+                             untrained=("c",))
+    assert "to train c, " in larger_budget_line(exact)
+    assert "budget of 0.24 " in larger_budget_line(exact)  # 600 / 2500 exactly: not 0.25
+    most = PredictionRecord("annealing", (), {}, Cost(2450, 2500, 100, 100, 0.99),
+                            untrained=("c",))
+    assert "budget of 1 (--budget 1, budget=1)" in larger_budget_line(most)
+    assert summary_lines(within)[-1] == larger_budget_line(within)
+    assert larger_budget_line(within) not in summary_lines(within, untrained=False)

@@ -25,7 +25,7 @@ from lrscope.outputs.report.figures import (
     plain_text,
     save,
 )
-from lrscope.study.predict.strategy import summary_lines
+from lrscope.study.predict.strategy import larger_budget_line, summary_lines
 from lrscope.study.stats.leaderboard import LeaderboardRow
 from lrscope.study.stats.predicted import fell_back, interval_text
 from lrscope.study.stats.ranking import RankingMetric
@@ -114,7 +114,7 @@ def untrained_part(record: PredictionRecord, metric: RankingMetric) -> list[Para
     said = ("; a probe trains the candidate's whole schedule compressed, so its value is not "
             "the candidate's at full length" if record.probes else "")
     return [Paragraph(f"Not trained, in the order the study would train them next (by {by})"
-                      f"{said}."), Table(header, cells)]
+                      f"{said}."), Table(header, cells), Paragraph(larger_budget_line(record))]
 
 
 def curves_figure(record: PredictionRecord, measured: Mapping[str, Measured],

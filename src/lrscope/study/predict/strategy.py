@@ -239,8 +239,9 @@ def budget_line(budget: Budget) -> str:
 
 def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> list[str]:
     """What the terminal prints under a predict study's leaderboard: the cost, the self-check,
-    then (``untrained``) the candidates not trained, next first, and whether the full-length
-    runs measured against the probes' order (nothing for a full study).
+    then (``untrained``) the candidates not trained, next first, whether the full-length runs
+    measured against the probes' order, and the budget that has room to train them (nothing
+    for a full study).
 
     >>> from lrscope.study.store.predictions import Cost
     >>> record = PredictionRecord("multi_power", (), {}, Cost(520, 2500, 100, 100, 1 / 6))
@@ -272,7 +273,33 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
         lines.append(f"predict: not trained, next first by {record.untrained_by}: "
                      f"{', '.join(record.untrained)}")
     lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
+    if untrained and record.untrained:  # what to do about them, last
+        lines.append(larger_budget_line(record))
     return lines
+
+
+def larger_budget_line(record: PredictionRecord) -> str:
+    """How to go on from a study that left candidates untrained: the budget whose rerun on the
+    same folder has room to train the untrained within reach of the best (else every untrained
+    one) once, beside what is trained, which is kept. A rerun decides again under the larger
+    budget, so this is the room, not a promise of which runs it makes.
+
+    >>> from lrscope.study.store.predictions import Cost
+    >>> record = PredictionRecord("annealing", (), {}, Cost(520, 2500, 100, 100, 1 / 6),
+    ...                           tie=("b",), untrained=("b", "c"))
+    >>> print(larger_budget_line(record))  # doctest: +NORMALIZE_WHITESPACE
+    predict: to train b (untrained, within reach of the best), rerun on the same folder with
+    a budget of 0.25 (--budget 0.25, budget=0.25): what is trained is kept
+    """
+    cost = record.cost
+    within = [label for label in record.untrained if label in record.tie]
+    names = within or list(record.untrained)
+    needed = (cost.steps + len(names) * cost.run_steps) / max(1, cost.full_steps)
+    budget = min(1.0, math.ceil(needed * 100 - 1e-9) / 100)
+    what = (f"{', '.join(names)} (untrained, within reach of the best)" if within else
+            "every candidate not trained" if len(names) > 1 else names[0])
+    return (f"predict: to train {what}, rerun on the same folder with a budget of {budget:g} "
+            f"(--budget {budget:g}, budget={budget:g}): what is trained is kept")
 
 
 UNCHECKED = ("predict: the law's predictions are unchecked: the budget ended before a run it "
