@@ -1,9 +1,12 @@
 """What a predict study knows between its phases: the trials it asked for, read from the store,
 and the law's predictions; and the record it keeps (:mod:`lrscope.study.store.predictions`).
 
-Only the trials the study itself asked for count (``chosen``), never others the folder holds
-(a later ``strategy="full"`` run's, say): so a rerun on the same store reads the same trials,
-makes the same decisions, and reports the same cost. Values are the law's: lower is better.
+Only the trials the study itself asked for count (``chosen``) while it decides, never others
+the folder holds (a later ``strategy="full"`` run's, say): so a rerun on the same store reads
+the same trials, makes the same decisions, and reports the same cost. Once every decision is
+made the others count as measured (:meth:`StudyState.adopt_the_rest`), and a folder that held
+the whole full study before is only read (:meth:`StudyState.held_whole`). Values are the
+law's: lower is better.
 """
 
 from __future__ import annotations
