@@ -452,3 +452,32 @@ def test_issue18_the_budget_said_to_train_the_untrained_has_room_for_them(tmp_pa
     assert all(after[key] == value for key, value in before.items())  # kept, not retrained
     assert {trial_key(label, 0) for label in named} <= set(after)
     assert not set(named) & set(again.untrained)
+
+
+@pytest.mark.slow
+def test_issue18_a_race_the_budget_ended_says_the_runs_it_lacks_and_the_room_for_them(tmp_path):
+    """Every candidate trained, the budget ends the seeds' race with a tie: the study says how
+    many runs would give the best and its tie every seed, and what budget has room for them
+    (here none does, the probes took a share: the largest's room and the full study); a rerun
+    with the largest budget trains that many and keeps the rest."""
+    import re
+
+    res = study_script.digits(str(tmp_path), "predict", budget=0.45)
+    record = load_predictions(tmp_path, "study")
+    assert record is not None and not record.untrained and res.tie
+    said = [line for line in record.lines if line.startswith("predict: to race ")]
+    assert len(said) == 1 and said[0] == summary_lines(record)[-1]
+    found = re.search(r"and the (\d+) not separated from it to 3 seeds each \((\d+) more runs\)"
+                      r".* has room for (\d+) of them", said[0])
+    assert found is not None and said[0].startswith(f"predict: to race {res.leaderboard[0].label}")
+    racing = [res.leaderboard[0].label, *res.tie]
+    before = stored(tmp_path, "study")
+    lacking = [trial_key(label, seed) for label in racing for seed in (0, 1, 2)
+               if trial_key(label, seed) not in before]
+    assert int(found[1]) == len(res.tie) and int(found[2]) == len(lacking)
+    room = (record.cost.full_steps - record.cost.steps) // record.cost.run_steps
+    assert int(found[3]) == room < len(lacking)
+    study_script.digits(str(tmp_path), "predict", budget=1.0)
+    after = stored(tmp_path, "study")
+    assert all(after[key] == value for key, value in before.items())
+    assert len(after) - len(before) == room and set(after) - set(before) <= set(lacking)

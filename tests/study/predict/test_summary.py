@@ -64,8 +64,11 @@ def test_issue18_the_larger_budget_covers_the_untrained_within_reach_else_all_of
                              untrained=("c",))
     assert "to train c, " in larger_budget_line(exact)
     assert "budget of 0.24 " in larger_budget_line(exact)  # 600 / 2500 exactly: not 0.25
-    most = PredictionRecord("annealing", (), {}, Cost(2450, 2500, 100, 100, 0.99),
-                            untrained=("c",))
-    assert "budget of 1 (--budget 1, budget=1)" in larger_budget_line(most)
+    most = PredictionRecord("annealing", (), {}, Cost(2350, 2500, 100, 100, 0.99),
+                            untrained=("c", "d"))  # 2550 > 2500: even a budget of 1 holds one
+    assert larger_budget_line(most) == (
+        "predict: to train every candidate not trained, a rerun on the same folder with the "
+        "largest budget, 1 (--budget 1, budget=1), has room for 1 of them, and --strategy "
+        "full (strategy=\"full\") trains every trial still missing: what is trained is kept")
     assert summary_lines(within)[-1] == larger_budget_line(within)
     assert larger_budget_line(within) not in summary_lines(within, untrained=False)

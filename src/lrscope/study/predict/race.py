@@ -181,6 +181,50 @@ def race_stop(rows: Sequence[Any]) -> str:
     return "separated" if len(candidates(rows)) <= 1 else "all trained"
 
 
+def rerun_phrase(steps: int, runs: int, run_steps: int, full_steps: int) -> str:
+    """How a study that stopped short makes room for ``runs`` more runs beside the ``steps``
+    trained: the smallest budget in hundredths of the full study's steps that holds them; where
+    even a budget of 1 does not (its probes took a share), how many it holds, and the full
+    study, which trains every trial still missing.
+
+    >>> rerun_phrase(520, 1, 100, 2500)[:57]  # 620 / 2500 = 0.248
+    'rerun on the same folder with a budget of 0.25 (--budget '
+    >>> rerun_phrase(500, 1, 100, 2500)[:57]  # exactly 0.24
+    'rerun on the same folder with a budget of 0.24 (--budget '
+    >>> print(rerun_phrase(2200, 4, 100, 2500))  # doctest: +NORMALIZE_WHITESPACE
+    a rerun on the same folder with the largest budget, 1 (--budget 1, budget=1), has room for 3
+    of them, and --strategy full (strategy="full") trains every trial still missing: what is
+    trained is kept
+    """
+    needed = (steps + runs * run_steps) / max(1, full_steps)
+    budget = math.ceil(needed * 100 - 1e-9) / 100
+    if budget <= 1:
+        return (f"rerun on the same folder with a budget of {budget:g} (--budget {budget:g}, "
+                f"budget={budget:g}): what is trained is kept")
+    room = max(0, full_steps - steps) // max(1, run_steps)
+    return (f"a rerun on the same folder with the largest budget, 1 (--budget 1, budget=1), has "
+            f"room for {room} of them, and --strategy full (strategy=\"full\") trains every "
+            "trial still missing: what is trained is kept")
+
+
+RACE_ROOM = "predict: to race "  # the line of :func:`race_room_line` opens with it
+
+
+def race_room_line(rows: Sequence[Any], seeds: Sequence[int], done: Set[str], steps: int,
+                   run_steps: int, full_steps: int) -> str | None:
+    """When the budget ended the race: the budget with room for every contender still in it
+    (the best and those "vs best" cannot separate from it, ``rows`` best first) to have every
+    seed; None when the best is separated or every contender has every seed (more seeds than
+    the study's: the verdict says how many would resolve the gap)."""
+    racing = candidates(rows)
+    runs = sum(trial_key(label, seed) not in done for label in racing for seed in seeds)
+    if len(racing) <= 1 or runs == 0:
+        return None
+    return (f"{RACE_ROOM}{racing[0]} and the {len(racing) - 1} not separated from it to "
+            f"{len(seeds)} seeds each ({runs} more run{'s' * (runs != 1)}), "
+            f"{rerun_phrase(steps, runs, run_steps, full_steps)}")
+
+
 def check_line(check: SelfCheck) -> str:
     """The self-check in one line, with its numbers (in the metric's own direction).
 

@@ -34,6 +34,7 @@ from lrscope.study.predict.race import (
     check_fails,
     contenders,
     fit_fails,
+    race_room_line,
     race_stop,
     seed_round,
     turns_back,
@@ -333,6 +334,10 @@ class StudyState:
                    if trusted else [])
         untrained = [label for label in (self.ranked_predictions() if trusted else order)
                      if label not in trained]
+        if stopped == "budget" and not untrained and (line := race_room_line(
+                self.rows(), self.plan.seeds, self.done(), self.spent(), self.plan.steps,
+                self.budget.full_steps)):
+            self.say(line)  # the budget ended the seeds' race: how to go on
         return self.record(stopped=stopped if trusted else "fallback",
                            tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
                            untrained_by=BY_LAW if trusted else by)

@@ -44,10 +44,12 @@ from lrscope.study.predict.probes import (
     probe_plan,
 )
 from lrscope.study.predict.race import (
+    RACE_ROOM,
     Budget,
     check_line,
     contenders,
     gap,
+    rerun_phrase,
 )
 from lrscope.study.predict.state import Incomplete, StudyState
 from lrscope.study.recipes import Suite
@@ -275,6 +277,7 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
     lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
     if untrained and record.untrained:  # what to do about them, last
         lines.append(larger_budget_line(record))
+    lines += [line for line in record.lines if line.startswith(RACE_ROOM)]
     return lines
 
 
@@ -294,12 +297,10 @@ def larger_budget_line(record: PredictionRecord) -> str:
     cost = record.cost
     within = [label for label in record.untrained if label in record.tie]
     names = within or list(record.untrained)
-    needed = (cost.steps + len(names) * cost.run_steps) / max(1, cost.full_steps)
-    budget = min(1.0, math.ceil(needed * 100 - 1e-9) / 100)
     what = (f"{', '.join(names)} (untrained, within reach of the best)" if within else
             "every candidate not trained" if len(names) > 1 else names[0])
-    return (f"predict: to train {what}, rerun on the same folder with a budget of {budget:g} "
-            f"(--budget {budget:g}, budget={budget:g}): what is trained is kept")
+    return (f"predict: to train {what}, "
+            f"{rerun_phrase(cost.steps, len(names), cost.run_steps, cost.full_steps)}")
 
 
 UNCHECKED = ("predict: the law's predictions are unchecked: the budget ended before a run it "
