@@ -20,9 +20,11 @@ SCHEDULES = ["constant(lr=0.1)", "cosine(lr=0.1)", "wsd(lr=0.1, warmup_steps=3, 
 
 
 def _compare(task: Task, lr: float, out: str, strategy: str, budget: float | None,
-             steps: int, lr_scales: list[float] | None = None) -> lrscope.CompareResult:
-    """Every problem's study: SGD momentum at ``lr``, the schedules peaking there, 3 seeds."""
-    schedules = [spec.replace("lr=0.1", f"lr={lr}") for spec in SCHEDULES]
+             steps: int, lr_scales: list[float] | None = None,
+             specs: list[str] | None = None) -> lrscope.CompareResult:
+    """Every problem's study: SGD momentum at ``lr``, the schedules (``specs``, default
+    :data:`SCHEDULES`) peaking there, 3 seeds."""
+    schedules = [spec.replace("lr=0.1", f"lr={lr}") for spec in specs or SCHEDULES]
     return lrscope.compare(task.make_model, functools.partial(torch.optim.SGD, lr=lr,
                                                               momentum=0.9),
                            task, schedules=schedules, steps=steps, seeds=3, eval_every=10,
@@ -40,12 +42,13 @@ def digits(out: str, strategy: str = "predict", budget: float | None = 0.35,
 
 
 def overfit(out: str, strategy: str = "predict", budget: float | None = 0.35,
-            steps: int = 150, lr_scales: list[float] | None = None) -> lrscope.CompareResult:
+            steps: int = 150, lr_scales: list[float] | None = None,
+            specs: list[str] | None = None) -> lrscope.CompareResult:
     """Where the law does not hold: a wide MLP on 48 examples at a high LR for long, so the
     validation loss falls, then rises as it memorises the training set."""
     task = get_task("digits", model="mlp", limit_train=64, limit_test=64,
                     batch_size=16).with_validation(0.25)
-    return _compare(task, 0.5, out, strategy, budget, steps, lr_scales)
+    return _compare(task, 0.5, out, strategy, budget, steps, lr_scales, specs)
 
 def quadratic_task() -> Task:
     """Least squares with label noise (inputs scaled so the curvature is about 1): SGD's loss

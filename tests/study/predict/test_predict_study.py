@@ -199,27 +199,65 @@ def test_issue18_a_law_that_does_not_hold_is_detected_and_the_best_probed_traine
 
 @pytest.mark.slow
 def test_issue18_with_lr_scales_a_law_that_does_not_hold_trains_every_candidate(tmp_path):
-    """With lr_scales there are no probes (a compressed run prefers another peak LR): two fit
-    runs decide, and when the law does not hold every candidate is trained at the first seed,
-    the reason in one line, the cost beyond the budget said."""
-    call = prepared(study_script.overfit, tmp_path, lr_scales=[0.5, 1.0], budget=0.2)
+    """A run too short to compress (15 steps) is not probed: two fit runs decide, and when the
+    law does not hold every candidate is trained at the first seed, the reason in one line,
+    the cost beyond the budget said before it is spent."""
+    specs = [spec for spec in study_script.SCHEDULES if not spec.startswith("wsd")]
+    call = prepared(study_script.overfit, tmp_path, lr_scales=[0.5, 1.0], budget=0.2,
+                    steps=15, specs=specs)
     said: list[str] = []
     suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget,
                                 announce=said.append)
     assert record is not None and record.stopped == "fallback" and record.probe_factor is None
     fallback = [line for line in said if "training every candidate instead" in line]
     assert len(fallback) == 1 and "\n" not in fallback[0]
-    assert fallback[0].startswith("predict: the fit run ") and " overfits: it ended " in fallback[0]
-    # what that will cost is said before it is spent: 12 candidates, the fit runs trained
-    fits = len(record.fit_trials)
-    assert fallback[0].endswith(f"training every candidate instead ({12 - fits} more runs: "
-                                f"{record.cost.fraction:.0%} of the full study's steps, beyond "
-                                "the budget of 20%)"), fallback[0]
+    assert fallback[0].startswith(("predict: the fit run ", "predict: the law's self-check "))
+    # what that will cost is said before it is spent: 10 candidates, some trained
+    trained_before = len(record.fit_trials) + (record.self_check is not None)
+    assert fallback[0].endswith(f"training every candidate instead ({10 - trained_before} more "
+                                "runs: 36% of the full study's steps, beyond the budget of "
+                                "20%)"), fallback[0]
     trials = stored(tmp_path)  # no probe study: the study's own trials only
-    assert set(trials) == {trial_key(label, 0) for label in suite.labels()}
-    assert len(suite.labels()) == 12 and all(p.trained for p in record.candidates.values())
-    assert record.cost.steps == record.cost.range_test_steps + 150 * 12  # none diverged
+    assert {trial_key(label, 0) for label in suite.labels()} <= set(trials)
+    assert len(suite.labels()) == 10 and all(p.trained for p in record.candidates.values())
     assert any(line.startswith("predict: training every candidate took ") for line in said)
+
+
+@pytest.mark.slow
+def test_issue18_with_lr_scales_the_probes_at_sqrt_k_times_their_lrs_order_the_runs(tmp_path):
+    """With lr_scales every candidate is probed, each at sqrt(k) times its LRs (a run k times
+    shorter prefers a higher peak: probes.HORIZON_EXPONENT), and the full-length runs follow
+    the probes' order within the budget; no law is fitted (across peaks its order was worse),
+    which the study says once; nothing is predicted, and the record is no fallback."""
+    from lrscope.schedules import parse
+    from lrscope.study.predict.probes import SCALED
+
+    said: list[str] = []
+    call = prepared(study_script.overfit, tmp_path, budget=0.2, lr_scales=[0.5, 1.0])
+    suite, record = run_predict(call.plan, tmp_path, call.engine, call.budget,
+                                announce=said.append)
+    assert record is not None and record.probe_factor is not None
+    labels = suite.labels()
+    assert len(labels) == 12 and set(record.probes) == set(labels)
+    short = -(-150 // record.probe_factor)
+    boost = (150 / short) ** 0.5
+    probes = stored(tmp_path, "study-probes")
+    boosted = [parse(label, total_steps=150).scaled(boost, digits=6).spec() for label in labels]
+    assert set(probes) == {f"compress({spec}, factor={150 / short:.6g})/seed0"
+                           for spec in boosted}
+    assert [line for line in said if line.startswith(SCALED)] == [
+        f"{SCALED}the candidates are probed at {boost:.3g} times their LRs (a shorter run "
+        "prefers a higher peak), and their probes order the full-length runs; no loss-curve "
+        "law is fitted (across peak LRs its order was worse than the probes')"]
+    assert summary_lines(record)[1].startswith(SCALED)
+    # the runs: the best-probed first, in the probes' order, as far as the budget goes
+    by_probe = sorted(labels, key=lambda label: (record.probes[label], label))
+    trained = [key.rsplit("/", 1)[0] for key in stored(tmp_path, "study")]
+    assert trained == by_probe[:len(trained)] and trained
+    assert record.untrained == tuple(by_probe[len(trained):])
+    assert record.untrained_by == BY_PROBES and record.stopped == "budget"
+    assert not record.fit_trials and record.self_check is None and record.candidates == {}
+    assert not fell_back(record) and record.cost.steps <= 0.2 * record.cost.full_steps
 
 
 def _finished(db: Path) -> int:

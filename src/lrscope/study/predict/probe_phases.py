@@ -1,15 +1,16 @@
-"""The phases of a ``strategy="predict"`` study with probes (:mod:`.probes`; a suite without
-``lr_scales``): every candidate probed; the best-probed trained at full length; then, while the
-budget allows one more run, the law fitted to the probes and the full-length runs so far names
-the next (see :func:`probe_phases`). Like every phase of the study, a generator of batches of
-trial keys (:data:`.probes.PROBES` asks for the probe study), a pure function of the store.
+"""The phases of a ``strategy="predict"`` study with probes (:mod:`.probes`; every suite but one
+too short to compress or of one candidate): every candidate probed; the best-probed trained at
+full length; then, while the budget allows one more run, the law fitted to the probes and the
+full-length runs so far names the next (see :func:`probe_phases`). Like every phase of the
+study, a generator of batches of trial keys (:data:`.probes.PROBES` asks for the probe study), a
+pure function of the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 
-from lrscope.study.predict.probes import BY_LAWS_ORDER, BY_PROBES, contradicted
+from lrscope.study.predict.probes import BY_LAWS_ORDER, BY_PROBES, contradicted, scaled_line
 from lrscope.study.predict.race import check_line, gap
 from lrscope.study.predict.state import StudyState
 from lrscope.study.run import trial_key
@@ -27,6 +28,8 @@ def probe_phases(state: StudyState) -> Decisions:
     the rest then go in the failed law's order (its values are off, its order is not: on the
     benchmark it ranked the untrained better than the probes did, Kendall tau 0.87/0.87/0.33
     against 0.47/0.73/-0.33 where the check failed), or the probes' where no law was fitted.
+    With ``lr_scales`` no law is fitted (:data:`.probes.SCALED`): the full-length runs follow
+    the probes' order.
     When every candidate is trained and budget is left, the seeds race (:meth:`.StudyState.
     race_seeds`, on the measured rows alone, whether or not the law was trusted)."""
     s0 = state.plan.seeds[0]
@@ -37,7 +40,9 @@ def probe_phases(state: StudyState) -> Decisions:
     order = state.probes.order()
     trained = [order[0]]
     yield from state.train(trained, s0)
-    trusted, optimised = True, False
+    trusted, optimised = state.uses_law, False
+    if not state.uses_law:
+        state.say(scaled_line(state.probes.boost))
     rest, by = order, BY_PROBES  # what names the next runs once the law is not trusted
     while True:
         fitted = state.fit(trained, probes=True) if trusted else None

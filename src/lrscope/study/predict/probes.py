@@ -10,9 +10,10 @@ full study's steps, probes + law ranked the default suite better (Kendall tau 0.
 better than fit runs alone, which fell back to training every candidate.
 
 The probes form a study of their own in the same folder (``<name>-probes``; ordinary trials:
-stored, leased, resumed, run by any runner), which the report leaves out. They compare shapes
-at one peak LR, not peaks (a compressed run prefers a different LR than a full one): a suite
-with ``lr_scales`` is not probed, nor a run too short to compress (under 16 steps).
+stored, leased, resumed, run by any runner), which the report leaves out. A run too short to
+compress (under 16 steps) is not probed. A compressed run prefers a higher peak LR than a full
+one, so the probes of a suite with ``lr_scales`` run at sqrt(k) times their LRs
+(:func:`lr_boost`): at their own LRs they favour the highest scale.
 
 >>> compression(candidates=8, steps=300, allowance=1.9 * 300)
 5
@@ -45,6 +46,11 @@ MIN_PROBE_SHARE = PROBE_SHARE / 2
 EVALUATIONS = 8  # per probe: enough points to fit a law's curve, cheap at a probe's length
 SUFFIX = "-probes"  # the probe study's name: the study's own, with this after it
 MIN_STEPS = 8  # the shortest probe: a curve the law can read, however small the budget
+# A probe k times shorter than the run prefers a higher peak LR, so with lr_scales the probes
+# at the suite's own scales would favour the highest (measured: docs/benchmarks.md, "Probes
+# with lr_scales"). SGD's best constant step for T steps goes as 1/sqrt(T) (the noise term of
+# its convergence bound); so a scaled suite's probes run at sqrt(k) times their LRs.
+HORIZON_EXPONENT = 0.5
 
 
 def probe_allowance(rest: int, run_steps: int) -> float:
@@ -93,13 +99,27 @@ def stored_compression(out: Path, plan: StudyPlan, wanted: int) -> int:
                 wanted)
 
 
+def lr_boost(scaled: bool, factor: float) -> float:
+    """The factor on a probe's LRs: 1 for one peak (the probes compare shapes at it); for a
+    suite with ``lr_scales`` (``scaled``), the compression ``factor`` to the
+    :data:`HORIZON_EXPONENT`, so that the probes of the scales compare as full-length runs do.
+
+    >>> lr_boost(True, 9.0), lr_boost(False, 9.0)
+    (3.0, 1.0)
+    """
+    return factor ** HORIZON_EXPONENT if scaled else 1.0
+
+
 def probe_plan(plan: StudyPlan, suite: Suite, k: int) -> tuple[StudyPlan, dict[str, str]]:
-    """The probe study of ``plan``'s ``suite`` compressed ``k`` times, and each candidate's
-    label there (candidate label -> probe label)."""
+    """The probe study of ``plan``'s ``suite`` compressed ``k`` times (its LRs times
+    :func:`lr_boost`), and each candidate's label there (candidate label -> probe label)."""
     short = math.ceil(plan.steps / k)
     factor = f"{plan.steps / short:.6g}"
+    boost = lr_boost(bool(plan.lr_scales), plan.steps / short)
+    at = {label: schedule.scaled(boost, digits=6) if boost != 1 else schedule
+          for label, schedule in suite.schedules}
     labels = {label: f"compress({schedule.spec()}, factor={factor})"
-              for label, schedule in suite.schedules}
+              for label, schedule in at.items()}
     every = max(1, short // EVALUATIONS)
     seed = plan.seeds[0]
     config = {**plan.config, "steps": short, "schedules": list(labels.values()),
@@ -121,6 +141,7 @@ class Probes:
     def __init__(self, plan: StudyPlan, suite: Suite, out: Path, factor: int) -> None:
         self.factor, self.out = factor, out
         self.plan, self.labels = probe_plan(plan, suite, factor)
+        self.boost = lr_boost(bool(plan.lr_scales), plan.steps / self.plan.steps)
         by_spec = lr_sequences(explicit(list(self.labels.values()), self.plan.steps),
                                self.plan.steps)
         self.lrs = {label: by_spec[spec] for label, spec in self.labels.items()}
@@ -173,6 +194,26 @@ class Probes:
         done = [t.id for t in self.trials().values() if t.status in DONE_STATUSES]
         with Store.in_dir(self.out) as store:
             return sum(len(store.metric_series(trial, "lr")[0]) for trial in done)
+
+
+SCALED = "predict: with lr_scales "  # the study's line of :func:`scaled_line` opens with it
+
+
+def scaled_line(boost: float) -> str:
+    """What a study with ``lr_scales`` says of its route: the probes, at ``boost`` times their
+    LRs, order the full-length runs, and no law is fitted. Measured (docs/benchmarks.md,
+    "Probes at sqrt(k) times their LRs"): the laws' order across peaks was worse than the
+    probes' (Kendall tau of the untrained near 0 against 0.5), and with them the pick came out
+    further from the oracle (13.6-21.3% against 7.6%, medians over the seed orders' means).
+
+    >>> print(scaled_line(4.24))  # doctest: +NORMALIZE_WHITESPACE
+    predict: with lr_scales the candidates are probed at 4.24 times their LRs (a shorter run
+    prefers a higher peak), and their probes order the full-length runs; no loss-curve law is
+    fitted (across peak LRs its order was worse than the probes')
+    """
+    return (f"{SCALED}the candidates are probed at {boost:.3g} times their LRs (a shorter run "
+            "prefers a higher peak), and their probes order the full-length runs; no loss-curve "
+            "law is fitted (across peak LRs its order was worse than the probes')")
 
 
 # how the untrained candidates were put in order (PredictionRecord.untrained_by)

@@ -99,15 +99,18 @@ class StudyState:
         self.budget = Budget.of(candidates=len(suite.schedules), seeds=len(plan.seeds),
                                 run_steps=plan.steps, range_test_steps=range_steps,
                                 fraction=fraction)
-        # the probes (.probes): a suite with lr_scales is not probed (they compare shapes at
-        # one peak, not peaks), nor a run too short to compress; their compression fits
+        # the probes (.probes; a suite with lr_scales probed at higher LRs, lr_boost): not
+        # for a run too short to compress; their compression fits
         # what the full-length runs leave of the budget (probe_allowance), unless the folder
         # holds probes already (a rerun with another budget reuses them)
         self.probes = Probes(plan, suite, out, stored_compression(out, plan, compression(
             len(suite.schedules), plan.steps,
             probe_allowance(self.budget.limit - range_steps, plan.steps))))
         # one candidate: nothing for the probes to order
-        self.probing = not plan.lr_scales and self.probes.factor > 1 and len(suite.schedules) > 1
+        self.probing = self.probes.factor > 1 and len(suite.schedules) > 1
+        # with lr_scales the probes alone order the runs (.probes.scaled_line); a run too
+        # short to probe still has its fit runs and law
+        self.uses_law = not (self.probing and plan.lr_scales)
 
     def say(self, line: str) -> None:
         self.lines.append(line)
@@ -338,7 +341,7 @@ class StudyState:
                 self.rows(), self.plan.seeds, self.done(), self.spent(), self.plan.steps,
                 self.budget.full_steps)):
             self.say(line)  # the budget ended the seeds' race: how to go on
-        return self.record(stopped=stopped if trusted else "fallback",
+        return self.record(stopped=stopped if trusted or not self.uses_law else "fallback",
                            tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
                            untrained_by=BY_LAW if trusted else by)
 

@@ -1,8 +1,8 @@
 """The phases of a ``strategy="predict"`` study (see the package docstring and issue 18).
 
-Without ``lr_scales`` the study probes every candidate first (:mod:`.probe_phases`,
-:mod:`.probes`). With them it runs these phases (a compressed run prefers another peak LR
-than a full one, so probes cannot compare the scales):
+The study probes every candidate first (:mod:`.probe_phases`, :mod:`.probes`; with
+``lr_scales`` at higher LRs, as a compressed run prefers). A run too short to compress, or a
+single candidate, is not probed; the study then runs these phases:
 
 1. the range test and the suite, as the full study's (``run_study(..., wanted=set())``);
 2. the fit runs (:mod:`.choice`) at the first seed, ordinary trials of the study;
@@ -41,6 +41,7 @@ from lrscope.study.predict.probes import (
     BY_PROBES,
     PROBES,
     PROBES_CONTRADICTED,
+    SCALED,
     probe_plan,
 )
 from lrscope.study.predict.race import (
@@ -275,6 +276,7 @@ def summary_lines(record: PredictionRecord | None, untrained: bool = True) -> li
         lines.append(f"predict: not trained, next first by {record.untrained_by}: "
                      f"{', '.join(record.untrained)}")
     lines += [line for line in record.lines if line.startswith(PROBES_CONTRADICTED)]
+    lines[1:1] = [line for line in record.lines if line.startswith(SCALED)]  # after the cost
     if untrained and record.untrained:  # what to do about them, last
         lines.append(larger_budget_line(record))
     lines += [line for line in record.lines if line.startswith(RACE_ROOM)]
