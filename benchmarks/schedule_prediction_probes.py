@@ -67,11 +67,16 @@ from lrscope.study.store.sqlite import Store
 BUDGET = {False: 1 / 6, True: 1 / 12}  # the predict strategy's default budgets
 
 
-def probe_specs(candidates: list[str], steps: int, k: float) -> tuple[int, dict[str, str]]:
-    """(P, candidate -> its schedule compressed into P = ceil(steps / k) steps)."""
+def probe_specs(candidates: list[str], steps: int, k: float,
+                exponent: float = 0.0) -> tuple[int, dict[str, str]]:
+    """(P, candidate -> its schedule compressed into P = ceil(steps / k) steps), its LRs times
+    (steps / P) ** ``exponent`` (0: as they are)."""
     short = math.ceil(steps / k)
     factor = f"{steps / short:.6g}"
-    return short, {c: f"compress({parse(c, total_steps=steps).spec()}, factor={factor})"
+    boost = (steps / short) ** exponent
+    return short, {c: f"compress({parse(c, total_steps=steps).scaled(boost, digits=6).spec()}, "
+                      f"factor={factor})" if exponent else
+                   f"compress({parse(c, total_steps=steps).spec()}, factor={factor})"
                    for c in candidates}
 
 

@@ -25,9 +25,12 @@ against the global oracle on the test split, Kendall tau against the truth), per
 mean over its seed orders, then the median over the informative problems.
 
     .venv/bin/python benchmarks/schedule_prediction_scaled_probes.py [--share 0.25,0.5,0.75]
-        [--tiny] [--work runs/schedule_prediction] [--out benchmarks/results/schedule_prediction]
+        [--horizon-exponent 0.5] [--tiny] [--work runs/schedule_prediction]
+        [--out benchmarks/results/schedule_prediction]
 
-Writes OUT/scaled_probes.md (printed).
+``--horizon-exponent E`` probes at k ** E times the candidates' LRs (a shorter run prefers a
+higher peak; lrscope's own probes with lr_scales use 0.5, :data:`lrscope.study.predict.probes.
+HORIZON_EXPONENT`). Writes OUT/scaled_probes.md (OUT/scaled_probes-hE.md with E; printed).
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def with_offsets(origins: dict[str, list[Any]], probe: dict[str, float],
     return trained, ranking()
 
 
-def score(problem: str, settings: Settings, work: Path, share: float) -> list[dict[str, Any]]:
+def score(problem: str, settings: Settings, work: Path, share: float,
+          exponent: float = 0.0) -> list[dict[str, Any]]:
     arms = work / problem
     truth_all = per_candidate(json.loads((arms / "truth.json").read_text()), "test", "mean")
     oracle = min(truth_all.values())
@@ -102,9 +106,9 @@ def score(problem: str, settings: Settings, work: Path, share: float) -> list[di
         at_full = curves(arms / arm, steps, seed, {c: c for c in candidates})
         first = {c: final_value(at_full.get(c)) for c in candidates}
         k = compression(len(candidates), steps, share * (limit - full["range_steps"]))
-        short, specs = probe_specs(candidates, steps, k)
-        out = run_probes(problem, settings, arms / f"scaled-probes-k{k}-{arm}", short,
-                         list(specs.values()), seed)
+        short, specs = probe_specs(candidates, steps, k, exponent)
+        tag = f"scaled-probes-k{k}-{arm}" + (f"-h{exponent:g}" if exponent else "")
+        out = run_probes(problem, settings, arms / tag, short, list(specs.values()), seed)
         probes = curves(out, short, seed, specs)
         probe = {c: final_value(probes.get(c)) for c in candidates}
         spent = full["range_steps"] + len(candidates) * short
@@ -174,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--tiny", action="store_true", help="the CI size of the main benchmark")
+    p.add_argument("--horizon-exponent", type=float, default=0.0,
+                   help="probe at (compression ** this) times the LRs (lrscope: 0.5)")
     args = p.parse_args(args_in)
     settings = Settings.tiny_run() if args.tiny else Settings()
     work = args.work / ("tiny" if args.tiny else "full")
@@ -183,10 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     if not problems:
         p.error(f"no cached arms under {work}: run benchmarks/schedule_prediction.py first")
     rows = [row for share in (float(v) for v in args.share.split(",") if v.strip())
-            for problem in problems for row in score(problem, settings, work, share)]
+            for problem in problems
+            for row in score(problem, settings, work, share, args.horizon_exponent)]
     table = render(rows, args_in, time.monotonic() - began)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scaled_probes.md").write_text(table)
+    name = f"scaled_probes-h{args.horizon_exponent:g}.md" if args.horizon_exponent else \
+        "scaled_probes.md"
+    (args.out / name).write_text(table)
     print(table)
     return 0
 
