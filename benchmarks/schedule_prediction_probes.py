@@ -254,14 +254,21 @@ def render(rows: list[dict[str, Any]], argv: list[str], wall_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--share", default="0.25,0.5",
+def probe_parser(description: str, shares: str) -> argparse.ArgumentParser:
+    """The arguments every probes benchmark takes: --share (default ``shares``), --out,
+    --work, --tiny."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--share", default=shares,
                    help="shares of the budget the probes spend, comma-separated")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--tiny", action="store_true", help="the CI size of the main benchmark")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    p = probe_parser(__doc__.split("\n\n")[0], "0.25,0.5")
     args = p.parse_args(args_in)
     settings = Settings.tiny_run() if args.tiny else Settings()
     work = args.work / ("tiny" if args.tiny else "full")

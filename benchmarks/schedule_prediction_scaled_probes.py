@@ -19,10 +19,11 @@ order's full study (the same seeded trials a study would run). Two ways to spend
   plus its scale's offset (full-length minus probe value of that scale's trained runs); the
   ranking is measured where trained, probe plus offset elsewhere.
 
-Beside them, from the same arms: every candidate once at the first seed (what predict trains
-today) and the full study. The pick is the best measured; scored as the main benchmark (regret
-against the global oracle on the test split, Kendall tau against the truth), per problem the
-mean over its seed orders, then the median over the informative problems.
+Beside them, from the same arms: every candidate once at the first seed (what predict with
+``lr_scales`` trained until it probed, 055530a) and the full study. The pick is the best
+measured; scored as the main benchmark (regret against the global oracle on the test split,
+Kendall tau against the truth), per problem the mean over its seed orders, then the median over
+the informative problems.
 
     .venv/bin/python benchmarks/schedule_prediction_scaled_probes.py [--share 0.25,0.5,0.75]
         [--horizon-exponent 0.5] [--tiny] [--work runs/schedule_prediction]
@@ -35,7 +36,6 @@ HORIZON_EXPONENT`). Writes OUT/scaled_probes.md (OUT/scaled_probes-hE.md with E;
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -45,8 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from schedule_prediction import DEFAULT_OUT, DEFAULT_WORK
-from schedule_prediction_probes import curves, probe_specs, regrets, run_probes
+from schedule_prediction_probes import (
+    curves,
+    probe_parser,
+    probe_specs,
+    regrets,
+    run_probes,
+)
 from schedule_prediction_problems import Settings
 from schedule_prediction_runs import arm_name, per_candidate
 from schedule_prediction_scores import _tau, informative
@@ -121,7 +126,7 @@ def score(problem: str, settings: Settings, work: Path, share: float,
         for how, chosen, ranking, fraction in [
                 ("top-m by probe", top, probe, cost),
                 ("best probe per scale + offsets", trained, ranked, cost),
-                ("every candidate once (predict today)", candidates, first,
+                ("every candidate once (predict with lr_scales before 055530a)", candidates, first,
                  (len(candidates) * steps + full["range_steps"]) / full_steps),
                 ("full (3 seeds)", None, per_candidate(full, "val"), 1.0)]:
             pick = (full["pick"] if chosen is None else
@@ -172,12 +177,7 @@ def render(rows: list[dict[str, Any]], argv: list[str], wall_s: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--share", default="0.25,0.5,0.75",
-                   help="shares of the budget the probes spend, comma-separated")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    p.add_argument("--tiny", action="store_true", help="the CI size of the main benchmark")
+    p = probe_parser(__doc__.split("\n\n")[0], "0.25,0.5,0.75")
     p.add_argument("--horizon-exponent", type=float, default=0.0,
                    help="probe at (compression ** this) times the LRs (lrscope: 0.5)")
     args = p.parse_args(args_in)

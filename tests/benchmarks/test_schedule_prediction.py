@@ -106,8 +106,8 @@ def test_issue18_item3_tiny_benchmark_writes_a_well_formed_table(tmp_path: Path)
     assert scaled.returncode == 0, scaled.stderr[-3000:]
     table = (tmp_path / "out" / "scaled_probes.md").read_text()
     for problem in problems:
-        for how, strategy in (("every candidate once (predict today)", "one seed+scales"),
-                              ("full (3 seeds)", "full+scales")):
+        once = "every candidate once (predict with lr_scales before 055530a)"
+        for how, strategy in ((once, "one seed+scales"), ("full (3 seeds)", "full+scales")):
             cells = next(line for line in table.splitlines()
                          if line.startswith(f"| 0.5 | {how} | {problem} |")).split(" | ")
             regrets = [r["regret_oracle"] for r in rows
