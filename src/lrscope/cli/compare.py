@@ -89,8 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add("--confirm-seeds", type=int, metavar="N", help="after the study, retrain the best (and "
         "every schedule not separated from it) at N fresh seeds for an unbiased test score")
     add("--strategy", metavar="full|predict", help="full trains every schedule at every seed "
-        "(default); predict trains a few, predicts the rest from a loss-curve law, checks the "
-        "law on a run it was not fitted on, then races the contenders")
+        "(default); predict probes every schedule on a compressed run, trains a few, predicts "
+        "the rest from a loss-curve law checked on a run it was not fitted on (with "
+        "--lr-scales: in the probes' order, no law), then races the contenders")
     add("--budget", type=float, metavar="F", help="with --strategy predict: the share of the "
         "full study's trial steps to spend, 0 < F <= 1 (default 1/6; 1/12 with --lr-scales)")
     add("--parallel", help=f"how trials run: {'|'.join(runner_names())} (default auto)")
