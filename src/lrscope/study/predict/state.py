@@ -1,5 +1,6 @@
 """What a predict study knows between its phases: the trials it asked for, read from the store,
-and the law's predictions; and the record it keeps (:mod:`lrscope.study.store.predictions`).
+and the law's predictions (its base, :mod:`.law_part`); and the record it keeps
+(:mod:`lrscope.study.store.predictions`).
 
 Only the trials the study itself asked for count (``chosen``) while it decides, never others
 the folder holds (a later ``strategy="full"`` run's, say): so a rerun on the same store reads
@@ -16,10 +17,9 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from lrscope.study.plan import StudyPlan
 from lrscope.study.predict.choice import lr_sequences
+from lrscope.study.predict.law_part import LawPart, shown
 from lrscope.study.predict.probes import (
     BY_LAW,
     PROBES,
@@ -37,9 +37,8 @@ from lrscope.study.predict.race import (
     race_room_line,
     race_stop,
     seed_round,
-    turns_back,
 )
-from lrscope.study.recipes import Suite, explicit
+from lrscope.study.recipes import Suite
 from lrscope.study.run import trial_key
 from lrscope.study.stats.leaderboard import (
     LeaderboardRow,
@@ -61,35 +60,27 @@ from lrscope.study.store.predictions import (
 from lrscope.study.store.records import TrialRecord
 
 if TYPE_CHECKING:
-    from lrscope.study.predict.law import Curve, FittedLaw
+    from lrscope.study.predict.law import Curve
 
 
 class Incomplete(Exception):
     """Trials the study asked for that have no result after their batch ran."""
 
 
-class StudyState:
-    """The main rank's view of a predict study (see the module docstring)."""
+class StudyState(LawPart):
+    """The main rank's view of a predict study (see the module docstring; the law's side:
+    :class:`.law_part.LawPart`)."""
 
     def __init__(self, plan: StudyPlan, out: Path, suite: Suite, fraction: float,
                  announce: Callable[[str], None] | None = None, optimise: bool = True) -> None:
+        super().__init__()
         self.plan, self.out, self.suite, self.announce = plan, out, suite, announce
         self.may_optimise = optimise  # item 2: a schedule beyond the suite (one process only)
-        self.optimised: str | None = None  # its spec, once chosen
-        self.fitted: FittedLaw | None = None  # the law the predictions come from
         self.lrs = lr_sequences(suite, plan.steps)
         self.chosen: dict[str, None] = {}  # the trial keys asked for, in order (a set in order)
         self.lines: list[str] = []
-        self.predictions: dict[str, Interval] = {}
-        self.curves: dict[str, tuple[float, ...]] = {}
-        self.curve_steps: tuple[int, ...] = ()
-        from lrscope.study.predict.law import PREFERRED_LAW  # scipy: only when predicting
-
-        self.law = PREFERRED_LAW
-        self.params: dict[str, float] = {}
         self.fit_trials: tuple[str, ...] = ()
         self.check: SelfCheck | None = None
-        self.why_not_fitted = ""
         with Store.in_dir(out) as store:
             run = store.find_run(plan.name)
             assert run is not None  # run_study(wanted=set()) created it
@@ -219,95 +210,6 @@ class StudyState:
             return summarize(outcomes, target_accuracy=None if target is None else float(target),
                              paired=True, metric=metric, origins=origins(store.trials(self.run_id)))
 
-    # -- the law ------------------------------------------------------------------------------
-    def fit(self, labels: Sequence[str], probes: bool = False) -> FittedLaw | None:
-        """The law fitted to these trials (at the first seed), and to every probe's curve with
-        ``probes``; None, with why, when a fit run has no curve (diverged, failed) or the law
-        cannot be fitted."""
-        from lrscope.study.predict.law import LawFitError, fit_law
-
-        seed = self.plan.seeds[0]
-        curves = []
-        for label in labels:
-            curve = self.curve(label, seed)
-            if curve is None:
-                self.why_not_fitted = (f"the fit run {trial_key(label, seed)} did not finish "
-                                       "with a finite value, so the law cannot be fitted")
-                return None
-            overfits = turns_back([int(step) for step in curve.steps], list(curve.values))
-            if overfits:
-                self.why_not_fitted = (f"the fit run {trial_key(label, seed)} overfits: "
-                                       f"{overfits}; the law does not hold")
-                return None
-            curves.append(curve)
-        full = curves[0] if curves else None
-        if probes:  # a probe without a finite curve (diverged at once) tells the law nothing
-            curves += [curve for curve in self.probes.curves().values()
-                       if curve is not None and np.all(np.isfinite(curve.values))]
-        try:
-            fitted = fit_law(curves, self.law, seed=0)
-        except LawFitError as err:
-            self.why_not_fitted = f"the law could not be fitted ({err})"
-            return None
-        if full is not None:
-            self.curve_steps = tuple(int(s) for s in full.steps)
-        return fitted
-
-    def predict(self, fitted: FittedLaw) -> None:
-        """Every candidate's final value and interval, and its curve at the evaluation steps."""
-        self.fitted, self.law, self.params = fitted, fitted.law, dict(fitted.params)
-        for label in self.lrs:
-            self._predict(fitted, label)
-
-    def _predict(self, fitted: FittedLaw, label: str) -> None:
-        """``label``'s final value and interval, and its curve at the evaluation steps."""
-        lrs = self.lrs[label]
-        value, low, high = fitted.final(lrs)
-        self.predictions[label] = (float(value), float(low), float(high))
-        self.curves[label] = tuple(float(v) for v in fitted.predict(
-            lrs, np.asarray(self.curve_steps, dtype=float)))
-
-    def optimise(self, best: str) -> str | None:
-        """The schedule the law predicts best at ``best``'s peak LR and warmup (its label, a
-        spec; predicted like a candidate), or None: no law, one process of several, or the
-        law's optimum is already a candidate."""
-        from lrscope.study.predict.optimise import optimise_schedule
-
-        if self.fitted is None or not self.may_optimise:
-            return None
-        lrs = self.lrs[best]
-        peak = float(np.max(lrs))
-        warmup = int(np.argmax(lrs >= peak * (1 - 1e-9)))  # steps before the peak is reached
-        spec = optimise_schedule(self.fitted, self.plan.steps, peak, warmup)
-        (label, lrs), = lr_sequences(explicit([spec], self.plan.steps),
-                                     self.plan.steps).items()
-        if label in self.lrs:
-            return None
-        self.optimised, self.lrs[label] = spec, lrs
-        self._predict(self.fitted, label)
-        return label
-
-    def impossible(self) -> str:
-        """Why the law's predictions cannot be trusted whatever a run measured: it predicts
-        for some candidate a value the metric cannot take (a negative loss, an accuracy above
-        1: :func:`lrscope.study.stats.uncertainty.metric_range`), the one furthest out named;
-        '' when none."""
-        from lrscope.study.stats.uncertainty import metric_range
-
-        metric = self.metric()
-        low, high = metric_range(metric.name)
-        values = {label: shown(metric, value) for label, (value, _, _) in self.predictions.items()}
-        outside = {label: value for label, value in values.items() if not low <= value <= high}
-        if not outside:
-            return ""
-        label = max(outside, key=lambda label: max(low - outside[label], outside[label] - high))
-        value = outside[label]
-        bound = f"below {low:g}" if value < low else f"above {high:g}"
-        return f"it predicts {value:.3g} for {label}, and a {metric.label} cannot be {bound}"
-
-    def ranked_predictions(self) -> list[str]:
-        return sorted(self.predictions, key=lambda label: (self.predictions[label][0], label))
-
     # -- the end of either route --------------------------------------------------------------
     def race_seeds(self) -> Generator[set[str], None, str]:
         """The race's seed rounds (:func:`.race.seed_round`) while the budget allows; returns
@@ -337,12 +239,13 @@ class StudyState:
                    if trusted else [])
         untrained = [label for label in (self.ranked_predictions() if trusted else order)
                      if label not in trained]
+        rows = self.rows()
         if stopped == "budget" and not untrained and (line := race_room_line(
-                self.rows(), self.plan.seeds, self.done(), self.spent(), self.plan.steps,
+                rows, self.plan.seeds, self.done(), self.spent(), self.plan.steps,
                 self.budget.full_steps)):
             self.say(line)  # the budget ended the seeds' race: how to go on
         return self.record(stopped=stopped if trusted or not self.uses_law else "fallback",
-                           tie=(*tie_group(self.rows()), *waiting), untrained=untrained,
+                           tie=(*tie_group(rows), *waiting), untrained=untrained,
                            untrained_by=BY_LAW if trusted else by)
 
     def adopt_the_rest(self) -> None:
@@ -410,16 +313,3 @@ class StudyState:
                                 probe_factor=self.probes.factor if probes else None,
                                 probes=probes, untrained=tuple(untrained),
                                 untrained_by=untrained_by)
-
-
-def shown(metric: RankingMetric, value: float) -> float:
-    """A lower-is-better value in the metric's own direction: the law's orientation
-    (:func:`.curves.lower_is_better`: an accuracy as its error rate, another maximised metric
-    negated) undone, which is the same rule applied again.
-
-    >>> shown(RankingMetric.parse("accuracy"), 0.05), shown(RankingMetric(), 0.3)
-    (0.95, 0.3)
-    """
-    from lrscope.study.predict.curves import lower_is_better
-
-    return float(lower_is_better(metric, np.asarray(value, dtype=float)))
